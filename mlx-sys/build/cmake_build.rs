@@ -57,18 +57,14 @@ pub fn build(cfg: &Config, mlx_c_src: &Path, mlx: MlxSource<'_>) -> Result<Built
     }
     match &mlx {
         MlxSource::Installed(install) => {
-            configure.arg("-DMLX_C_USE_SYSTEM_MLX=ON").arg(format!(
-                "-DMLX_DIR={}",
-                install.prefix.join("share/cmake/MLX").display()
-            ));
+            configure
+                .arg("-DMLX_C_USE_SYSTEM_MLX=ON")
+                .arg(format!("-DMLX_DIR={}", install.prefix.join("share/cmake/MLX").display()));
         }
         MlxSource::FromSource { .. } => {
             configure
                 .arg("-DMLX_C_USE_SYSTEM_MLX=OFF")
-                .arg(format!(
-                    "-DMLX_BUILD_METAL={}",
-                    on_off(cfg.backend == Backend::Metal)
-                ))
+                .arg(format!("-DMLX_BUILD_METAL={}", on_off(cfg.backend == Backend::Metal)))
                 .arg("-DMLX_BUILD_CPU=ON");
             if let Some(src) = &cfg.mlx_src {
                 // Patch a private copy, never the user's checkout.
@@ -97,10 +93,12 @@ pub fn build(cfg: &Config, mlx_c_src: &Path, mlx: MlxSource<'_>) -> Result<Built
         patch(&source)?;
     }
     run(
-        Command::new(&cfg.cmake)
-            .arg("--build")
-            .arg(&build_dir)
-            .args(["--config", cfg.cmake_build_type, "--parallel", &cfg.jobs]),
+        Command::new(&cfg.cmake).arg("--build").arg(&build_dir).args([
+            "--config",
+            cfg.cmake_build_type,
+            "--parallel",
+            &cfg.jobs,
+        ]),
         CMAKE_HINT,
     )?;
     let mlx_c_lib_dir = [build_dir.clone(), build_dir.join(cfg.cmake_build_type)]
@@ -113,10 +111,7 @@ pub fn build(cfg: &Config, mlx_c_src: &Path, mlx: MlxSource<'_>) -> Result<Built
                 build_dir.display()
             ))
         })?;
-    Ok(Built {
-        build_dir,
-        mlx_c_lib_dir,
-    })
+    Ok(Built { build_dir, mlx_c_lib_dir })
 }
 
 fn on_off(on: bool) -> &'static str {
@@ -125,9 +120,5 @@ fn on_off(on: bool) -> &'static str {
 
 /// The file name of a static library on this host.
 pub fn static_lib_name(name: &str) -> String {
-    if cfg!(windows) {
-        format!("{name}.lib")
-    } else {
-        format!("lib{name}.a")
-    }
+    if cfg!(windows) { format!("{name}.lib") } else { format!("lib{name}.a") }
 }

@@ -89,10 +89,7 @@ pub fn cargo_var(name: &str) -> Result<String, BuildError> {
 }
 
 fn truthy(value: &str) -> bool {
-    matches!(
-        value.trim().to_ascii_lowercase().as_str(),
-        "1" | "true" | "yes" | "on"
-    )
+    matches!(value.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on")
 }
 
 /// True when the build runs on docs.rs, which has neither network nor MLX.
@@ -107,20 +104,18 @@ impl Config {
         let backend = select_backend(&target_os)?;
         let offline = user_var("CARGO_NET_OFFLINE").is_some_and(|v| truthy(&v))
             || user_var("MLX_SYS_OFFLINE").is_some_and(|v| truthy(&v));
-        let metal_compat = match user_var("MLX_METAL_COMPAT")
-            .as_deref()
-            .map(str::to_ascii_lowercase)
-        {
-            None => MetalCompat::Auto,
-            Some(v) if v == "auto" => MetalCompat::Auto,
-            Some(v) if truthy(&v) => MetalCompat::On,
-            Some(v) if matches!(v.as_str(), "0" | "false" | "no" | "off") => MetalCompat::Off,
-            Some(v) => {
-                return Err(BuildError::new(format!(
-                    "MLX_METAL_COMPAT={v} is not understood: use auto, on or off"
-                )));
-            }
-        };
+        let metal_compat =
+            match user_var("MLX_METAL_COMPAT").as_deref().map(str::to_ascii_lowercase) {
+                None => MetalCompat::Auto,
+                Some(v) if v == "auto" => MetalCompat::Auto,
+                Some(v) if truthy(&v) => MetalCompat::On,
+                Some(v) if matches!(v.as_str(), "0" | "false" | "no" | "off") => MetalCompat::Off,
+                Some(v) => {
+                    return Err(BuildError::new(format!(
+                        "MLX_METAL_COMPAT={v} is not understood: use auto, on or off"
+                    )));
+                }
+            };
         let opt_level = cargo_var("OPT_LEVEL")?;
         let debug = cargo_var("DEBUG").is_ok_and(|v| v == "true");
         let cmake_build_type = match (opt_level.as_str(), debug) {

@@ -17,19 +17,13 @@ pub fn sha256_file(path: &Path) -> Result<String, BuildError> {
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 16];
     loop {
-        let n = file
-            .read(&mut buf)
-            .map_err(|e| BuildError::io("read", path, e))?;
+        let n = file.read(&mut buf).map_err(|e| BuildError::io("read", path, e))?;
         if n == 0 {
             break;
         }
         hasher.update(&buf[..n]);
     }
-    Ok(hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
+    Ok(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// Fails unless `path` hashes to `expected`.
@@ -54,9 +48,7 @@ pub fn copy_tree(from: &Path, to: &Path) -> Result<(), BuildError> {
         let entry = entry.map_err(|e| BuildError::io("list", from, e))?;
         let source = entry.path();
         let target = to.join(entry.file_name());
-        let kind = entry
-            .file_type()
-            .map_err(|e| BuildError::io("stat", &source, e))?;
+        let kind = entry.file_type().map_err(|e| BuildError::io("stat", &source, e))?;
         if kind.is_dir() {
             if entry.file_name() == ".git" {
                 continue;
@@ -89,9 +81,7 @@ pub struct CacheEntry {
 impl CacheEntry {
     /// The entry `name` under `cache_dir`.
     pub fn new(cache_dir: &Path, name: &str) -> CacheEntry {
-        CacheEntry {
-            dir: cache_dir.join(name),
-        }
+        CacheEntry { dir: cache_dir.join(name) }
     }
 
     /// True when a previous build finished filling the entry.
@@ -109,10 +99,7 @@ impl CacheEntry {
         fs::create_dir_all(parent).map_err(|e| BuildError::io("create", parent, e))?;
         let staging = parent.join(format!(
             ".staging-{}-{}",
-            self.dir
-                .file_name()
-                .and_then(|n| n.to_str())
-                .unwrap_or("entry"),
+            self.dir.file_name().and_then(|n| n.to_str()).unwrap_or("entry"),
             std::process::id()
         ));
         let _ = fs::remove_dir_all(&staging);

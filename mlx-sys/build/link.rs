@@ -22,15 +22,9 @@ pub fn installed(cfg: &Config, built: &Built, mlx: &Located) -> Result<(), Build
     // through `$ORIGIN/../../<name>.libs`, relative to the path the loader used.
     let runtime_lib_dir = link_into_out_dir(cfg, "mlx-runtime", &mlx.running.prefix)?;
     if mlx.linked.prefix != mlx.running.prefix {
-        println!(
-            "cargo:rustc-link-search=native={}",
-            mlx.linked.lib_dir().display()
-        );
+        println!("cargo:rustc-link-search=native={}", mlx.linked.lib_dir().display());
     }
-    println!(
-        "cargo:rustc-link-search=native={}",
-        runtime_lib_dir.display()
-    );
+    println!("cargo:rustc-link-search=native={}", runtime_lib_dir.display());
     println!("cargo:rustc-link-lib=dylib=mlx");
     cxx_runtime(cfg);
     metadata(cfg, &mlx.linked.include_dir(), &runtime_lib_dir);
@@ -42,10 +36,7 @@ pub fn from_source(cfg: &Config, built: &Built) -> Result<(), BuildError> {
     static_mlx_c(built);
     let mlx_build = built.build_dir.join("_deps/mlx-build");
     println!("cargo:rustc-link-search=native={}", mlx_build.display());
-    println!(
-        "cargo:rustc-link-search=native={}",
-        mlx_build.join(cfg.cmake_build_type).display()
-    );
+    println!("cargo:rustc-link-search=native={}", mlx_build.join(cfg.cmake_build_type).display());
     println!("cargo:rustc-link-lib=static=mlx");
     for framework in ["Metal", "Foundation", "QuartzCore", "Accelerate"] {
         println!("cargo:rustc-link-lib=framework={framework}");
@@ -56,10 +47,7 @@ pub fn from_source(cfg: &Config, built: &Built) -> Result<(), BuildError> {
 }
 
 fn static_mlx_c(built: &Built) {
-    println!(
-        "cargo:rustc-link-search=native={}",
-        built.mlx_c_lib_dir.display()
-    );
+    println!("cargo:rustc-link-search=native={}", built.mlx_c_lib_dir.display());
     println!("cargo:rustc-link-lib=static=mlxc");
 }
 
@@ -90,8 +78,5 @@ fn metadata(cfg: &Config, mlx_include: &Path, runtime_lib_dir: &Path) {
     println!("cargo:mlx_version={}", pins::MLX_VERSION);
     println!("cargo:mlx_c_version={}", pins::MLX_C_VERSION);
     println!("cargo:rustc-env=MLX_SYS_BACKEND={}", cfg.backend.name());
-    println!(
-        "cargo:rustc-env=MLX_SYS_LIB_DIR={}",
-        runtime_lib_dir.display()
-    );
+    println!("cargo:rustc-env=MLX_SYS_LIB_DIR={}", runtime_lib_dir.display());
 }

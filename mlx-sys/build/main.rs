@@ -61,10 +61,7 @@ fn main() {
 fn run() -> Result<(), BuildError> {
     println!("cargo:rerun-if-changed=build");
     println!("cargo:rustc-env=MLX_SYS_MLX_VERSION={}", pins::MLX_VERSION);
-    println!(
-        "cargo:rustc-env=MLX_SYS_MLX_C_VERSION={}",
-        pins::MLX_C_VERSION
-    );
+    println!("cargo:rustc-env=MLX_SYS_MLX_C_VERSION={}", pins::MLX_C_VERSION);
     if config::is_docs_rs() {
         // Documentation only: the committed bindings need nothing native.
         println!("cargo:rustc-env=MLX_SYS_BACKEND=none");
@@ -84,11 +81,8 @@ fn run() -> Result<(), BuildError> {
     if cfg.is_macos() && cfg.mlx_dir.is_none() {
         let patch_mlx =
             |root: &Path| apply_patches(&cfg, &all_patches, "mlx", pins::MLX_VERSION, root);
-        let built = cmake_build::build(
-            &cfg,
-            &mlx_c_src,
-            MlxSource::FromSource { patch: &patch_mlx },
-        )?;
+        let built =
+            cmake_build::build(&cfg, &mlx_c_src, MlxSource::FromSource { patch: &patch_mlx })?;
         link::from_source(&cfg, &built)?;
     } else {
         let mlx = mlx_package::locate(&cfg)?;
@@ -136,15 +130,11 @@ fn metal_compat_needed(cfg: &Config) -> bool {
         MetalCompat::On => true,
         MetalCompat::Off => false,
         MetalCompat::Auto => {
-            let sdk = Command::new("xcrun")
-                .args(["--sdk", "macosx", "--show-sdk-version"])
-                .output();
+            let sdk =
+                Command::new("xcrun").args(["--sdk", "macosx", "--show-sdk-version"]).output();
             let major = sdk.ok().filter(|out| out.status.success()).and_then(|out| {
                 let text = String::from_utf8_lossy(&out.stdout).into_owned();
-                text.trim()
-                    .split('.')
-                    .next()
-                    .and_then(|m| m.parse::<u32>().ok())
+                text.trim().split('.').next().and_then(|m| m.parse::<u32>().ok())
             });
             match major {
                 Some(major) => major < 26,

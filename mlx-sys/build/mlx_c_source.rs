@@ -132,16 +132,11 @@ fn unpack_mlx_c(archive: &Path, into: &Path) -> Result<(), BuildError> {
     let prefix = Path::new(&format!("{}-{}", pins::MLX_C_CRATE, pins::MLX_C_VERSION))
         .join(pins::MLX_C_CRATE_SUBDIR);
     let mut tar = tar::Archive::new(GzDecoder::new(file));
-    let entries = tar
-        .entries()
-        .map_err(|e| BuildError::io("read", archive, e))?;
+    let entries = tar.entries().map_err(|e| BuildError::io("read", archive, e))?;
     let mut unpacked = 0usize;
     for entry in entries {
         let mut entry = entry.map_err(|e| BuildError::io("read", archive, e))?;
-        let path = entry
-            .path()
-            .map_err(|e| BuildError::io("read", archive, e))?
-            .into_owned();
+        let path = entry.path().map_err(|e| BuildError::io("read", archive, e))?.into_owned();
         let Ok(relative) = path.strip_prefix(&prefix) else {
             continue;
         };
@@ -152,9 +147,7 @@ fn unpack_mlx_c(archive: &Path, into: &Path) -> Result<(), BuildError> {
         if let Some(parent) = target.parent() {
             fs::create_dir_all(parent).map_err(|e| BuildError::io("create", parent, e))?;
         }
-        entry
-            .unpack(&target)
-            .map_err(|e| BuildError::io("unpack", &target, e))?;
+        entry.unpack(&target).map_err(|e| BuildError::io("unpack", &target, e))?;
         unpacked += 1;
     }
     if unpacked == 0 {

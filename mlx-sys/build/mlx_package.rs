@@ -27,11 +27,7 @@ impl MlxInstall {
     /// `dir` may also be the install prefix (what `python3 -m mlx --cmake-dir` prints).
     pub fn from_cmake_dir(dir: &Path, origin: &str) -> Result<MlxInstall, BuildError> {
         let nested = dir.join("share/cmake/MLX");
-        let cmake_dir = if nested.join("MLXConfig.cmake").is_file() {
-            &nested
-        } else {
-            dir
-        };
+        let cmake_dir = if nested.join("MLXConfig.cmake").is_file() { &nested } else { dir };
         let config = fs::read_to_string(cmake_dir.join("MLXConfig.cmake")).map_err(|_| {
             BuildError::new(format!(
                 "{origin}: {} is not MLX's CMake package directory (no MLXConfig.cmake); it is \
@@ -57,10 +53,7 @@ impl MlxInstall {
             .nth(3)
             .ok_or_else(|| BuildError::new(format!("{}: no install prefix", cmake_dir.display())))?
             .to_path_buf();
-        Ok(MlxInstall {
-            prefix,
-            cuda: declares_cuda(&config),
-        })
+        Ok(MlxInstall { prefix, cuda: declares_cuda(&config) })
     }
 
     /// The directory holding `mlx/mlx.h`.
@@ -87,11 +80,7 @@ fn read_package_version(cmake_dir: &Path) -> Result<String, BuildError> {
 
 /// MLX's CMake config pulls in the CUDA toolkit under `if(ON)` when built with CUDA.
 fn declares_cuda(config: &str) -> bool {
-    let lines: Vec<&str> = config
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect();
+    let lines: Vec<&str> = config.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
     lines
         .windows(2)
         .any(|pair| pair[0] == "if(ON)" && pair[1].starts_with("find_dependency(CUDAToolkit"))
@@ -140,10 +129,7 @@ fn running_for(
 
 /// The MLX of the active Python, when it has one at the pinned version.
 fn from_python(cfg: &Config) -> Option<MlxInstall> {
-    let output = Command::new(&cfg.python)
-        .args(["-m", "mlx", "--cmake-dir"])
-        .output()
-        .ok()?;
+    let output = Command::new(&cfg.python).args(["-m", "mlx", "--cmake-dir"]).output().ok()?;
     if !output.status.success() {
         return None;
     }

@@ -85,9 +85,7 @@ pub fn parse(name: &str, text: &str) -> Result<Patch, String> {
                 }
             }
         } else if !line.trim().is_empty() {
-            return Err(format!(
-                "patch {name}: unexpected line before the diff: {line:?}"
-            ));
+            return Err(format!("patch {name}: unexpected line before the diff: {line:?}"));
         }
     }
     let get = |key: &str| {
@@ -120,10 +118,7 @@ pub fn parse(name: &str, text: &str) -> Result<Patch, String> {
 
 fn strip_diff_path(raw: &str) -> String {
     let path = raw.split('\t').next().unwrap_or(raw).trim();
-    path.strip_prefix("b/")
-        .or_else(|| path.strip_prefix("a/"))
-        .unwrap_or(path)
-        .to_owned()
+    path.strip_prefix("b/").or_else(|| path.strip_prefix("a/")).unwrap_or(path).to_owned()
 }
 
 fn parse_diff(name: &str, lines: Vec<&str>) -> Result<Vec<FileEdit>, String> {
@@ -139,10 +134,7 @@ fn parse_diff(name: &str, lines: Vec<&str>) -> Result<Vec<FileEdit>, String> {
                     i + 1
                 ));
             };
-            files.push(FileEdit {
-                path: strip_diff_path(path),
-                hunks: Vec::new(),
-            });
+            files.push(FileEdit { path: strip_diff_path(path), hunks: Vec::new() });
             i += 2;
         } else if line.starts_with("@@ ") {
             let file = files
@@ -150,18 +142,11 @@ fn parse_diff(name: &str, lines: Vec<&str>) -> Result<Vec<FileEdit>, String> {
                 .ok_or_else(|| format!("patch {name}: hunk before any file header"))?;
             let (old_start, old_len, new_len) = parse_hunk_header(line)
                 .ok_or_else(|| format!("patch {name}: bad hunk header {line:?}"))?;
-            let mut hunk = Hunk {
-                old_start,
-                old: Vec::new(),
-                new: Vec::new(),
-            };
+            let mut hunk = Hunk { old_start, old: Vec::new(), new: Vec::new() };
             i += 1;
             while hunk.old.len() < old_len || hunk.new.len() < new_len {
                 let Some(body) = lines.get(i) else {
-                    return Err(format!(
-                        "patch {name}: hunk {line:?} of {} ends early",
-                        file.path
-                    ));
+                    return Err(format!("patch {name}: hunk {line:?} of {} ends early", file.path));
                 };
                 match body.chars().next() {
                     Some(' ') | None => {
@@ -208,10 +193,8 @@ pub fn load_dir(dir: &Path) -> Result<Vec<Patch>, String> {
     paths
         .iter()
         .map(|path| {
-            let name = path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
+            let name =
+                path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
             let text = fs::read_to_string(path)
                 .map_err(|e| format!("cannot read patch {}: {e}", path.display()))?;
             parse(&name, &text)
@@ -238,11 +221,7 @@ pub fn apply(patch: &Patch, root: &Path) -> Result<Outcome, String> {
     for file in &patch.files {
         let path = root.join(&file.path);
         let text = fs::read_to_string(&path).map_err(|e| {
-            format!(
-                "patch {} does not apply: cannot read {}: {e}",
-                patch.name,
-                path.display()
-            )
+            format!("patch {} does not apply: cannot read {}: {e}", patch.name, path.display())
         })?;
         let trailing_newline = text.ends_with('\n');
         let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
@@ -281,11 +260,7 @@ pub fn apply(patch: &Patch, root: &Path) -> Result<Outcome, String> {
             changed = true;
         }
     }
-    Ok(if changed {
-        Outcome::Applied
-    } else {
-        Outcome::AlreadyApplied
-    })
+    Ok(if changed { Outcome::Applied } else { Outcome::AlreadyApplied })
 }
 
 /// The patches of `all` that target `tree` at `version` and whose condition is on.

@@ -39,5 +39,6 @@ pub const WHEEL_SHA256: &[(&str, &str)] = &[
     ),
 ];
 
-/// The macOS deployment target used when `MACOSX_DEPLOYMENT_TARGET` is not set.
-pub const MACOS_DEPLOYMENT_TARGET: &str = "14.0";
+/// The macOS deployment target used when `MACOSX_DEPLOYMENT_TARGET` is not set. MLX picks its
+/// Metal language from it at build time: 15.0 gives Metal 3.2 and compiles the NAX kernels out.
+pub const MACOS_DEPLOYMENT_TARGET: &str = "15.0";

@@ -28,11 +28,8 @@ pub fn install(cfg: &Config, backend: Backend) -> Result<MlxInstall, BuildError>
     let dist = distribution(backend)?;
     let arch = cargo_var("CARGO_CFG_TARGET_ARCH")?;
     let platform = format!("manylinux_2_35_{arch}");
-    let file_name = format!(
-        "{}-{}-py3-none-{platform}.whl",
-        dist.replace('-', "_"),
-        pins::MLX_VERSION
-    );
+    let file_name =
+        format!("{}-{}-py3-none-{platform}.whl", dist.replace('-', "_"), pins::MLX_VERSION);
     let expected = pins::WHEEL_SHA256
         .iter()
         .find(|(name, _)| *name == file_name)
@@ -45,10 +42,8 @@ pub fn install(cfg: &Config, backend: Backend) -> Result<MlxInstall, BuildError>
                 pins::MLX_VERSION
             ))
         })?;
-    let entry = CacheEntry::new(
-        &cfg.cache_dir,
-        &format!("wheel-{dist}-{}-{arch}", pins::MLX_VERSION),
-    );
+    let entry =
+        CacheEntry::new(&cfg.cache_dir, &format!("wheel-{dist}-{}-{arch}", pins::MLX_VERSION));
     if !entry.is_complete() {
         if cfg.offline {
             return Err(offline_error(cfg, dist));
@@ -73,20 +68,8 @@ fn site_dir(entry: &Path) -> PathBuf {
 fn pip_download(cfg: &Config, dist: &str, platform: &str, into: &Path) -> Result<(), BuildError> {
     run(
         Command::new(&cfg.python)
-            .args([
-                "-m",
-                "pip",
-                "download",
-                "--quiet",
-                "--disable-pip-version-check",
-            ])
-            .args([
-                "--no-deps",
-                "--only-binary=:all:",
-                "--platform",
-                platform,
-                "--dest",
-            ])
+            .args(["-m", "pip", "download", "--quiet", "--disable-pip-version-check"])
+            .args(["--no-deps", "--only-binary=:all:", "--platform", platform, "--dest"])
             .arg(into)
             .arg(format!("{dist}=={}", pins::MLX_VERSION)),
         &format!(
@@ -102,10 +85,7 @@ fn pip_download(cfg: &Config, dist: &str, platform: &str, into: &Path) -> Result
 
 fn unzip(cfg: &Config, wheel: &Path, into: &Path) -> Result<(), BuildError> {
     run(
-        Command::new(&cfg.python)
-            .args(["-m", "zipfile", "-e"])
-            .arg(wheel)
-            .arg(into),
+        Command::new(&cfg.python).args(["-m", "zipfile", "-e"]).arg(wheel).arg(into),
         "the wheel is unpacked with Python's zipfile module",
     )
     .map(drop)

@@ -22,10 +22,7 @@ fn committed_bindings_match_the_headers() {
             .lines()
             .zip(fresh.lines())
             .position(|(a, b)| a != b)
-            .map_or_else(
-                || committed.lines().count().min(fresh.lines().count()),
-                |i| i,
-            );
+            .map_or_else(|| committed.lines().count().min(fresh.lines().count()), |i| i);
         panic!(
             "src/bindings.rs is stale (first difference at line {}); regenerate it with \
              UPDATE_BINDINGS=1 cargo test -p mlx-sys --features bindgen --test bindings_drift",

@@ -85,10 +85,7 @@ fn a_missing_file_is_an_error() {
     let root = tree("missing", ORIGINAL);
     fs::remove_file(root.join("src/hello.c")).unwrap();
     let err = apply(&patch, &root).unwrap_err();
-    assert!(
-        err.contains("demo.patch") && err.contains("cannot read"),
-        "{err}"
-    );
+    assert!(err.contains("demo.patch") && err.contains("cannot read"), "{err}");
     fs::remove_dir_all(root).unwrap();
 }
 
@@ -96,10 +93,7 @@ fn a_missing_file_is_an_error() {
 fn headers_are_required() {
     let without_upstream = HEADER.replace("# Upstream: not upstream\n", "");
     let err = parse("bad.patch", &format!("{without_upstream}{DIFF}")).unwrap_err();
-    assert!(
-        err.contains("bad.patch") && err.contains("Upstream"),
-        "{err}"
-    );
+    assert!(err.contains("bad.patch") && err.contains("Upstream"), "{err}");
     let err = parse("empty.patch", HEADER).unwrap_err();
     assert!(err.contains("no diff"), "{err}");
 }
@@ -107,9 +101,8 @@ fn headers_are_required() {
 #[test]
 fn selection_follows_tree_version_and_condition() {
     let make = |name: &str, target: &str, when: &str| {
-        let header = HEADER
-            .replace("demo 1.0", target)
-            .replace("When: always", &format!("When: {when}"));
+        let header =
+            HEADER.replace("demo 1.0", target).replace("When: always", &format!("When: {when}"));
         parse(name, &format!("{header}{DIFF}")).unwrap()
     };
     let all = vec![
@@ -130,25 +123,14 @@ fn selection_follows_tree_version_and_condition() {
 fn repository_patches_parse_and_target_the_pinned_trees() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../patches");
     let all = load_dir(&dir).unwrap();
-    assert!(
-        all.iter().any(|p| p.tree == "mlx-c" && p.when == "always"),
-        "{all:?}"
-    );
+    assert!(all.iter().any(|p| p.tree == "mlx-c" && p.when == "always"), "{all:?}");
     for patch in &all {
         let pinned = match patch.tree.as_str() {
             "mlx-c" => mlx_sys::MLX_C_VERSION,
             "mlx" => mlx_sys::MLX_VERSION,
             other => panic!("{} targets unknown tree {other}", patch.name),
         };
-        assert_eq!(
-            patch.version, pinned,
-            "{} targets a stale version",
-            patch.name
-        );
-        assert!(
-            matches!(patch.when.as_str(), "always" | "metal-compat"),
-            "{}",
-            patch.name
-        );
+        assert_eq!(patch.version, pinned, "{} targets a stale version", patch.name);
+        assert!(matches!(patch.when.as_str(), "always" | "metal-compat"), "{}", patch.name);
     }
 }

@@ -10,9 +10,7 @@ use mlx_sys::*;
 /// `s` must be a live string returned by mlx-c.
 unsafe fn take_string(s: mlx_string) -> String {
     // SAFETY: the caller passes a live string; its data is NUL-terminated while it lives.
-    let text = unsafe { CStr::from_ptr(mlx_string_data(s)) }
-        .to_string_lossy()
-        .into_owned();
+    let text = unsafe { CStr::from_ptr(mlx_string_data(s)) }.to_string_lossy().into_owned();
     // SAFETY: `s` is live and freed exactly once here.
     assert_eq!(unsafe { mlx_string_free(s) }, 0);
     text
@@ -65,11 +63,7 @@ fn adds_and_multiplies_on_the_default_device() {
         let data = mlx_array_data_float32(product);
         assert!(!data.is_null());
         let values = std::slice::from_raw_parts(data, 6);
-        let expected: Vec<f32> = a_data
-            .iter()
-            .zip(&b_data)
-            .map(|(a, b)| (a + b) * a)
-            .collect();
+        let expected: Vec<f32> = a_data.iter().zip(&b_data).map(|(a, b)| (a + b) * a).collect();
         assert_eq!(values, expected.as_slice());
 
         for array in [a, b, sum, product] {

@@ -1,0 +1,143 @@
+//! The thin layer every call into mlx-c goes through.
+//!
+//! mlx-c reports failure by returning non-zero and calling a process-global error handler. This
+//! module installs that handler once per process; the handler stores the message in a
+//! thread-local slot, so an error raised on one thread is never read by another. [`check`] turns a
+//! status into a [`Result`], taking (and clearing) the calling thread's message.
+//!
+//! The helpers here allocate an op's outputs before the call and hand them to owning wrappers, so
+//! outputs are freed on every path, including failures.
+
+use std::cell::RefCell;
+use std::ffi::{CStr, c_char, c_int, c_void};
+use std::sync::Once;
+
+use mlx_sys as sys;
+
+use crate::array::Array;
+use crate::error::{Error, ErrorKind, Result};
+
+thread_local! {
+    static LAST_ERROR: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// Receives MLX's error messages. Runs inside mlx-c's `catch` blocks, so it must not unwind: it
+/// only copies the message into the calling thread's slot.
+extern "C" fn record_error(message: *const c_char, _data: *mut c_void) {
+    let text = if message.is_null() {
+        "MLX reported an error without a message".to_owned()
+    } else {
+        // SAFETY: mlx-c passes a NUL-terminated message that lives for the duration of the call.
+        unsafe { CStr::from_ptr(message) }.to_string_lossy().into_owned()
+    };
+    let _ = LAST_ERROR.try_with(|slot| {
+        if let Ok(mut slot) = slot.try_borrow_mut() {
+            *slot = Some(text);
+        }
+    });
+}
+
+/// Installs the error handler, once per process. Without it, mlx-c's default handler prints and
+/// exits the process.
+pub(crate) fn init() {
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        // SAFETY: `record_error` has the handler signature, never unwinds and ignores `data`;
+        // no destructor is needed for a null `data`.
+        unsafe { sys::mlx_set_error_handler(Some(record_error), std::ptr::null_mut(), None) };
+    });
+}
+
+/// Takes the calling thread's last MLX message, if any, clearing it.
+fn take_message() -> Option<String> {
+    LAST_ERROR.try_with(|slot| slot.try_borrow_mut().ok().and_then(|mut s| s.take())).ok().flatten()
+}
+
+/// Strips mlx-c's ` at /path/file.cpp:123` suffix, which names mlx-c's source, not the caller's.
+fn clean(message: String) -> String {
+    match message.rfind(" at ") {
+        Some(at) if message[at..].contains(".cpp:") => message[..at].to_owned(),
+        _ => message,
+    }
+}
+
+/// Turns an mlx-c status into a `Result`.
+pub(crate) fn check(op: &'static str, status: c_int) -> Result<()> {
+    if status == 0 {
+        return Ok(());
+    }
+    let message =
+        take_message().map(clean).unwrap_or_else(|| format!("MLX returned status {status}"));
+    Err(Error::new(ErrorKind::Mlx, op, message))
+}
+
+/// The error for an mlx-c call that signals failure by returning an empty handle.
+pub(crate) fn failed(op: &'static str) -> Error {
+    let message = take_message().map(clean).unwrap_or_else(|| "MLX returned no result".to_owned());
+    Error::new(ErrorKind::Mlx, op, message)
+}
+
+/// Runs an mlx-c op that writes one array: allocates the output, calls `call` with it, and
+/// returns it, or the error with the output freed.
+pub(crate) fn array_out(
+    op: &'static str,
+    call: impl FnOnce(*mut sys::mlx_array) -> c_int,
+) -> Result<Array> {
+    init();
+    // SAFETY: `mlx_array_new` has no preconditions; the handle is owned by `out` from here on.
+    let mut out = Array::from_raw(unsafe { sys::mlx_array_new() });
+    let status = call(out.as_raw_mut());
+    check(op, status)?;
+    Ok(out)
+}
+
+/// Runs an mlx-c call that only returns a status.
+pub(crate) fn status(op: &'static str, call: impl FnOnce() -> c_int) -> Result<()> {
+    init();
+    check(op, call())
+}
+
+/// An owned `mlx_string`.
+pub(crate) struct MlxString(sys::mlx_string);
+
+impl MlxString {
+    /// A new empty string, to be filled by an mlx-c call.
+    pub(crate) fn new() -> MlxString {
+        // SAFETY: no preconditions; freed in `Drop`.
+        MlxString(unsafe { sys::mlx_string_new() })
+    }
+
+    /// A pointer to the raw handle, for mlx-c calls that fill it.
+    pub(crate) fn as_raw_mut(&mut self) -> *mut sys::mlx_string {
+        &mut self.0
+    }
+
+    /// The contents, lossily decoded as UTF-8.
+    pub(crate) fn to_string_lossy(&self) -> String {
+        // SAFETY: the handle is live; mlx-c returns NULL or a NUL-terminated buffer it owns.
+        let data = unsafe { sys::mlx_string_data(self.0) };
+        if data.is_null() {
+            return String::new();
+        }
+        // SAFETY: checked non-NULL above; the buffer lives as long as `self`.
+        unsafe { CStr::from_ptr(data) }.to_string_lossy().into_owned()
+    }
+}
+
+impl Drop for MlxString {
+    fn drop(&mut self) {
+        // SAFETY: the handle is owned and freed exactly once.
+        unsafe { sys::mlx_string_free(self.0) };
+    }
+}
+
+/// Calls an mlx-c function that writes a string, and returns it.
+pub(crate) fn string_out(
+    op: &'static str,
+    call: impl FnOnce(*mut sys::mlx_string) -> c_int,
+) -> Result<String> {
+    init();
+    let mut out = MlxString::new();
+    check(op, call(out.as_raw_mut()))?;
+    Ok(out.to_string_lossy())
+}

@@ -1,0 +1,5 @@
+//! Operations on arrays, as in `mlx.core`.
+
+mod arithmetic;
+
+pub use arithmetic::*;
