@@ -4,7 +4,11 @@
 
 use mlx_rs::{Array, Device, ops};
 
-fn main() -> Result<(), mlx_rs::Error> {
+fn main() -> std::process::ExitCode {
+    mlx_examples::exit_status(run())
+}
+
+fn run() -> mlx_rs::Result<()> {
     println!("MLX {}", mlx_rs::version()?);
     println!("default device: {}", Device::default_device()?);
     let a = Array::from_slice(&[1.0f32, 2.0, 3.0, 4.0], &[2, 2])?;

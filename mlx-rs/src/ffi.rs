@@ -141,3 +141,46 @@ pub(crate) fn string_out(
     check(op, call(out.as_raw_mut()))?;
     Ok(out.to_string_lossy())
 }
+
+/// The handle mlx-c takes for an optional array argument: the array, or an empty handle for
+/// "none" (which owns nothing and needs no freeing).
+pub(crate) fn optional_array(array: Option<&Array>) -> sys::mlx_array {
+    array.map_or(sys::mlx_array { ctx: std::ptr::null_mut() }, Array::raw)
+}
+
+/// mlx-c's optional int.
+pub(crate) fn optional_int(value: Option<i32>) -> sys::mlx_optional_int {
+    sys::mlx_optional_int { value: value.unwrap_or(0), has_value: value.is_some() }
+}
+
+/// `text` as a C string; a NUL byte inside is an invalid-argument error of `op`.
+pub(crate) fn c_string(op: &'static str, text: &str) -> Result<std::ffi::CString> {
+    std::ffi::CString::new(text)
+        .map_err(|_| Error::invalid(op, format!("{text:?} contains a NUL byte")))
+}
+
+/// Serializes evaluation on the CUDA backend.
+///
+/// MLX 0.32.2's CUDA backend records work into CUDA graphs with stream capture, and a capture on
+/// one thread fails ("operation failed due to a previous error during capture") when another
+/// thread evaluates at the same time, which aborts the process. Holding this lock around every
+/// call that evaluates keeps threads from capturing concurrently. Other backends do not need it
+/// and do not take it.
+pub(crate) fn evaluating<T>(call: impl FnOnce() -> T) -> T {
+    static CUDA: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let cuda = *CUDA.get_or_init(|| {
+        init();
+        let mut available = false;
+        // SAFETY: writes one bool.
+        let status = unsafe { sys::mlx_cuda_is_available(&mut available) };
+        status == 0 && available
+    });
+    if !cuda {
+        return call();
+    }
+    // A poisoned lock only means another thread panicked while evaluating; the lock protects
+    // no data, so keep going.
+    let _guard = LOCK.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    call()
+}

@@ -22,19 +22,53 @@
 //! # Errors
 //! Every fallible call returns [`Result`]. Bad shapes, axes, dtypes and arguments give an
 //! [`Error`] naming the op and carrying MLX's message; nothing in the safe API panics or aborts
-//! the process on bad input.
+//! the process on bad input. Where MLX 0.32.2 itself would crash (integer division by zero,
+//! out-of-range index values, empty matrices in some `linalg` ops), the wrappers check or clamp
+//! first; each such place says so in its documentation.
+//!
+//! # Thread safety
+//! - [`Device`] is `Send + Sync`.
+//! - [`Array`], [`Stream`] and the function objects of [`transforms`] are neither `Send` nor
+//!   `Sync`: since MLX 0.31 a stream belongs to the thread that created it, and graphs built on
+//!   one thread's streams are evaluated there. Move data between threads as Rust values
+//!   (`to_vec`, then `from_slice`).
+//! - Several threads may each build and evaluate their own graphs on their own streams at the
+//!   same time. MLX's CUDA backend cannot capture work from two threads at once, so on CUDA the
+//!   evaluation calls of this crate take a process-wide lock; other backends run in parallel.
+//! - MLX's error handler is process-wide; this crate keeps each thread's last error separately.
+//!
+//! # Modules
+//! Named as in Python's `mlx.core`: [`ops`] (the `mlx.core` operations), [`random`], [`linalg`],
+//! [`fft`], [`fast`] (fused kernels and custom CUDA/Metal kernels), [`quantization`],
+//! [`transforms`] (eval, grad, vjp, jvp, vmap, compile), [`export`], [`io`], [`memory`],
+//! [`distributed`], [`graph`], [`cuda`] and [`metal`].
 
 extern crate self as mlx_rs;
 
 mod array;
+pub mod cuda;
 mod device;
+pub mod distributed;
 mod dtype;
 mod error;
+pub mod export;
+pub mod fast;
 mod ffi;
+pub mod fft;
+pub mod graph;
+pub mod io;
+pub mod linalg;
+mod map;
+pub mod memory;
+pub mod metal;
 pub mod ops;
+pub mod quantization;
+pub mod random;
 mod stream;
+pub mod transforms;
+mod vector;
 
-pub use array::Array;
+pub use array::{Array, Ellipsis, Index, IntoIndex, NewAxis, Slice};
 pub use device::{Device, DeviceType};
 pub use dtype::{ArrayElement, Dtype};
 pub use error::{Error, ErrorKind, Result};

@@ -2,6 +2,10 @@
 
 mod element_io;
 mod fmt;
+mod indexing;
+mod operators;
+
+pub use indexing::{Ellipsis, Index, IntoIndex, NewAxis, Slice};
 
 use std::ffi::c_int;
 
@@ -17,6 +21,9 @@ use crate::ffi;
 /// ([`Array::eval`], [`Array::item`], [`Array::to_vec`], printing) or explicitly evaluated.
 /// `Clone` is cheap and shares the underlying buffer; [`Array::deep_copy`] makes an independent
 /// copy.
+///
+/// The arithmetic, bitwise and shift operators work on arrays and Rust scalars and return
+/// `Result<Array>` (`((&a + &b)? * 2.0)?`); see [`ScalarOperand`](crate::ops::ScalarOperand).
 pub struct Array {
     raw: sys::mlx_array,
 }
@@ -162,7 +169,7 @@ impl Array {
     /// Computes the array's value now.
     pub fn eval(&self) -> Result<()> {
         // SAFETY: `self.raw` is live.
-        ffi::status("eval", || unsafe { sys::mlx_array_eval(self.raw) })
+        ffi::evaluating(|| ffi::status("eval", || unsafe { sys::mlx_array_eval(self.raw) }))
     }
 
     /// An independent copy with its own buffer.

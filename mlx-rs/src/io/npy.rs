@@ -1,0 +1,139 @@
+//! NumPy `.npy` files: one array each.
+
+use std::fs::File;
+use std::io::{Read, Seek, Write};
+use std::path::Path;
+
+use mlx_sys as sys;
+
+use super::bridge::{Attached, Direction, ReaderTarget, WriterTarget};
+use super::{c_path, eval_all, io_error, load_stream, std_io_error};
+use crate::array::Array;
+use crate::error::{Error, ErrorKind, Result};
+use crate::ffi;
+use crate::stream::Stream;
+
+/// Loads the array of a `.npy` file, as in `mlx.core.load` (on the CPU stream).
+///
+/// The array is lazy: it reads its data from the file when evaluated (see the
+/// [module docs](super#lazy-loading-from-paths)).
+///
+/// Errors ([`ErrorKind::Io`]): the file is missing, unreadable, not `.npy`, or shorter than its
+/// header says.
+///
+/// ```
+/// use mlx_rs::{io, Array};
+/// let path = std::env::temp_dir().join(format!("mlx_rs_npy_doc_{}.npy", std::process::id()));
+/// io::save(&path, &Array::from_slice(&[1i32, 2, 3, 4], &[2, 2])?)?;
+/// let a = io::load(&path)?;
+/// assert_eq!(a.shape(), &[2, 2]);
+/// assert_eq!(a.to_vec::<i32>()?, [1, 2, 3, 4]);
+/// # std::fs::remove_file(&path).unwrap();
+/// # Ok::<(), mlx_rs::Error>(())
+/// ```
+pub fn load(path: impl AsRef<Path>) -> Result<Array> {
+    load_device(path, &load_stream()?)
+}
+
+/// [`load`] on the given stream.
+pub fn load_device(path: impl AsRef<Path>, stream: &Stream) -> Result<Array> {
+    const OP: &str = "load";
+    let path = path.as_ref();
+    let c = c_path(OP, path)?;
+    // SAFETY: `c` is NUL-terminated and outlives the call; the output is owned by `array_out`.
+    let array = io_error(ffi::array_out(OP, |out| unsafe {
+        sys::mlx_load(out, c.as_ptr(), stream.raw())
+    }))?;
+    check_complete(OP, path, &array)?;
+    Ok(array)
+}
+
+/// Loads a `.npy` array from `reader`, starting at its current position. Eager: the array is
+/// read before this returns.
+///
+/// Errors ([`ErrorKind::Io`]): the reader fails or panics (its message is kept), ends early,
+/// or does not hold `.npy` data.
+///
+/// ```
+/// use std::io::Cursor;
+/// use mlx_rs::{io, Array};
+/// let mut bytes = Cursor::new(Vec::new());
+/// io::save_to_writer(&mut bytes, &Array::from_slice(&[1.5f32, -2.0], &[2])?)?;
+/// bytes.set_position(0);
+/// assert_eq!(io::load_from_reader(&mut bytes)?.to_vec::<f32>()?, [1.5, -2.0]);
+/// # Ok::<(), mlx_rs::Error>(())
+/// ```
+pub fn load_from_reader<R: Read + Seek + Send>(reader: &mut R) -> Result<Array> {
+    load_from_reader_device(reader, &load_stream()?)
+}
+
+/// [`load_from_reader`] on the given stream.
+pub fn load_from_reader_device<R: Read + Seek + Send>(
+    reader: &mut R,
+    stream: &Stream,
+) -> Result<Array> {
+    const OP: &str = "load";
+    let mut target = ReaderTarget(reader);
+    let attached = Attached::new(OP, &mut target, Direction::Read, "a Rust reader")?;
+    // SAFETY: live handles; the output is owned by `array_out`.
+    let loaded = ffi::array_out(OP, |out| unsafe {
+        sys::mlx_load_reader(out, attached.reader(), stream.raw())
+    });
+    let array = attached.check_result(OP, loaded)?;
+    attached.check_result(OP, eval_all(OP, &[&array]))?;
+    Ok(array)
+}
+
+/// Saves `array` to a `.npy` file, as in `mlx.core.save`. MLX appends `.npy` to a path that
+/// does not end with it.
+///
+/// Errors ([`ErrorKind::Io`]): the file cannot be written; evaluating `array` fails.
+pub fn save(path: impl AsRef<Path>, array: &Array) -> Result<()> {
+    const OP: &str = "save";
+    let c = c_path(OP, path.as_ref())?;
+    // SAFETY: `c` is NUL-terminated and outlives the call; the array is live.
+    io_error(ffi::status(OP, || unsafe { sys::mlx_save(c.as_ptr(), array.raw()) }))
+}
+
+/// Writes `array` in `.npy` format to `writer`.
+///
+/// Errors ([`ErrorKind::Io`]): the writer fails or panics (its message is kept).
+pub fn save_to_writer<W: Write + Send>(writer: &mut W, array: &Array) -> Result<()> {
+    const OP: &str = "save";
+    let mut target = WriterTarget { inner: writer, written: 0 };
+    let attached = Attached::new(OP, &mut target, Direction::Write, "a Rust writer")?;
+    // SAFETY: live handles.
+    let status = unsafe { sys::mlx_save_writer(attached.writer(), array.raw()) };
+    attached.check(OP, status)?;
+    drop(attached);
+    target.inner.flush().map_err(|e| Error::new(ErrorKind::Io, OP, e.to_string()))
+}
+
+/// Checks that a `.npy` file holds every byte of `array` after its header: MLX reads a short
+/// file without complaint and leaves the missing elements undefined.
+fn check_complete(op: &'static str, path: &Path, array: &Array) -> Result<()> {
+    let mut file = File::open(path).map_err(|e| std_io_error(op, path, &e))?;
+    let len = file.metadata().map_err(|e| std_io_error(op, path, &e))?.len();
+    let mut head = [0u8; 12];
+    file.read_exact(&mut head).map_err(|e| std_io_error(op, path, &e))?;
+    // MLX has parsed the header already: magic "\x93NUMPY", version, header length.
+    let data_offset = match head[6] {
+        1 => 10 + u64::from(u16::from_le_bytes([head[8], head[9]])),
+        _ => 12 + u64::from(u32::from_le_bytes([head[8], head[9], head[10], head[11]])),
+    };
+    let needed = data_offset + array.nbytes() as u64;
+    if len < needed {
+        return Err(Error::new(
+            ErrorKind::Io,
+            op,
+            format!(
+                "{} is truncated: its header describes {} bytes of data but the file holds {}. \
+                 Perhaps an incomplete download or corrupt file?",
+                path.display(),
+                array.nbytes(),
+                len.saturating_sub(data_offset)
+            ),
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,511 @@
+//! Reductions over axes (`sum`, `mean`, `max`, `var`, `logsumexp`, `argmax`, ...) and `softmax`.
+//!
+//! Each reduction takes `axes: Option<&[i32]>`, as Python's `axis=None | int | list`: `None`
+//! reduces over every axis, `Some(&[..])` over the listed ones (negative axes count from the end;
+//! an empty list reduces nothing). With `keepdims` the reduced axes stay as size-1 axes. Axes out
+//! of range or listed twice give an [`Error`](crate::Error).
+
+use mlx_macros::default_device;
+use mlx_sys as sys;
+
+use crate::{Array, Result, Stream, ffi};
+
+/// Whether every element is true (non-zero) over `axes` (`None`: all axes). Returns `bool_`.
+///
+/// ```
+/// use mlx_rs::{Array, ops};
+/// let a = Array::from_slice(&[true, false, true, true], &[2, 2])?;
+/// assert_eq!(ops::all(&a, None, false)?.item::<bool>()?, false);
+/// assert_eq!(ops::all(&a, Some(&[0]), false)?.to_vec::<bool>()?, [true, false]);
+/// # Ok::<(), mlx_rs::Error>(())
+/// ```
+#[default_device]
+pub fn all_device(
+    a: &Array,
+    axes: Option<&[i32]>,
+    keepdims: bool,
+    stream: &Stream,
+) -> Result<Array> {
+    match axes {
+        // SAFETY: live handles; the output is owned by `array_out`.
+        None => ffi::array_out("all", |out| unsafe {
+            sys::mlx_all(out, a.raw(), keepdims, stream.raw())
+        }),
+        // SAFETY: live handles; the output is owned by `array_out`.
+        Some(&[axis]) => ffi::array_out("all", |out| unsafe {
+            sys::mlx_all_axis(out, a.raw(), axis, keepdims, stream.raw())
+        }),
+        // SAFETY: live handles; `axes` is valid for `axes.len()` reads during the call (mlx-c
+        // copies it); the output is owned by `array_out`.
+        Some(axes) => ffi::array_out("all", |out| unsafe {
+            sys::mlx_all_axes(out, a.raw(), axes.as_ptr(), axes.len(), keepdims, stream.raw())
+        }),
+    }
+}
+
+/// Whether any element is true (non-zero) over `axes` (`None`: all axes). Returns `bool_`.
+///
+/// ```
+/// use mlx_rs::{Array, ops};
+/// let a = Array::from_slice(&[0, 0, 0, 3], &[2, 2])?;
+/// assert!(ops::any(&a, None, false)?.item::<bool>()?);
+/// assert_eq!(ops::any(&a, Some(&[1]), false)?.to_vec::<bool>()?, [false, true]);
+/// # Ok::<(), mlx_rs::Error>(())
+/// ```
+#[default_device]
+pub fn any_device(
+    a: &Array,
+    axes: Option<&[i32]>,
+    keepdims: bool,
+    stream: &Stream,
+) -> Result<Array> {
+    match axes {
+        // SAFETY: live handles; the output is owned by `array_out`.
+        None => ffi::array_out("any", |out| unsafe {
+            sys::mlx_any(out, a.raw(), keepdims, stream.raw())
+        }),
+        // SAFETY: live handles; the output is owned by `array_out`.
+        Some(&[axis]) => ffi::array_out("any", |out| unsafe {
+            sys::mlx_any_axis(out, a.raw(), axis, keepdims, stream.raw())
+        }),
+        // SAFETY: live handles; `axes` is valid for `axes.len()` reads during the call (mlx-c
+        // copies it); the output is owned by `array_out`.
+        Some(axes) => ffi::array_out("any", |out| unsafe {
+            sys::mlx_any_axes(out, a.raw(), axes.as_ptr(), axes.len(), keepdims, stream.raw())
+        }),
+    }
+}
+
+/// Sum over `axes` (`None`: all axes). Booleans and small integers sum as MLX promotes them.
+///
+/// ```
+/// use mlx_rs::{Array, ops};
+/// let a = Array::from_slice(&[1i32, 2, 3, 4, 5, 6], &[2, 3])?;
+/// assert_eq!(ops::sum(&a, None, false)?.item::<i32>()?, 21);
+/// let rows = ops::sum(&a, Some(&[-1]), true)?;
+/// assert_eq!(rows.shape(), [2, 1]);
+/// assert_eq!(rows.to_vec::<i32>()?, [6, 15]);
+/// # Ok::<(), mlx_rs::Error>(())
+/// ```
+#[default_device]
+pub fn sum_device(
+    a: &Array,
+    axes: Option<&[i32]>,
+    keepdims: bool,
+    stream: &Stream,
+) -> Result<Array> {
+    match axes {
+        // SAFETY: live handles; the output is owned by `array_out`.
+        None => ffi::array_out("sum", |out| unsafe {
+            sys::mlx_sum(out, a.raw(), keepdims, stream.raw())
+        }),
+        // SAFETY: live handles; the output is owned by `array_out`.
+        Some(&[axis]) => ffi::array_out("sum", |out| unsafe {
+            sys::mlx_sum_axis(out, a.raw(), axis, keepdims, stream.raw())
+        }),
+        // SAFETY: live handles; `axes` is valid for `axes.len()` reads during the call (mlx-c
+        // copies it); the output is owned by `array_out`.
+        Some(axes) => ffi::array_out("sum", |out| unsafe {
+            sys::mlx_sum_axes(out, a.raw(), axes.as_ptr(), axes.len(), keepdims, stream.raw())
+        }),
+    }
+}
+
+/// Product over `axes` (`None`: all axes).
+///
+/// ```
+/// use mlx_rs::{Array, ops};
+/// let a = Array::from_slice(&[1.0f32, 2.0, 3.0, 4.0], &[2, 2])?;
+/// assert_eq!(ops::prod(&a, None, false)?.item::<f32>()?, 24.0);
+/// assert_eq!(ops::prod(&a, Some(&[0]), false)?.to_vec::<f32>()?, [3.0, 8.0]);
+/// # Ok::<(), mlx_rs::Error>(())
+/// ```
+#[default_device]
+pub fn prod_device(
+    a: &Array,
+    axes: Option<&[i32]>,
+    keepdims: bool,
+    stream: &Stream,
+) -> Result<Array> {
+    match axes {
+        // SAFETY: live handles; the output is owned by `array_out`.
+        None => ffi::array_out("prod", |out| unsafe {
+            sys::mlx_prod(out, a.raw(), keepdims, stream.raw())
+        }),
+        // SAFETY: live handles; the output is owned by `array_out`.
+        Some(&[axis]) => ffi::array_out("prod", |out| unsafe {
+            sys::mlx_prod_axis(out, a.raw(), axis, keepdims, stream.raw())
+        }),
+        // SAFETY: live handles; `axes` is valid for `axes.len()` reads during the call (mlx-c
+        // copies it); the output is owned by `array_out`.
+        Some(axes) => ffi::array_out("prod", |out| unsafe {
+            sys::mlx_prod_axes(out, a.raw(), axes.as_ptr(), axes.len(), keepdims, stream.raw())
+        }),
+    }
+}
+
+/// Arithmetic mean over `axes` (`None`: all axes). Integer inputs give a floating result.
+///
+/// ```
+/// use mlx_rs::{Array, ops};
+/// let a = Array::from_slice(&[1.0f32, 2.0, 3.0, 4.0], &[2, 2])?;
+/// assert_eq!(ops::mean(&a, None, false)?.item::<f32>()?, 2.5);
+/// assert_eq!(ops::mean(&a, Some(&[1]), false)?.to_vec::<f32>()?, [1.5, 3.5]);
+/// # Ok::<(), mlx_rs::Error>(())
+/// ```
+#[default_device]
+pub fn mean_device(
+    a: &Array,
+    axes: Option<&[i32]>,
+    keepdims: bool,
+    stream: &Stream,
+) -> Result<Array> {
+    match axes {
+        // SAFETY: live handles; the output is owned by `array_out`.
+        None => ffi::array_out("mean", |out| unsafe {
+            sys::mlx_mean(out, a.raw(), keepdims, stream.raw())
+        }),
+        // SAFETY: live handles; the output is owned by `array_out`.
+        Some(&[axis]) => ffi::array_out("mean", |out| unsafe {
+            sys::mlx_mean_axis(out, a.raw(), axis, keepdims, stream.raw())
+        }),
+        // SAFETY: live handles; `axes` is valid for `axes.len()` reads during the call (mlx-c
+        // copies it); the output is owned by `array_out`.
+        Some(axes) => ffi::array_out("mean", |out| unsafe {
+            sys::mlx_mean_axes(out, a.raw(), axes.as_ptr(), axes.len(), keepdims, stream.raw())
+        }),
+    }
+}
+
+/// Maximum over `axes` (`None`: all axes). Reducing an axis of size 0 is an error.
+///
+/// ```
+/// use mlx_rs::{Array, ops};
+/// let a = Array::from_slice(&[3, 9, 4, 1], &[2, 2])?;
+/// assert_eq!(ops::max(&a, None, false)?.item::<i32>()?, 9);
+/// assert_eq!(ops::max(&a, Some(&[0]), false)?.to_vec::<i32>()?, [4, 9]);
+/// # Ok::<(), mlx_rs::Error>(())
+/// ```
+#[default_device]
+pub fn max_device(
+    a: &Array,
+    axes: Option<&[i32]>,
+    keepdims: bool,
+    stream: &Stream,
+) -> Result<Array> {
+    match axes {
+        // SAFETY: live handles; the output is owned by `array_out`.
+        None => ffi::array_out("max", |out| unsafe {
+            sys::mlx_max(out, a.raw(), keepdims, stream.raw())
+        }),
+        // SAFETY: live handles; the output is owned by `array_out`.
+        Some(&[axis]) => ffi::array_out("max", |out| unsafe {
+            sys::mlx_max_axis(out, a.raw(), axis, keepdims, stream.raw())
+        }),
+        // SAFETY: live handles; `axes` is valid for `axes.len()` reads during the call (mlx-c
+        // copies it); the output is owned by `array_out`.
+        Some(axes) => ffi::array_out("max", |out| unsafe {
+            sys::mlx_max_axes(out, a.raw(), axes.as_ptr(), axes.len(), keepdims, stream.raw())
+        }),
+    }
+}
+
+/// Minimum over `axes` (`None`: all axes). Reducing an axis of size 0 is an error.
+///
+/// ```
+/// use mlx_rs::{Array, ops};
+/// let a = Array::from_slice(&[3, 9, 4, 1], &[2, 2])?;
+/// assert_eq!(ops::min(&a, None, false)?.item::<i32>()?, 1);
+/// assert_eq!(ops::min(&a, Some(&[1]), false)?.to_vec::<i32>()?, [3, 1]);
+/// # Ok::<(), mlx_rs::Error>(())
+/// ```
+#[default_device]
+pub fn min_device(
+    a: &Array,
+    axes: Option<&[i32]>,
+    keepdims: bool,
+    stream: &Stream,
+) -> Result<Array> {
+    match axes {
+        // SAFETY: live handles; the output is owned by `array_out`.
+        None => ffi::array_out("min", |out| unsafe {
+            sys::mlx_min(out, a.raw(), keepdims, stream.raw())
+        }),
+        // SAFETY: live handles; the output is owned by `array_out`.
+        Some(&[axis]) => ffi::array_out("min", |out| unsafe {
+            sys::mlx_min_axis(out, a.raw(), axis, keepdims, stream.raw())
+        }),
+        // SAFETY: live handles; `axes` is valid for `axes.len()` reads during the call (mlx-c
+        // copies it); the output is owned by `array_out`.
+        Some(axes) => ffi::array_out("min", |out| unsafe {
+            sys::mlx_min_axes(out, a.raw(), axes.as_ptr(), axes.len(), keepdims, stream.raw())
+        }),
+    }
+}
+
+/// Median over `axes` (`None`: all axes). Reducing an axis of size 0 is an error.
+///
+/// ```
+/// use mlx_rs::{Array, ops};
+/// let a = Array::from_slice(&[5.0f32, 1.0, 3.0, 2.0], &[4])?;
+/// assert_eq!(ops::median(&a, None, false)?.item::<f32>()?, 2.5);
+/// # Ok::<(), mlx_rs::Error>(())
+/// ```
+#[default_device]
+pub fn median_device(
+    a: &Array,
+    axes: Option<&[i32]>,
+    keepdims: bool,
+    stream: &Stream,
+) -> Result<Array> {
+    match axes {
+        // SAFETY: live handles; the output is owned by `array_out`.
+        None => ffi::array_out("median", |out| unsafe {
+            sys::mlx_median(out, a.raw(), keepdims, stream.raw())
+        }),
+        // SAFETY: live handles; the output is owned by `array_out`.
+        Some(&[axis]) => ffi::array_out("median", |out| unsafe {
+            sys::mlx_median_axis(out, a.raw(), axis, keepdims, stream.raw())
+        }),
+        // SAFETY: live handles; `axes` is valid for `axes.len()` reads during the call (mlx-c
+        // copies it); the output is owned by `array_out`.
+        Some(axes) => ffi::array_out("median", |out| unsafe {
+            sys::mlx_median_axes(out, a.raw(), axes.as_ptr(), axes.len(), keepdims, stream.raw())
+        }),
+    }
+}
+
+/// `log(sum(exp(a)))` over `axes` (`None`: all axes), computed without overflow.
+///
+/// ```
+/// use mlx_rs::{Array, ops};
+/// let a = Array::from_slice(&[1000.0f32, 1000.0], &[2])?;
+/// let l = ops::logsumexp(&a, None, false)?.item::<f32>()?;
+/// assert!((l - (1000.0 + 2f32.ln())).abs() < 1e-3);
+/// # Ok::<(), mlx_rs::Error>(())
+/// ```
+#[default_device]
+pub fn logsumexp_device(
+    a: &Array,
+    axes: Option<&[i32]>,
+    keepdims: bool,
+    stream: &Stream,
+) -> Result<Array> {
+    match axes {
+        // SAFETY: live handles; the output is owned by `array_out`.
+        None => ffi::array_out("logsumexp", |out| unsafe {
+            sys::mlx_logsumexp(out, a.raw(), keepdims, stream.raw())
+        }),
+        // SAFETY: live handles; the output is owned by `array_out`.
+        Some(&[axis]) => ffi::array_out("logsumexp", |out| unsafe {
+            sys::mlx_logsumexp_axis(out, a.raw(), axis, keepdims, stream.raw())
+        }),
+        // SAFETY: live handles; `axes` is valid for `axes.len()` reads during the call (mlx-c
+        // copies it); the output is owned by `array_out`.
+        Some(axes) => ffi::array_out("logsumexp", |out| unsafe {
+            sys::mlx_logsumexp_axes(out, a.raw(), axes.as_ptr(), axes.len(), keepdims, stream.raw())
+        }),
+    }
+}
+
+/// The number of non-zero (true) elements over `axes` (`None`: all axes), as `int32`.
+///
+/// ```
+/// use mlx_rs::{Array, ops};
+/// let a = Array::from_slice(&[0, 2, 0, 4, 5, 0], &[2, 3])?;
+/// assert_eq!(ops::count_nonzero(&a, None, false)?.item::<i32>()?, 3);
+/// assert_eq!(ops::count_nonzero(&a, Some(&[1]), false)?.to_vec::<i32>()?, [1, 2]);
+/// # Ok::<(), mlx_rs::Error>(())
+/// ```
+#[default_device]
+pub fn count_nonzero_device(
+    a: &Array,
+    axes: Option<&[i32]>,
+    keepdims: bool,
+    stream: &Stream,
+) -> Result<Array> {
+    match axes {
+        // SAFETY: live handles; the output is owned by `array_out`.
+        None => ffi::array_out("count_nonzero", |out| unsafe {
+            sys::mlx_count_nonzero(out, a.raw(), keepdims, stream.raw())
+        }),
+        // SAFETY: live handles; the output is owned by `array_out`.
+        Some(&[axis]) => ffi::array_out("count_nonzero", |out| unsafe {
+            sys::mlx_count_nonzero_axis(out, a.raw(), axis, keepdims, stream.raw())
+        }),
+        // SAFETY: live handles; `axes` is valid for `axes.len()` reads during the call (mlx-c
+        // copies it); the output is owned by `array_out`.
+        Some(axes) => ffi::array_out("count_nonzero", |out| unsafe {
+            sys::mlx_count_nonzero_axes(
+                out,
+                a.raw(),
+                axes.as_ptr(),
+                axes.len(),
+                keepdims,
+                stream.raw(),
+            )
+        }),
+    }
+}
+
+/// Variance over `axes` (`None`: all axes), dividing by `N - ddof` (`ddof = 0`: population
+/// variance, `1`: the unbiased estimate). When `N - ddof <= 0` the result is `inf`, as in MLX.
+///
+/// ```
+/// use mlx_rs::{Array, ops};
+/// let a = Array::from_slice(&[1.0f32, 2.0, 3.0, 4.0], &[4])?;
+/// assert_eq!(ops::var(&a, None, false, 0)?.item::<f32>()?, 1.25);
+/// let unbiased = ops::var(&a, Some(&[0]), false, 1)?.item::<f32>()?;
+/// assert!((unbiased - 5.0 / 3.0).abs() < 1e-6);
+/// # Ok::<(), mlx_rs::Error>(())
+/// ```
+#[default_device]
+pub fn var_device(
+    a: &Array,
+    axes: Option<&[i32]>,
+    keepdims: bool,
+    ddof: i32,
+    stream: &Stream,
+) -> Result<Array> {
+    match axes {
+        // SAFETY: live handles; the output is owned by `array_out`.
+        None => ffi::array_out("var", |out| unsafe {
+            sys::mlx_var(out, a.raw(), keepdims, ddof, stream.raw())
+        }),
+        // SAFETY: live handles; the output is owned by `array_out`.
+        Some(&[axis]) => ffi::array_out("var", |out| unsafe {
+            sys::mlx_var_axis(out, a.raw(), axis, keepdims, ddof, stream.raw())
+        }),
+        // SAFETY: live handles; `axes` is valid for `axes.len()` reads during the call (mlx-c
+        // copies it); the output is owned by `array_out`.
+        Some(axes) => ffi::array_out("var", |out| unsafe {
+            sys::mlx_var_axes(out, a.raw(), axes.as_ptr(), axes.len(), keepdims, ddof, stream.raw())
+        }),
+    }
+}
+
+/// Standard deviation over `axes` (`None`: all axes): the square root of [`var`] with the same
+/// `ddof`.
+///
+/// ```
+/// use mlx_rs::{Array, ops};
+/// let a = Array::from_slice(&[2.0f32, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0], &[8])?;
+/// assert_eq!(ops::std(&a, None, false, 0)?.item::<f32>()?, 2.0);
+/// # Ok::<(), mlx_rs::Error>(())
+/// ```
+#[default_device]
+pub fn std_device(
+    a: &Array,
+    axes: Option<&[i32]>,
+    keepdims: bool,
+    ddof: i32,
+    stream: &Stream,
+) -> Result<Array> {
+    match axes {
+        // SAFETY: live handles; the output is owned by `array_out`.
+        None => ffi::array_out("std", |out| unsafe {
+            sys::mlx_std(out, a.raw(), keepdims, ddof, stream.raw())
+        }),
+        // SAFETY: live handles; the output is owned by `array_out`.
+        Some(&[axis]) => ffi::array_out("std", |out| unsafe {
+            sys::mlx_std_axis(out, a.raw(), axis, keepdims, ddof, stream.raw())
+        }),
+        // SAFETY: live handles; `axes` is valid for `axes.len()` reads during the call (mlx-c
+        // copies it); the output is owned by `array_out`.
+        Some(axes) => ffi::array_out("std", |out| unsafe {
+            sys::mlx_std_axes(out, a.raw(), axes.as_ptr(), axes.len(), keepdims, ddof, stream.raw())
+        }),
+    }
+}
+
+/// Index of the maximum along `axis` (`None`: of the flattened array), as `uint32`. Ties give
+/// the first index; an empty array is an error.
+///
+/// ```
+/// use mlx_rs::{Array, ops};
+/// let a = Array::from_slice(&[1.0f32, 7.0, 3.0, 9.0, 2.0, 0.0], &[2, 3])?;
+/// assert_eq!(ops::argmax(&a, None, false)?.item::<u32>()?, 3);
+/// assert_eq!(ops::argmax(&a, Some(1), false)?.to_vec::<u32>()?, [1, 0]);
+/// # Ok::<(), mlx_rs::Error>(())
+/// ```
+#[default_device]
+pub fn argmax_device(
+    a: &Array,
+    axis: Option<i32>,
+    keepdims: bool,
+    stream: &Stream,
+) -> Result<Array> {
+    match axis {
+        // SAFETY: live handles; the output is owned by `array_out`.
+        None => ffi::array_out("argmax", |out| unsafe {
+            sys::mlx_argmax(out, a.raw(), keepdims, stream.raw())
+        }),
+        // SAFETY: live handles; the output is owned by `array_out`.
+        Some(axis) => ffi::array_out("argmax", |out| unsafe {
+            sys::mlx_argmax_axis(out, a.raw(), axis, keepdims, stream.raw())
+        }),
+    }
+}
+
+/// Index of the minimum along `axis` (`None`: of the flattened array), as `uint32`. Ties give
+/// the first index; an empty array is an error.
+///
+/// ```
+/// use mlx_rs::{Array, ops};
+/// let a = Array::from_slice(&[1.0f32, 7.0, 3.0, 9.0, 2.0, 0.0], &[2, 3])?;
+/// assert_eq!(ops::argmin(&a, None, false)?.item::<u32>()?, 5);
+/// assert_eq!(ops::argmin(&a, Some(0), false)?.to_vec::<u32>()?, [0, 1, 1]);
+/// # Ok::<(), mlx_rs::Error>(())
+/// ```
+#[default_device]
+pub fn argmin_device(
+    a: &Array,
+    axis: Option<i32>,
+    keepdims: bool,
+    stream: &Stream,
+) -> Result<Array> {
+    match axis {
+        // SAFETY: live handles; the output is owned by `array_out`.
+        None => ffi::array_out("argmin", |out| unsafe {
+            sys::mlx_argmin(out, a.raw(), keepdims, stream.raw())
+        }),
+        // SAFETY: live handles; the output is owned by `array_out`.
+        Some(axis) => ffi::array_out("argmin", |out| unsafe {
+            sys::mlx_argmin_axis(out, a.raw(), axis, keepdims, stream.raw())
+        }),
+    }
+}
+
+/// Softmax over `axes` (`None`: over all axes jointly): `exp(a - max) / sum(exp(a - max))`.
+/// With `precise`, half-precision inputs are accumulated in float32. Integer inputs give float32.
+///
+/// ```
+/// use mlx_rs::{Array, ops};
+/// let a = Array::from_slice(&[0.0f32, 0.0, 1.0, 1.0], &[2, 2])?;
+/// let s = ops::softmax(&a, Some(&[-1]), false)?;
+/// assert_eq!(s.to_vec::<f32>()?, [0.5, 0.5, 0.5, 0.5]);
+/// # Ok::<(), mlx_rs::Error>(())
+/// ```
+#[default_device]
+pub fn softmax_device(
+    a: &Array,
+    axes: Option<&[i32]>,
+    precise: bool,
+    stream: &Stream,
+) -> Result<Array> {
+    match axes {
+        // SAFETY: live handles; the output is owned by `array_out`.
+        None => ffi::array_out("softmax", |out| unsafe {
+            sys::mlx_softmax(out, a.raw(), precise, stream.raw())
+        }),
+        // SAFETY: live handles; the output is owned by `array_out`.
+        Some(&[axis]) => ffi::array_out("softmax", |out| unsafe {
+            sys::mlx_softmax_axis(out, a.raw(), axis, precise, stream.raw())
+        }),
+        // SAFETY: live handles; `axes` is valid for `axes.len()` reads during the call (mlx-c
+        // copies it); the output is owned by `array_out`.
+        Some(axes) => ffi::array_out("softmax", |out| unsafe {
+            sys::mlx_softmax_axes(out, a.raw(), axes.as_ptr(), axes.len(), precise, stream.raw())
+        }),
+    }
+}
