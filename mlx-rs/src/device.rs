@@ -79,6 +79,14 @@ impl Device {
         ffi::status("set_default_device", || unsafe { sys::mlx_set_default_device(self.raw) })
     }
 
+    /// Makes this device the default until the returned guard is dropped, which restores the
+    /// previous default. The default device is process-wide: other threads see the change too.
+    pub fn scoped_default(&self) -> Result<DefaultDeviceGuard> {
+        let previous = Device::default_device()?;
+        self.set_default()?;
+        Ok(DefaultDeviceGuard { previous })
+    }
+
     /// The kind of this device.
     pub fn device_type(&self) -> DeviceType {
         let mut kind = sys::MLX_CPU;
@@ -156,5 +164,19 @@ impl fmt::Display for Device {
 impl fmt::Debug for Device {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(self, f)
+    }
+}
+
+/// Restores the previous default device when dropped (see [`Device::scoped_default`]).
+#[derive(Debug)]
+#[must_use = "the previous default comes back when the guard is dropped"]
+pub struct DefaultDeviceGuard {
+    previous: Device,
+}
+
+impl Drop for DefaultDeviceGuard {
+    fn drop(&mut self) {
+        // The previous default was available when it was the default; nothing to report.
+        let _ = self.previous.set_default();
     }
 }

@@ -24,16 +24,14 @@ fn path_c_string(op: &'static str, path: &Path) -> Result<CString> {
     ffi::c_string(op, text)
 }
 
-/// Traces `f` at `example_args` and writes the graph to `path`.
-///
-/// With `shapeless`, the imported function accepts inputs of other shapes (when the graph
-/// allows it).
+/// Traces `f` at `example_args` and writes the graph to `path`; the imported function accepts
+/// inputs of the traced shapes (see [`export_function_shapeless`] for any shape).
 ///
 /// ```
 /// use mlx_rs::{Array, export, ops};
 /// let path = std::env::temp_dir().join(format!("mlx-rs-doc-{}.mlxfn", std::process::id()));
 /// let double = |x: &[Array]| Ok(vec![ops::add(&x[0], &x[0])?]);
-/// export::export_function(&path, double, &[Array::scalar(1.0f32)], false)?;
+/// export::export_function(&path, double, &[Array::scalar(1.0f32)])?;
 /// let imported = export::ImportedFunction::load(&path)?;
 /// assert_eq!(imported.apply(&[Array::scalar(21.0f32)])?[0].item::<f32>()?, 42.0);
 /// # std::fs::remove_file(&path).ok();
@@ -41,12 +39,36 @@ fn path_c_string(op: &'static str, path: &Path) -> Result<CString> {
 /// ```
 pub fn export_function(
     path: impl AsRef<Path>,
+    f: impl FnMut(&[Array]) -> Result<Vec<Array>>,
+    example_args: &[Array],
+) -> Result<()> {
+    export_with(path.as_ref(), f, example_args, false)
+}
+
+/// [`export_function`] whose imported function accepts inputs of any shape.
+///
+/// # Safety
+/// MLX 0.32.2 reuses the trace for inputs of other shapes, including the index bounds and slice
+/// sizes it computed from the traced shapes. If `f` gathers, takes, scatters or slices along
+/// axes whose size changes between calls, running the imported function on other shapes reads
+/// or writes outside its arrays. The caller guarantees that `f` has no such operation on axes
+/// that change size (element-wise, reduction and matmul-style functions are fine).
+pub unsafe fn export_function_shapeless(
+    path: impl AsRef<Path>,
+    f: impl FnMut(&[Array]) -> Result<Vec<Array>>,
+    example_args: &[Array],
+) -> Result<()> {
+    export_with(path.as_ref(), f, example_args, true)
+}
+
+fn export_with(
+    path: &Path,
     mut f: impl FnMut(&[Array]) -> Result<Vec<Array>>,
     example_args: &[Array],
     shapeless: bool,
 ) -> Result<()> {
     const OP: &str = "export_function";
-    let file = path_c_string(OP, path.as_ref())?;
+    let file = path_c_string(OP, path)?;
     let f: &mut crate::transforms::closure::ArrayFn<'_> = &mut f;
     let closure = Closure::borrowed(f)?;
     let args = VectorArray::from_arrays(example_args);
@@ -95,10 +117,36 @@ pub fn export_function_kwargs(
     f: impl FnMut(&[Array], &HashMap<String, Array>) -> Result<Vec<Array>> + 'static,
     example_args: &[Array],
     example_kwargs: &HashMap<String, Array>,
+) -> Result<()> {
+    export_kwargs_with(path.as_ref(), f, example_args, example_kwargs, false)
+}
+
+/// [`export_function_kwargs`] whose imported function accepts inputs of any shape.
+///
+/// # Safety
+/// MLX 0.32.2 reuses the trace for inputs of other shapes, including the index bounds and slice
+/// sizes it computed from the traced shapes. If `f` gathers, takes, scatters or slices along
+/// axes whose size changes between calls, running the imported function on other shapes reads
+/// or writes outside its arrays. The caller guarantees that `f` has no such operation on axes
+/// that change size (element-wise, reduction and matmul-style functions are fine).
+pub unsafe fn export_function_kwargs_shapeless(
+    path: impl AsRef<Path>,
+    f: impl FnMut(&[Array], &HashMap<String, Array>) -> Result<Vec<Array>> + 'static,
+    example_args: &[Array],
+    example_kwargs: &HashMap<String, Array>,
+) -> Result<()> {
+    export_kwargs_with(path.as_ref(), f, example_args, example_kwargs, true)
+}
+
+fn export_kwargs_with(
+    path: &Path,
+    f: impl FnMut(&[Array], &HashMap<String, Array>) -> Result<Vec<Array>> + 'static,
+    example_args: &[Array],
+    example_kwargs: &HashMap<String, Array>,
     shapeless: bool,
 ) -> Result<()> {
     const OP: &str = "export_function";
-    let file = path_c_string(OP, path.as_ref())?;
+    let file = path_c_string(OP, path)?;
     let boxed: Box<KwargsFn> = Box::new(f);
     let payload = Box::into_raw(Box::new(std::cell::RefCell::new(boxed)));
     ffi::init();
@@ -148,14 +196,36 @@ pub struct Exporter {
 }
 
 impl Exporter {
-    /// An exporter of `f` writing to `path`.
+    /// An exporter of `f` writing to `path`; each trace accepts inputs of its shapes.
     pub fn new(
         path: impl AsRef<Path>,
+        f: impl FnMut(&[Array]) -> Result<Vec<Array>> + 'static,
+    ) -> Result<Exporter> {
+        Exporter::with(path.as_ref(), f, false)
+    }
+
+    /// An exporter whose traces accept inputs of any shape.
+    ///
+    /// # Safety
+    /// MLX 0.32.2 reuses the trace for inputs of other shapes, including the index bounds and slice
+    /// sizes it computed from the traced shapes. If `f` gathers, takes, scatters or slices along
+    /// axes whose size changes between calls, running the imported function on other shapes reads
+    /// or writes outside its arrays. The caller guarantees that `f` has no such operation on axes
+    /// that change size (element-wise, reduction and matmul-style functions are fine).
+    pub unsafe fn new_shapeless(
+        path: impl AsRef<Path>,
+        f: impl FnMut(&[Array]) -> Result<Vec<Array>> + 'static,
+    ) -> Result<Exporter> {
+        Exporter::with(path.as_ref(), f, true)
+    }
+
+    fn with(
+        path: &Path,
         f: impl FnMut(&[Array]) -> Result<Vec<Array>> + 'static,
         shapeless: bool,
     ) -> Result<Exporter> {
         const OP: &str = "exporter";
-        let file = path_c_string(OP, path.as_ref())?;
+        let file = path_c_string(OP, path)?;
         let closure = Closure::owned(f)?;
         // SAFETY: live handles; `file` is NUL-terminated; mlx-c keeps its own closure copy.
         let raw =

@@ -69,10 +69,10 @@ pub mod transforms;
 mod vector;
 
 pub use array::{Array, Ellipsis, Index, IntoIndex, NewAxis, Slice};
-pub use device::{Device, DeviceType};
+pub use device::{DefaultDeviceGuard, Device, DeviceType};
 pub use dtype::{ArrayElement, Dtype};
 pub use error::{Error, ErrorKind, Result};
-pub use stream::Stream;
+pub use stream::{DefaultStreamGuard, Stream};
 
 /// The version of the MLX library loaded at run time, e.g. `"0.32.2"`.
 pub fn version() -> Result<String> {

@@ -11,6 +11,7 @@ use mlx_macros::default_device;
 use mlx_sys as sys;
 
 use crate::error::{Error, Result};
+use crate::ops::Negative;
 use crate::vector::arrays_out;
 use crate::{Array, Dtype, Stream, ffi};
 
@@ -170,6 +171,13 @@ pub fn quantized_matmul_device(
 
 /// Index arrays that pick the matrices of a batched (gathered) matmul, as in mixture-of-experts
 /// layers. `None` uses every batch element in order.
+///
+/// The values are flat indices into the batch dimensions (all but the last two) of the
+/// corresponding operand, so for batch dimensions `B1, ..., BS` they lie in
+/// `[0, B1 * ... * BS)`. Out-of-range indices are clamped into range (as in JAX): MLX does not
+/// check index values, and clamping keeps every access inside the array without evaluating the
+/// indices. Negative values have no meaning to MLX here and clamp to 0; values past the end clamp
+/// to the last matrix. An operand with an empty batch and non-empty indices is an error.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct GatherIndices<'a> {
     /// Indices into the batch dimensions of the left operand.
@@ -180,7 +188,44 @@ pub struct GatherIndices<'a> {
     pub sorted: bool,
 }
 
-/// Quantized matmul with matrices gathered by index (`mlx.core.gather_qmm`).
+/// The number of matrices in the batch dimensions (all but the last two) of `a`.
+fn batch_len(a: &Array) -> i64 {
+    let shape = a.shape();
+    let batch = &shape[..shape.len().saturating_sub(2)];
+    batch.iter().fold(1i64, |acc, &d| acc.saturating_mul(i64::from(d)))
+}
+
+/// `indices`' index arrays clamped into the batches of `lhs` and `rhs` (see [`GatherIndices`]).
+fn clamp_gather_indices(
+    op: &'static str,
+    lhs: &Array,
+    rhs: &Array,
+    indices: GatherIndices<'_>,
+    stream: &Stream,
+) -> Result<(Option<Array>, Option<Array>)> {
+    let clamp = |index: Option<&Array>, operand: &Array| {
+        index
+            .map(|index| {
+                if !index.dtype().is_integer() {
+                    return Err(Error::invalid(
+                        op,
+                        format!("indices must have an integer dtype, got {}", index.dtype()),
+                    ));
+                }
+                let extent = (batch_len(operand), 1);
+                crate::ops::clamp_indices(op, index, &[extent], &[], Negative::Clamp, stream)
+            })
+            .transpose()
+    };
+    Ok((clamp(indices.lhs, lhs)?, clamp(indices.rhs, rhs)?))
+}
+
+/// Quantized matmul with matrices gathered by index (`mlx.core.gather_qmm`): `indices.lhs`
+/// selects matrices of `x`, `indices.rhs` of `w`.
+///
+/// Out-of-range indices are clamped into range (as in JAX): MLX does not check index values,
+/// and clamping keeps every access inside the array without evaluating the indices (see
+/// [`GatherIndices`]).
 #[default_device]
 pub fn gather_qmm_device(
     x: &Array,
@@ -190,6 +235,7 @@ pub fn gather_qmm_device(
     params: QuantizationParams,
     stream: &Stream,
 ) -> Result<Array> {
+    let (lhs, rhs) = clamp_gather_indices("gather_qmm", x, &w.weights, indices, stream)?;
     ffi::array_out("gather_qmm", |out| {
         // SAFETY: live handles or empty handles for the absent optional arrays.
         unsafe {
@@ -199,8 +245,8 @@ pub fn gather_qmm_device(
                 w.weights.raw(),
                 w.scales.raw(),
                 ffi::optional_array(w.biases.as_ref()),
-                ffi::optional_array(indices.lhs),
-                ffi::optional_array(indices.rhs),
+                ffi::optional_array(lhs.as_ref()),
+                ffi::optional_array(rhs.as_ref()),
                 transpose,
                 ffi::optional_int(params.group_size),
                 ffi::optional_int(params.bits),
@@ -212,8 +258,23 @@ pub fn gather_qmm_device(
     })
 }
 
-/// Matmul with matrices gathered by index (`mlx.core.gather_mm`). On MLX's CPU backend it runs
-/// float32 only.
+/// Matmul with matrices gathered by index (`mlx.core.gather_mm`): `indices.lhs` selects
+/// matrices of `a`, `indices.rhs` of `b`. On MLX's CPU backend it runs float32 only.
+///
+/// Out-of-range indices are clamped into range (as in JAX): MLX does not check index values,
+/// and clamping keeps every access inside the array without evaluating the indices (see
+/// [`GatherIndices`]).
+///
+/// ```
+/// use mlx_rs::{Array, quantization::{gather_mm, GatherIndices}};
+/// let a = Array::from_slice(&[1.0f32, 2.0, 3.0], &[3, 1, 1])?;
+/// let b = Array::from_slice(&[10.0f32], &[1, 1, 1])?;
+/// // 7 is past the end of `a`'s batch of 3: it picks the last matrix.
+/// let lhs = Array::from_slice(&[1u32, 7], &[2])?;
+/// let out = gather_mm(&a, &b, GatherIndices { lhs: Some(&lhs), ..Default::default() })?;
+/// assert_eq!(out.to_vec::<f32>()?, [20.0, 30.0]);
+/// # Ok::<(), mlx_rs::Error>(())
+/// ```
 #[default_device]
 pub fn gather_mm_device(
     a: &Array,
@@ -221,6 +282,7 @@ pub fn gather_mm_device(
     indices: GatherIndices<'_>,
     stream: &Stream,
 ) -> Result<Array> {
+    let (lhs, rhs) = clamp_gather_indices("gather_mm", a, b, indices, stream)?;
     ffi::array_out("gather_mm", |out| {
         // SAFETY: live handles or empty handles for the absent index arrays.
         unsafe {
@@ -228,8 +290,8 @@ pub fn gather_mm_device(
                 out,
                 a.raw(),
                 b.raw(),
-                ffi::optional_array(indices.lhs),
-                ffi::optional_array(indices.rhs),
+                ffi::optional_array(lhs.as_ref()),
+                ffi::optional_array(rhs.as_ref()),
                 indices.sorted,
                 stream.raw(),
             )
@@ -282,6 +344,22 @@ pub fn block_masked_mm_device(
 
 /// Matmul over segments of the inner dimension (`mlx.core.segmented_mm`): `segments` has shape
 /// `(..., 2)` of `[start, end)` pairs.
+///
+/// Out-of-range indices are clamped into range (as in JAX): MLX does not check index values,
+/// and clamping keeps every access inside the array without evaluating the indices. Each start
+/// and end is clamped into `[0, K]` for an inner dimension `K`, and an end before its start is
+/// raised to the start (an empty segment, which gives zeros). Errors for non-integer segments or
+/// a last dimension other than 2.
+///
+/// ```
+/// use mlx_rs::{Array, quantization::segmented_mm};
+/// let a = Array::from_slice(&[1.0f32; 4], &[1, 4])?;
+/// let b = Array::from_slice(&[1.0f32; 4], &[4, 1])?;
+/// // [2, 100) is clamped to [2, 4).
+/// let segments = Array::from_slice(&[0i32, 2, 2, 100], &[2, 2])?;
+/// assert_eq!(segmented_mm(&a, &b, &segments)?.to_vec::<f32>()?, [2.0, 2.0]);
+/// # Ok::<(), mlx_rs::Error>(())
+/// ```
 #[default_device]
 pub fn segmented_mm_device(
     a: &Array,
@@ -289,10 +367,40 @@ pub fn segmented_mm_device(
     segments: &Array,
     stream: &Stream,
 ) -> Result<Array> {
+    let segments = &clamp_segments(a, b, segments, stream)?;
     ffi::array_out("segmented_mm", |out| {
         // SAFETY: live handles; the output is owned by `array_out`.
         unsafe { sys::mlx_segmented_mm(out, a.raw(), b.raw(), segments.raw(), stream.raw()) }
     })
+}
+
+/// `segments` with every `[start, end)` pair clamped into `[0, K]` (`K` the inner dimension of
+/// `a` and `b`, the smaller if they differ) and every end raised to at least its start.
+fn clamp_segments(a: &Array, b: &Array, segments: &Array, stream: &Stream) -> Result<Array> {
+    const OP: &str = "segmented_mm";
+    let dtype = segments.dtype();
+    if !dtype.is_integer() {
+        return Err(Error::invalid(OP, format!("segments must be integral, got {dtype}")));
+    }
+    if segments.shape().last() != Some(&2) {
+        return Err(Error::invalid(
+            OP,
+            format!("segments must have shape (..., 2), got {:?}", segments.shape()),
+        ));
+    }
+    if segments.size() == 0 {
+        return Ok(segments.clone());
+    }
+    // Positions in `[0, K]`: an extent of one element on an axis of `K + 1`.
+    let k_a = a.shape().last().map_or(0, |&k| i64::from(k));
+    let k_b = b.shape().len().checked_sub(2).map_or(0, |axis| i64::from(b.shape()[axis]));
+    let k = k_a.min(k_b);
+    let extent = (k.saturating_add(1), 1);
+    let clamped = crate::ops::clamp_indices(OP, segments, &[extent], &[], Negative::Clamp, stream)?;
+    // Each pair's start, in both places of the pair: max(pair, start) raises the end.
+    let starts = Array::from_slice(&[0i32, 0], &[2])?;
+    let starts = crate::ops::take_device(&clamped, &starts, Some(-1), stream)?;
+    crate::ops::maximum_device(&clamped, &starts, stream)
 }
 
 /// Converts to 8-bit floats (e4m3, stored as `uint8`).
@@ -350,7 +458,12 @@ pub fn qqmm_device(
     })
 }
 
-/// [`qqmm`] with matrices gathered by index (`mlx.core.gather_qqmm`).
+/// [`qqmm`] with matrices gathered by index (`mlx.core.gather_qqmm`): `indices.lhs` selects
+/// matrices of `x`, `indices.rhs` of `w`.
+///
+/// Out-of-range indices are clamped into range (as in JAX): MLX does not check index values,
+/// and clamping keeps every access inside the array without evaluating the indices (see
+/// [`GatherIndices`]).
 #[default_device]
 pub fn gather_qqmm_device(
     x: &Array,
@@ -361,6 +474,7 @@ pub fn gather_qqmm_device(
     global_scales: GlobalScales<'_>,
     stream: &Stream,
 ) -> Result<Array> {
+    let (lhs, rhs) = clamp_gather_indices("gather_qqmm", x, w, indices, stream)?;
     ffi::array_out("gather_qqmm", |out| {
         // SAFETY: live handles or empty handles for the absent optional arrays.
         unsafe {
@@ -369,8 +483,8 @@ pub fn gather_qqmm_device(
                 x.raw(),
                 w.raw(),
                 ffi::optional_array(w_scales),
-                ffi::optional_array(indices.lhs),
-                ffi::optional_array(indices.rhs),
+                ffi::optional_array(lhs.as_ref()),
+                ffi::optional_array(rhs.as_ref()),
                 ffi::optional_int(params.group_size),
                 ffi::optional_int(params.bits),
                 params.mode.c_name().as_ptr(),

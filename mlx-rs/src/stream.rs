@@ -69,6 +69,15 @@ impl Stream {
         Ok(device)
     }
 
+    /// Makes this stream the calling thread's default for its device until the returned guard is
+    /// dropped, which restores the previous one.
+    pub fn scoped_default(&self) -> Result<DefaultStreamGuard> {
+        let previous = Stream::default_for(&self.device()?)?;
+        // SAFETY: `self.raw` is live.
+        ffi::status("set_default_stream", || unsafe { sys::mlx_set_default_stream(self.raw) })?;
+        Ok(DefaultStreamGuard { previous })
+    }
+
     /// Waits until every operation queued on this stream has finished.
     pub fn synchronize(&self) -> Result<()> {
         // SAFETY: `self.raw` is live.
@@ -102,5 +111,19 @@ impl fmt::Display for Stream {
 impl fmt::Debug for Stream {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(self, f)
+    }
+}
+
+/// Restores the previous default stream when dropped (see [`Stream::scoped_default`]).
+#[derive(Debug)]
+#[must_use = "the previous default comes back when the guard is dropped"]
+pub struct DefaultStreamGuard {
+    previous: Stream,
+}
+
+impl Drop for DefaultStreamGuard {
+    fn drop(&mut self) {
+        // SAFETY: the stream is live; restoring a stream that was the default cannot fail.
+        let _ = unsafe { sys::mlx_set_default_stream(self.previous.raw) };
     }
 }

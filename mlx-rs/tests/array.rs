@@ -166,3 +166,39 @@ fn errors_stay_on_their_thread() {
     let c = mlx_rs::ops::add(&a, &a).unwrap();
     assert_eq!(c.to_vec::<f32>().unwrap(), [2.0, 4.0]);
 }
+
+#[test]
+fn owned_vectors_become_arrays() {
+    let a = Array::from_vec_owned(vec![1.5f32, -2.0, 3.25, 4.0, 5.0, 6.0], &[3, 2]).unwrap();
+    assert_eq!(a.shape(), &[3, 2]);
+    let doubled = mlx_rs::ops::add(&a, &a).unwrap();
+    drop(a);
+    assert_eq!(doubled.to_vec::<f32>().unwrap(), [3.0, -4.0, 6.5, 8.0, 10.0, 12.0]);
+    let ints = Array::from_vec_owned((0..1000i64).collect(), &[10, 100]).unwrap();
+    assert_eq!(ints.to_vec::<i64>().unwrap()[999], 999);
+    assert_eq!(Array::from_vec_owned(Vec::<u8>::new(), &[0]).unwrap().size(), 0);
+    common::assert_err(Array::from_vec_owned(vec![1u8, 2], &[3]), &["3 elements", "2"]);
+}
+
+#[test]
+fn scoped_defaults_restore_the_previous_ones() {
+    let before = Device::default_device().unwrap();
+    {
+        let _cpu = Device::cpu().scoped_default().unwrap();
+        assert_eq!(Device::default_device().unwrap(), Device::cpu());
+    }
+    assert_eq!(Device::default_device().unwrap(), before);
+
+    let cpu = Device::cpu();
+    let original = Stream::default_for(&cpu).unwrap().to_string();
+    let mine = Stream::new(&cpu).unwrap();
+    assert_ne!(mine.to_string(), original);
+    {
+        let _guard = mine.scoped_default().unwrap();
+        assert_eq!(Stream::default_for(&cpu).unwrap().to_string(), mine.to_string());
+        let x = Array::from_slice(&[1.0f32], &[1]).unwrap();
+        let y = mlx_rs::ops::add_device(&x, &x, &Stream::default_for(&cpu).unwrap()).unwrap();
+        assert_eq!(y.to_vec::<f32>().unwrap(), [2.0]);
+    }
+    assert_eq!(Stream::default_for(&cpu).unwrap().to_string(), original);
+}

@@ -269,6 +269,9 @@ fn every_op_matches_python() {
         }
         let op = case["op"].as_str().expect("op");
         seen.insert(op.to_owned());
+        if common::on_gpu() && case.to_string().contains("\"float64\"") {
+            continue; // MLX's GPU backends have no float64
+        }
         if op == "divmod" {
             let (q, r) = ops::divmod(&input(case, "a"), &input(case, "b"))
                 .unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -543,13 +546,14 @@ fn bool_xor_of_temporaries() {
 fn astype_round_trips() {
     let exact = [-2.5f32, -1.0, 0.0, 0.5, 1024.0, 3.0];
     let a = Array::from_slice(&exact, &[2, 3]).unwrap();
-    for dtype in [Dtype::Float16, Dtype::Bfloat16, Dtype::Float64, Dtype::Complex64] {
+    let wide: &[Dtype] = if common::on_gpu() { &[] } else { &[Dtype::Float64] };
+    for dtype in [Dtype::Float16, Dtype::Bfloat16, Dtype::Complex64].iter().chain(wide).copied() {
         let back = a.astype(dtype).unwrap().astype(Dtype::Float32).unwrap();
         assert_eq!(back.shape(), &[2, 3]);
         assert_eq!(back.to_vec::<f32>().unwrap(), exact, "through {dtype}");
     }
     let ints = Array::from_slice(&[i32::MIN, -1, 0, 1, 1 << 24, i32::MAX], &[6]).unwrap();
-    for dtype in [Dtype::Int64, Dtype::Float64] {
+    for dtype in [Dtype::Int64].iter().chain(wide).copied() {
         let back = ints.astype(dtype).unwrap().astype(Dtype::Int32).unwrap();
         assert_eq!(back.to_vec::<i32>().unwrap(), ints.to_vec::<i32>().unwrap(), "{dtype}");
     }

@@ -28,7 +28,9 @@ fn offset_pattern(shape: &[i32], phase: f32, scale: f32, shift: f32) -> Array {
 
 #[track_caller]
 fn check(actual: &Array, g: &Value, name: &str, key: &str) {
-    common::assert_matches(actual, &common::case(g, name)[key], 1e-4, 1e-5);
+    // GPU attention kernels accumulate in a different order than the CPU reference.
+    let (rtol, atol) = if common::on_gpu() { (2e-3, 2e-4) } else { (1e-4, 1e-5) };
+    common::assert_matches(actual, &common::case(g, name)[key], rtol, atol);
 }
 
 #[test]

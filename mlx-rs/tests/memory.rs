@@ -34,6 +34,8 @@ fn active_memory_follows_allocations() {
     assert!(memory::get_peak_memory().unwrap() >= during);
 
     drop(a);
+    // GPU backends release buffers when the stream's work completes.
+    mlx_rs::Stream::thread_default().unwrap().synchronize().unwrap();
     let after_drop = memory::get_active_memory().unwrap();
     assert!(after_drop < during, "active {during} -> {after_drop} after drop");
     // The freed buffer may sit in the cache until it is cleared.

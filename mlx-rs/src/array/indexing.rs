@@ -181,7 +181,11 @@ index_from_range!(RangeToInclusive<i32>);
 ///
 /// Integers and slice steps are checked here: an integer out of range, a zero step, more than
 /// one ellipsis or more indices than dimensions give an `Err`. The *values* inside index arrays
-/// are not checked (MLX does not check them either); negative values count from the end.
+/// cannot be checked without evaluating them: negative values count from the end, and
+/// out-of-range indices are clamped into range (as in JAX): MLX does not check index values,
+/// and clamping keeps every access inside the array without evaluating the indices. So on an
+/// axis of size `n`, values above `n - 1` select the last position and values below `-n` the
+/// first.
 pub trait IntoIndex {
     /// The items, in order.
     fn into_indices(self) -> Vec<Index>;
@@ -480,7 +484,10 @@ impl Array {
     /// `self[idx]` with numpy semantics (see [`IntoIndex`] for the forms of `idx`).
     ///
     /// Errors for an integer out of range, a zero step, more than one ellipsis, more indices
-    /// than dimensions, or a non-integer index array.
+    /// than dimensions, a non-integer index array, or a non-empty index array on an empty axis.
+    ///
+    /// Out-of-range indices are clamped into range (as in JAX): MLX does not check index values,
+    /// and clamping keeps every access inside the array without evaluating the indices.
     ///
     /// ```
     /// use mlx_rs::{Array, Ellipsis, NewAxis, Slice};
@@ -547,6 +554,9 @@ impl Array {
     /// The update is functional (MLX arrays are immutable): other clones of the old array keep
     /// their values. With repeated positions in index arrays, which value lands is unspecified.
     /// Errors as [`Array::index`] does, and if `value` does not broadcast to the indexed shape.
+    ///
+    /// Out-of-range indices are clamped into range (as in JAX): MLX does not check index values,
+    /// and clamping keeps every access inside the array without evaluating the indices.
     ///
     /// ```
     /// use mlx_rs::{Array, Slice};

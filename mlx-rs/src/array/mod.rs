@@ -76,6 +76,58 @@ impl Array {
         Ok(array)
     }
 
+    /// An array of `shape` that takes ownership of `data` without copying it where MLX can use
+    /// host memory directly (CPU, and Apple GPUs with unified memory); MLX frees the vector when
+    /// the last array using it is dropped. With MLX's CUDA backend, whose kernels cannot read
+    /// ordinary host memory, the data is copied instead.
+    ///
+    /// ```
+    /// use mlx_rs::Array;
+    /// let a = Array::from_vec_owned(vec![1.0f32, 2.0, 3.0, 4.0], &[2, 2])?;
+    /// assert_eq!(a.to_vec::<f32>()?, [1.0, 2.0, 3.0, 4.0]);
+    /// # Ok::<(), mlx_rs::Error>(())
+    /// ```
+    pub fn from_vec_owned<T: ArrayElement>(data: Vec<T>, shape: &[i32]) -> Result<Array> {
+        let expected = element_count("from_vec_owned", shape)?;
+        if expected != data.len() {
+            return Err(Error::invalid(
+                "from_vec_owned",
+                format!("shape {shape:?} holds {expected} elements but {} were given", data.len()),
+            ));
+        }
+        if data.is_empty() || crate::cuda::is_available() {
+            return Array::from_slice(&data, shape);
+        }
+        extern "C" fn drop_vec<T>(payload: *mut std::ffi::c_void) {
+            // Dropping a Vec of plain elements cannot unwind.
+            // SAFETY: `payload` is the `Box<Vec<T>>` leaked below, handed back once by MLX.
+            drop(unsafe { Box::from_raw(payload.cast::<Vec<T>>()) });
+        }
+        let ndim = c_int::try_from(shape.len())
+            .map_err(|_| Error::invalid("from_vec_owned", "too many dimensions"))?;
+        let mut boxed = Box::new(data);
+        let ptr = boxed.as_mut_ptr().cast::<std::ffi::c_void>();
+        let payload = Box::into_raw(boxed).cast::<std::ffi::c_void>();
+        // SAFETY: `ptr` points at `expected` elements of `T` (layout of `T::DTYPE`) owned by the
+        // payload, which stays alive (the heap buffer does not move) until MLX calls `drop_vec`.
+        // Shape and length were checked, so construction does not fail.
+        let raw = unsafe {
+            sys::mlx_array_new_data_managed_payload(
+                ptr,
+                shape.as_ptr(),
+                ndim,
+                T::DTYPE.to_raw(),
+                payload,
+                Some(drop_vec::<T>),
+            )
+        };
+        let array = Array::from_raw(raw);
+        if array.raw.ctx.is_null() {
+            return Err(ffi::failed("from_vec_owned"));
+        }
+        Ok(array)
+    }
+
     /// A one-dimensional array holding a copy of `data`.
     pub fn from_vec<T: ArrayElement>(data: Vec<T>) -> Result<Array> {
         let len = i32::try_from(data.len())

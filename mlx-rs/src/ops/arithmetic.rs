@@ -19,21 +19,7 @@ use super::conversion::{Number, scalar_of};
 use crate::vector::arrays_out;
 use crate::{Array, Dtype, Error, Result, Stream, ffi};
 
-/// Defines a binary element-wise op that maps straight onto one mlx-c function.
-macro_rules! binary_op {
-    ($(#[$doc:meta])* $device:ident, $ffi:ident, $name:literal) => {
-        $(#[$doc])*
-        #[default_device]
-        pub fn $device(a: &Array, b: &Array, stream: &Stream) -> Result<Array> {
-            // SAFETY: live handles; the output is owned by `array_out`.
-            ffi::array_out($name, |out| unsafe {
-                sys::$ffi(out, a.raw(), b.raw(), stream.raw())
-            })
-        }
-    };
-}
-
-binary_op!(
+binary_ops! {
     /// Element-wise `a + b` with broadcasting and type promotion.
     ///
     /// Fails when the shapes cannot be broadcast together.
@@ -45,10 +31,10 @@ binary_op!(
     /// assert_eq!(sum.to_vec::<i32>()?, [11, 12, 13]);
     /// # Ok::<(), mlx_rs::Error>(())
     /// ```
-    add_device, mlx_add, "add"
-);
+    add_device, mlx_add, "add";
+}
 
-binary_op!(
+binary_ops! {
     /// Element-wise `a - b` with broadcasting and type promotion.
     ///
     /// Fails when the shapes cannot be broadcast together; booleans cannot be subtracted.
@@ -60,10 +46,10 @@ binary_op!(
     /// assert_eq!(ops::subtract(&a, &b)?.to_vec::<f32>()?, [4.0, 5.0]);
     /// # Ok::<(), mlx_rs::Error>(())
     /// ```
-    subtract_device, mlx_subtract, "subtract"
-);
+    subtract_device, mlx_subtract, "subtract";
+}
 
-binary_op!(
+binary_ops! {
     /// Element-wise `a * b` with broadcasting and type promotion.
     ///
     /// Fails when the shapes cannot be broadcast together.
@@ -75,10 +61,10 @@ binary_op!(
     /// assert_eq!(ops::multiply(&a, &b)?.to_vec::<f32>()?, [10.0, 200.0, 30.0, 400.0]);
     /// # Ok::<(), mlx_rs::Error>(())
     /// ```
-    multiply_device, mlx_multiply, "multiply"
-);
+    multiply_device, mlx_multiply, "multiply";
+}
 
-binary_op!(
+binary_ops! {
     /// Element-wise true division `a / b`; integer inputs give a floating-point result.
     ///
     /// Fails when the shapes cannot be broadcast together.
@@ -91,10 +77,10 @@ binary_op!(
     /// assert_eq!(q.to_vec::<f32>()?, [0.5, 1.5]);
     /// # Ok::<(), mlx_rs::Error>(())
     /// ```
-    divide_device, mlx_divide, "divide"
-);
+    divide_device, mlx_divide, "divide";
+}
 
-binary_op!(
+binary_ops! {
     /// Element-wise `a ** b` with broadcasting and type promotion.
     ///
     /// For integer arrays a negative exponent gives 0 (as in MLX, which does not raise).
@@ -105,10 +91,10 @@ binary_op!(
     /// assert_eq!(ops::power(&a, &Array::scalar(3i32))?.to_vec::<i32>()?, [8, 27]);
     /// # Ok::<(), mlx_rs::Error>(())
     /// ```
-    power_device, mlx_power, "power"
-);
+    power_device, mlx_power, "power";
+}
 
-binary_op!(
+binary_ops! {
     /// Element-wise maximum; NaNs propagate.
     ///
     /// ```
@@ -118,10 +104,10 @@ binary_op!(
     /// assert_eq!(ops::maximum(&a, &b)?.to_vec::<f32>()?, [3.0, 5.0]);
     /// # Ok::<(), mlx_rs::Error>(())
     /// ```
-    maximum_device, mlx_maximum, "maximum"
-);
+    maximum_device, mlx_maximum, "maximum";
+}
 
-binary_op!(
+binary_ops! {
     /// Element-wise minimum; NaNs propagate.
     ///
     /// ```
@@ -131,10 +117,10 @@ binary_op!(
     /// assert_eq!(ops::minimum(&a, &b)?.to_vec::<f32>()?, [1.0, 2.0]);
     /// # Ok::<(), mlx_rs::Error>(())
     /// ```
-    minimum_device, mlx_minimum, "minimum"
-);
+    minimum_device, mlx_minimum, "minimum";
+}
 
-binary_op!(
+binary_ops! {
     /// Element-wise `log(exp(a) + exp(b))`, computed without overflow.
     ///
     /// ```
@@ -144,10 +130,10 @@ binary_op!(
     /// assert!((r - (1000.0 + std::f32::consts::LN_2)).abs() < 1e-3);
     /// # Ok::<(), mlx_rs::Error>(())
     /// ```
-    logaddexp_device, mlx_logaddexp, "logaddexp"
-);
+    logaddexp_device, mlx_logaddexp, "logaddexp";
+}
 
-binary_op!(
+binary_ops! {
     /// Element-wise arc tangent of `a / b`, using the signs of both to pick the quadrant.
     ///
     /// Fails for complex inputs.
@@ -161,8 +147,8 @@ binary_op!(
     /// assert!((t[1] + 3.0 * std::f32::consts::FRAC_PI_4).abs() < 1e-6);
     /// # Ok::<(), mlx_rs::Error>(())
     /// ```
-    arctan2_device, mlx_arctan2, "arctan2"
-);
+    arctan2_device, mlx_arctan2, "arctan2";
+}
 
 /// Element-wise `floor(a / b)` for floats; for integers, as in MLX, the quotient rounded toward
 /// zero.

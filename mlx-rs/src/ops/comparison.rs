@@ -8,33 +8,7 @@ use mlx_sys as sys;
 
 use crate::{Array, Result, Stream, ffi};
 
-/// Defines binary comparisons that map straight onto one mlx-c function each.
-macro_rules! comparison_ops {
-    ($($(#[$doc:meta])* $device:ident, $ffi:ident, $name:literal;)*) => {$(
-        $(#[$doc])*
-        #[default_device]
-        pub fn $device(a: &Array, b: &Array, stream: &Stream) -> Result<Array> {
-            // SAFETY: live handles; the output is owned by `array_out`.
-            ffi::array_out($name, |out| unsafe {
-                sys::$ffi(out, a.raw(), b.raw(), stream.raw())
-            })
-        }
-    )*};
-}
-
-/// Defines unary predicates that map straight onto one mlx-c function each.
-macro_rules! predicate_ops {
-    ($($(#[$doc:meta])* $device:ident, $ffi:ident, $name:literal;)*) => {$(
-        $(#[$doc])*
-        #[default_device]
-        pub fn $device(a: &Array, stream: &Stream) -> Result<Array> {
-            // SAFETY: live handles; the output is owned by `array_out`.
-            ffi::array_out($name, |out| unsafe { sys::$ffi(out, a.raw(), stream.raw()) })
-        }
-    )*};
-}
-
-comparison_ops! {
+binary_ops! {
     /// Element-wise `a == b`. Fails when the shapes cannot be broadcast together.
     ///
     /// ```
@@ -95,7 +69,7 @@ comparison_ops! {
     greater_equal_device, mlx_greater_equal, "greater_equal";
 }
 
-predicate_ops! {
+unary_ops! {
     /// Element-wise test for NaN (always false for integer arrays).
     ///
     /// ```

@@ -9,20 +9,6 @@ use mlx_sys as sys;
 
 use crate::{Array, Dtype, Result, Stream, ffi};
 
-/// Defines binary element-wise ops that map straight onto one mlx-c function each.
-macro_rules! binary_ops {
-    ($($(#[$doc:meta])* $device:ident, $ffi:ident, $name:literal;)*) => {$(
-        $(#[$doc])*
-        #[default_device]
-        pub fn $device(a: &Array, b: &Array, stream: &Stream) -> Result<Array> {
-            // SAFETY: live handles; the output is owned by `array_out`.
-            ffi::array_out($name, |out| unsafe {
-                sys::$ffi(out, a.raw(), b.raw(), stream.raw())
-            })
-        }
-    )*};
-}
-
 binary_ops! {
     /// Element-wise logical and: a `bool` array. Fails when the shapes cannot be broadcast.
     ///

@@ -10,18 +10,6 @@ use mlx_sys as sys;
 
 use crate::{Array, Result, Stream, ffi};
 
-/// Defines unary element-wise ops that map straight onto one mlx-c function each.
-macro_rules! unary_ops {
-    ($($(#[$doc:meta])* $device:ident, $ffi:ident, $name:literal;)*) => {$(
-        $(#[$doc])*
-        #[default_device]
-        pub fn $device(a: &Array, stream: &Stream) -> Result<Array> {
-            // SAFETY: live handles; the output is owned by `array_out`.
-            ffi::array_out($name, |out| unsafe { sys::$ffi(out, a.raw(), stream.raw()) })
-        }
-    )*};
-}
-
 unary_ops! {
     /// Element-wise absolute value.
     ///

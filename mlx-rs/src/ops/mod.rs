@@ -3,6 +3,9 @@
 //! Every op comes as `foo_device(.., &Stream)` and `foo(..)` (the calling thread's default
 //! stream). Broadcasting and type promotion follow MLX.
 
+#[macro_use]
+mod macros;
+
 mod arithmetic;
 mod comparison;
 mod conversion;

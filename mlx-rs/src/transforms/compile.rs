@@ -20,20 +20,39 @@ pub enum CompileMode {
     Enabled,
 }
 
-/// `f` compiled: traced once per input shape and dtype (or once for all shapes when
-/// `shapeless`), with its graph simplified and element-wise chains fused.
+/// `f` compiled: traced once per input shape and dtype, with its graph simplified and
+/// element-wise chains fused.
 ///
 /// `f` must be a pure function of its inputs: arrays it captures are treated as constants of the
 /// trace.
 ///
 /// ```
 /// use mlx_rs::{Array, ops, transforms};
-/// let f = transforms::compile(|x: &[Array]| Ok(vec![ops::add(&x[0], &x[0])?]), false)?;
+/// let f = transforms::compile(|x: &[Array]| Ok(vec![ops::add(&x[0], &x[0])?]))?;
 /// let y = f.apply(&[Array::scalar(2.0f32)])?;
 /// assert_eq!(y[0].item::<f32>()?, 4.0);
 /// # Ok::<(), mlx_rs::Error>(())
 /// ```
-pub fn compile(
+pub fn compile(f: impl FnMut(&[Array]) -> Result<Vec<Array>> + 'static) -> Result<Function> {
+    compile_with(f, false)
+}
+
+/// `f` compiled once for inputs of every shape (`mlx.core.compile(.., shapeless=True)`).
+///
+/// # Safety
+/// MLX 0.32.2 reuses the first trace for inputs of other shapes, including the index bounds and
+/// slice sizes it computed from the traced shapes. If `f` gathers, takes, scatters or slices
+/// (directly or through indexing) along axes whose size changes between calls, a later call reads
+/// or writes outside its arrays. The caller guarantees that `f` has no such operation on axes
+/// that change size; element-wise, reduction and matmul-style functions are fine. Use
+/// [`compile`] when in doubt: it retraces per shape.
+pub unsafe fn compile_shapeless(
+    f: impl FnMut(&[Array]) -> Result<Vec<Array>> + 'static,
+) -> Result<Function> {
+    compile_with(f, true)
+}
+
+fn compile_with(
     f: impl FnMut(&[Array]) -> Result<Vec<Array>> + 'static,
     shapeless: bool,
 ) -> Result<Function> {

@@ -184,3 +184,9 @@ pub fn assert_err<T: std::fmt::Debug>(
     assert_eq!(two.item::<f32>().unwrap(), 2.0);
     err
 }
+
+/// True when the default device is a GPU (tests then allow for what MLX's GPU backends lack:
+/// float64, and TF32 / fused-kernel rounding in products and attention).
+pub fn on_gpu() -> bool {
+    mlx_rs::Device::default_device().is_ok_and(|d| d.device_type() == mlx_rs::DeviceType::Gpu)
+}
