@@ -185,7 +185,7 @@ struct KwargsClosure(sys::mlx_closure_kwargs);
 impl Drop for KwargsClosure {
     fn drop(&mut self) {
         // SAFETY: owned handle, freed once.
-        unsafe { sys::mlx_closure_kwargs_free(self.0) };
+        ffi::serialized(|| unsafe { sys::mlx_closure_kwargs_free(self.0) });
     }
 }
 
@@ -264,7 +264,7 @@ impl Exporter {
 impl Drop for Exporter {
     fn drop(&mut self) {
         // SAFETY: owned handle, freed once (this closes the file).
-        unsafe { sys::mlx_function_exporter_free(self.raw) };
+        ffi::serialized(|| unsafe { sys::mlx_function_exporter_free(self.raw) });
     }
 }
 
@@ -327,7 +327,7 @@ impl ImportedFunction {
 impl Drop for ImportedFunction {
     fn drop(&mut self) {
         // SAFETY: owned handle, freed once.
-        unsafe { sys::mlx_imported_function_free(self.raw) };
+        ffi::serialized(|| unsafe { sys::mlx_imported_function_free(self.raw) });
     }
 }
 

@@ -86,7 +86,7 @@ pub(crate) fn array_out(
     init();
     // SAFETY: `mlx_array_new` has no preconditions; the handle is owned by `out` from here on.
     let mut out = Array::from_raw(unsafe { sys::mlx_array_new() });
-    let status = call(out.as_raw_mut());
+    let status = serialized(|| call(out.as_raw_mut()));
     check(op, status)?;
     Ok(out)
 }
@@ -94,7 +94,7 @@ pub(crate) fn array_out(
 /// Runs an mlx-c call that only returns a status.
 pub(crate) fn status(op: &'static str, call: impl FnOnce() -> c_int) -> Result<()> {
     init();
-    check(op, call())
+    check(op, serialized(call))
 }
 
 /// An owned `mlx_string`.
@@ -138,7 +138,7 @@ pub(crate) fn string_out(
 ) -> Result<String> {
     init();
     let mut out = MlxString::new();
-    check(op, call(out.as_raw_mut()))?;
+    check(op, serialized(|| call(out.as_raw_mut())))?;
     Ok(out.to_string_lossy())
 }
 
@@ -159,28 +159,50 @@ pub(crate) fn c_string(op: &'static str, text: &str) -> Result<std::ffi::CString
         .map_err(|_| Error::invalid(op, format!("{text:?} contains a NUL byte")))
 }
 
-/// Serializes evaluation on the CUDA backend.
-///
-/// MLX 0.32.2's CUDA backend records work into CUDA graphs with stream capture, and a capture on
-/// one thread fails ("operation failed due to a previous error during capture") when another
-/// thread evaluates at the same time, which aborts the process. Holding this lock around every
-/// call that evaluates keeps threads from capturing concurrently. Other backends do not need it
-/// and do not take it.
-pub(crate) fn evaluating<T>(call: impl FnOnce() -> T) -> T {
+/// True when the loaded MLX runs on CUDA (checked once).
+fn cuda_backend() -> bool {
     static CUDA: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let cuda = *CUDA.get_or_init(|| {
+    *CUDA.get_or_init(|| {
         init();
         let mut available = false;
         // SAFETY: writes one bool.
         let status = unsafe { sys::mlx_cuda_is_available(&mut available) };
         status == 0 && available
-    });
-    if !cuda {
+    })
+}
+
+/// Runs `call` while no other thread is inside MLX, on the CUDA backend.
+///
+/// MLX 0.32.2's CUDA backend records work into CUDA graphs with stream capture in global mode: a
+/// device allocation, free or capture on another thread during a capture invalidates it, and MLX
+/// then aborts the process ("operation failed due to a previous error during capture"). Every
+/// call of this crate that can allocate, free or evaluate goes through this process-wide lock,
+/// which the same thread may take again (closures called by MLX run inside a locked call). Other
+/// backends do not need it and do not take it.
+pub(crate) fn serialized<T>(call: impl FnOnce() -> T) -> T {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    thread_local! {
+        static DEPTH: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    }
+    /// Counts this thread's nesting; the guard (if any) is released after the count drops.
+    struct Hold {
+        _guard: Option<std::sync::MutexGuard<'static, ()>>,
+    }
+    impl Drop for Hold {
+        fn drop(&mut self) {
+            let _ = DEPTH.try_with(|d| d.set(d.get().saturating_sub(1)));
+        }
+    }
+    if !cuda_backend() {
         return call();
     }
-    // A poisoned lock only means another thread panicked while evaluating; the lock protects
-    // no data, so keep going.
-    let _guard = LOCK.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    // A poisoned lock only means a thread panicked inside; it protects no data.
+    let lock = || LOCK.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let Ok(depth) = DEPTH.try_with(|d| d.replace(d.get() + 1)) else {
+        // Thread-local storage is gone (a value dropped during thread exit): lock plainly.
+        let _guard = lock();
+        return call();
+    };
+    let _hold = Hold { _guard: if depth == 0 { Some(lock()) } else { None } };
     call()
 }

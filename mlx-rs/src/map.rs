@@ -100,7 +100,7 @@ impl MapStringToArray {
 impl Drop for MapStringToArray {
     fn drop(&mut self) {
         // SAFETY: owned handle, freed once.
-        unsafe { sys::mlx_map_string_to_array_free(self.0) };
+        ffi::serialized(|| unsafe { sys::mlx_map_string_to_array_free(self.0) });
     }
 }
 

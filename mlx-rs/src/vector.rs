@@ -61,7 +61,7 @@ impl VectorArray {
 impl Drop for VectorArray {
     fn drop(&mut self) {
         // SAFETY: owned handle, freed once.
-        unsafe { sys::mlx_vector_array_free(self.0) };
+        ffi::serialized(|| unsafe { sys::mlx_vector_array_free(self.0) });
     }
 }
 
@@ -71,7 +71,7 @@ pub(crate) fn arrays_out(
     call: impl FnOnce(*mut sys::mlx_vector_array) -> c_int,
 ) -> Result<Vec<Array>> {
     let mut out = VectorArray::new();
-    ffi::check(op, call(out.as_raw_mut()))?;
+    ffi::check(op, ffi::serialized(|| call(out.as_raw_mut())))?;
     out.to_arrays()
 }
 

@@ -565,10 +565,12 @@ fn astype_round_trips() {
     let flags = Array::from_slice(&[true, false, true], &[3]).unwrap();
     let back = flags.astype(Dtype::Uint8).unwrap().astype(Dtype::Bool).unwrap();
     assert_eq!(back.to_vec::<bool>().unwrap(), [true, false, true]);
-    // every dtype converts to every other dtype without error
-    for from in Dtype::ALL {
+    // every dtype converts to every other dtype without error (no float64 on GPUs)
+    let dtypes: Vec<Dtype> =
+        Dtype::ALL.into_iter().filter(|d| wide.contains(d) || *d != Dtype::Float64).collect();
+    for &from in &dtypes {
         let x = small.astype(from).unwrap();
-        for to in Dtype::ALL {
+        for &to in &dtypes {
             let y = x.astype(to).unwrap();
             assert_eq!(y.dtype(), to);
             y.eval().unwrap();

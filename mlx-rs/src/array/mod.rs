@@ -66,9 +66,9 @@ impl Array {
             .map_err(|_| Error::invalid("from_slice", "too many dimensions"))?;
         // SAFETY: `data` holds exactly `expected` elements of `T`, whose layout matches
         // `T::DTYPE`; `shape` holds `ndim` non-negative sizes. mlx-c copies both.
-        let raw = unsafe {
+        let raw = ffi::serialized(|| unsafe {
             sys::mlx_array_new_data(data.as_ptr().cast(), shape.as_ptr(), ndim, T::DTYPE.to_raw())
-        };
+        });
         let array = Array::from_raw(raw);
         if array.raw.ctx.is_null() {
             return Err(ffi::failed("from_slice"));
@@ -111,7 +111,7 @@ impl Array {
         // SAFETY: `ptr` points at `expected` elements of `T` (layout of `T::DTYPE`) owned by the
         // payload, which stays alive (the heap buffer does not move) until MLX calls `drop_vec`.
         // Shape and length were checked, so construction does not fail.
-        let raw = unsafe {
+        let raw = ffi::serialized(|| unsafe {
             sys::mlx_array_new_data_managed_payload(
                 ptr,
                 shape.as_ptr(),
@@ -120,7 +120,7 @@ impl Array {
                 payload,
                 Some(drop_vec::<T>),
             )
-        };
+        });
         let array = Array::from_raw(raw);
         if array.raw.ctx.is_null() {
             return Err(ffi::failed("from_vec_owned"));
@@ -146,9 +146,9 @@ impl Array {
     pub fn scalar<T: ArrayElement>(value: T) -> Array {
         ffi::init();
         // SAFETY: one element of `T`, zero dimensions; mlx-c copies the value.
-        let raw = unsafe {
+        let raw = ffi::serialized(|| unsafe {
             sys::mlx_array_new_data((&value as *const T).cast(), [0].as_ptr(), 0, T::DTYPE.to_raw())
-        };
+        });
         Array::from_raw(raw)
     }
 
@@ -221,7 +221,7 @@ impl Array {
     /// Computes the array's value now.
     pub fn eval(&self) -> Result<()> {
         // SAFETY: `self.raw` is live.
-        ffi::evaluating(|| ffi::status("eval", || unsafe { sys::mlx_array_eval(self.raw) }))
+        ffi::status("eval", || unsafe { sys::mlx_array_eval(self.raw) })
     }
 
     /// An independent copy with its own buffer.
@@ -256,6 +256,6 @@ impl Clone for Array {
 impl Drop for Array {
     fn drop(&mut self) {
         // SAFETY: owned handle, freed once (freeing an empty handle is a no-op).
-        unsafe { sys::mlx_array_free(self.raw) };
+        ffi::serialized(|| unsafe { sys::mlx_array_free(self.raw) });
     }
 }

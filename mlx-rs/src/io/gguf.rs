@@ -49,7 +49,7 @@ impl Gguf {
 impl Drop for Gguf {
     fn drop(&mut self) {
         // SAFETY: owned handle, freed once.
-        unsafe { sys::mlx_io_gguf_free(self.0) };
+        ffi::serialized(|| unsafe { sys::mlx_io_gguf_free(self.0) });
     }
 }
 

@@ -103,7 +103,8 @@ pub fn save_to_writer<W: Write + Send>(writer: &mut W, array: &Array) -> Result<
     let mut target = WriterTarget { inner: writer, written: 0 };
     let attached = Attached::new(OP, &mut target, Direction::Write, "a Rust writer")?;
     // SAFETY: live handles.
-    let status = unsafe { sys::mlx_save_writer(attached.writer(), array.raw()) };
+    let status =
+        ffi::serialized(|| unsafe { sys::mlx_save_writer(attached.writer(), array.raw()) });
     attached.check(OP, status)?;
     drop(attached);
     target.inner.flush().map_err(|e| Error::new(ErrorKind::Io, OP, e.to_string()))

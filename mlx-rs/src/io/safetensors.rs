@@ -83,14 +83,14 @@ pub fn load_safetensors_from_reader_device<R: Read + Seek + Send>(
     let mut arrays = MapStringToArray::new();
     let mut metadata = MapStringToString::new();
     // SAFETY: live handles; the maps are owned and freed on every path.
-    let status = unsafe {
+    let status = ffi::serialized(|| unsafe {
         sys::mlx_load_safetensors_reader(
             arrays.as_raw_mut(),
             metadata.as_raw_mut(),
             attached.reader(),
             stream.raw(),
         )
-    };
+    });
     attached.check(OP, status)?;
     let arrays = arrays.to_map(OP)?;
     let metadata = metadata.to_map(OP)?;
@@ -134,9 +134,9 @@ pub fn save_safetensors_to_writer<W: Write + Send, K: AsRef<str>, M: AsRef<str>,
     let mut target = WriterTarget { inner: writer, written: 0 };
     let attached = Attached::new(OP, &mut target, Direction::Write, "a Rust writer")?;
     // SAFETY: live handles.
-    let status = unsafe {
+    let status = ffi::serialized(|| unsafe {
         sys::mlx_save_safetensors_writer(attached.writer(), arrays.raw(), metadata.raw())
-    };
+    });
     attached.check(OP, status)?;
     drop(attached);
     target.inner.flush().map_err(|e| Error::new(ErrorKind::Io, OP, e.to_string()))

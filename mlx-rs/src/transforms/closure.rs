@@ -243,6 +243,6 @@ impl Drop for Closure<'_> {
             alive.set(false);
         }
         // SAFETY: owned handle, freed once; MLX frees the payload when its last copy goes.
-        unsafe { sys::mlx_closure_free(self.raw) };
+        ffi::serialized(|| unsafe { sys::mlx_closure_free(self.raw) });
     }
 }

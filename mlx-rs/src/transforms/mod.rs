@@ -55,7 +55,7 @@ impl std::fmt::Debug for Function {
 pub fn eval(outputs: &[&Array]) -> Result<()> {
     let vector = VectorArray::from_arrays(outputs);
     // SAFETY: the vector is live.
-    ffi::evaluating(|| ffi::status("eval", || unsafe { sys::mlx_eval(vector.raw()) }))
+    ffi::status("eval", || unsafe { sys::mlx_eval(vector.raw()) })
 }
 
 /// Starts evaluating `outputs` in the background and returns at once.
@@ -66,7 +66,7 @@ pub fn eval(outputs: &[&Array]) -> Result<()> {
 pub fn async_eval(outputs: &[&Array]) -> Result<()> {
     let vector = VectorArray::from_arrays(outputs);
     // SAFETY: the vector is live.
-    ffi::evaluating(|| ffi::status("async_eval", || unsafe { sys::mlx_async_eval(vector.raw()) }))
+    ffi::status("async_eval", || unsafe { sys::mlx_async_eval(vector.raw()) })
 }
 
 /// Outputs of `f` at `primals`, and the vector-Jacobian products with `cotangents` (one per
@@ -120,7 +120,9 @@ fn two_vectors(
 ) -> Result<(Vec<Array>, Vec<Array>)> {
     let mut first = VectorArray::new();
     let mut second = VectorArray::new();
-    call_with_closures(op, || ffi::check(op, call(first.as_raw_mut(), second.as_raw_mut())))?;
+    call_with_closures(op, || {
+        ffi::check(op, ffi::serialized(|| call(first.as_raw_mut(), second.as_raw_mut())))
+    })?;
     Ok((first.to_arrays()?, second.to_arrays()?))
 }
 
@@ -173,7 +175,7 @@ impl std::fmt::Debug for ValueAndGrad {
 impl Drop for ValueAndGrad {
     fn drop(&mut self) {
         // SAFETY: owned handle, freed once.
-        unsafe { sys::mlx_closure_value_and_grad_free(self.raw) };
+        ffi::serialized(|| unsafe { sys::mlx_closure_value_and_grad_free(self.raw) });
     }
 }
 
