@@ -49,6 +49,8 @@ fn cache_holds_freed_buffers_until_cleared() {
     let _guard = serial();
     let previous = memory::set_cache_limit(usize::MAX / 2).unwrap();
     drop(big());
+    // GPU backends release buffers when the stream's work completes.
+    mlx_rs::Stream::thread_default().unwrap().synchronize().unwrap();
     let cached = memory::get_cache_memory().unwrap();
     memory::clear_cache().unwrap();
     assert_eq!(memory::get_cache_memory().unwrap(), 0);
