@@ -34,7 +34,8 @@ pub struct Device {
 }
 
 // SAFETY: an mlx_device owns an immutable `mlx::core::Device` value (a type and an index); it is
-// never mutated after creation, so sharing and sending it is sound. Tested in `tests/device.rs`.
+// never mutated after creation, so sharing and sending it is sound. Tested in `tests/array.rs`
+// (`devices_can_be_shared_across_threads`).
 unsafe impl Send for Device {}
 // SAFETY: as above; every method takes `&self` and only reads.
 unsafe impl Sync for Device {}

@@ -176,7 +176,7 @@ index_from_range!(RangeToInclusive<i32>);
 /// Integer arrays select elements as in numpy's advanced indexing: the index arrays (and any
 /// integers beside them) are broadcast together, and their shape replaces the indexed axes,
 /// in place when those axes are adjacent and first otherwise. Boolean masks are not supported
-/// (their result shape depends on the values); use [`ops::r#where`](crate::ops::r#where) or
+/// (their result shape depends on the values); use [`ops::where_device`](crate::ops::where_device) or
 /// [`ops::masked_scatter`](crate::ops::masked_scatter).
 ///
 /// Integers and slice steps are checked here: an integer out of range, a zero step, more than

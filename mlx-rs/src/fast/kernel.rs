@@ -8,7 +8,7 @@
 //! uses them.
 //!
 //! Building a kernel for a backend the loaded MLX lacks (CUDA on a CPU or Metal build, Metal
-//! off macOS) returns an [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported) error.
+//! off macOS) returns an [`ErrorKind::Unsupported`](crate::ErrorKind) error.
 
 use std::ffi::CString;
 

@@ -591,7 +591,7 @@ fn slice_update_impl(
 /// A copy of `src` with the slice `start:stop:strides` replaced by `update` (broadcast to the
 /// slice and cast to `src`'s dtype), as in MLX's C++ `slice_update`.
 ///
-/// Bounds and errors are those of [`slice`].
+/// Bounds and errors are those of [`slice()`].
 ///
 /// ```
 /// use mlx_rs::{Array, ops};
