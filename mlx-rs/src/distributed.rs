@@ -71,7 +71,7 @@ impl Group {
     }
 
     /// Splits the group: processes with the same `color` form a subgroup, ordered by `key`
-    /// (`-1`: by rank).
+    /// (`-1`: by rank). MLX 0.32.2's ring backend cannot split (an `Err`); MPI and NCCL can.
     pub fn split(&self, color: i32, key: i32) -> Result<Group> {
         let mut out = Group::empty();
         // SAFETY: live handles; the result is owned by `out`.

@@ -48,6 +48,18 @@ fn ring_rank_worker() {
     assert_eq!(min.to_vec::<f32>().unwrap(), [1.0, 10.0, -1.0]);
     let gathered = distributed::all_gather_device(&x, Some(&group), &cpu).unwrap();
     assert_eq!(gathered.to_vec::<f32>().unwrap(), [1.0, 10.0, 0.0, 2.0, 20.0, -1.0]);
+    // Splitting: both ranks ask for the same color, with reversed keys, so the ranks swap.
+    match group.split(0, 1 - rank) {
+        Ok(swapped) => {
+            assert_eq!(swapped.size(), 2);
+            assert_eq!(swapped.rank(), 1 - rank);
+            println!("split: ranks swapped");
+        }
+        Err(err) => {
+            assert!(err.to_string().contains("split"), "{err}");
+            println!("split: not supported by this backend ({err})");
+        }
+    }
     // Point to point: rank 0 sends, rank 1 receives.
     if rank == 0 {
         let payload = Array::from_slice(&[7i32, 8, 9], &[3]).unwrap();

@@ -82,6 +82,11 @@ fn mxfp4() {
 }
 
 #[test]
+fn nvfp4() {
+    check_mode("nvfp4_None_None", params(QuantizationMode::Nvfp4, None, None), 0.5);
+}
+
+#[test]
 fn mxfp8() {
     check_mode("mxfp8_None_None", params(QuantizationMode::Mxfp8, None, None), 0.07);
 }

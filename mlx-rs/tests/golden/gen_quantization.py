@@ -8,7 +8,7 @@ w = (mx.arange(4 * 64, dtype=mx.float32).reshape(4, 64) % 17 - 8.0) / 8.0
 x = (mx.arange(3 * 64, dtype=mx.float32).reshape(3, 64) % 5 - 2.0) / 4.0
 cases = {"w": {"out": encode(w)}, "x": {"out": encode(x)}}
 
-for mode, gs, bits in [("affine", None, None), ("affine", 32, 8), ("mxfp4", None, None), ("mxfp8", None, None)]:
+for mode, gs, bits in [("affine", None, None), ("affine", 32, 8), ("mxfp4", None, None), ("mxfp8", None, None), ("nvfp4", None, None)]:
     kw = {"mode": mode}
     if gs is not None:
         kw["group_size"] = gs
