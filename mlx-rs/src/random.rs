@@ -22,18 +22,6 @@ use mlx_sys as sys;
 
 use crate::{Array, Dtype, Error, Result, Stream, ffi};
 
-/// mlx-c's "no array": an empty handle, owned so that it is freed on every path.
-fn none() -> Result<Array> {
-    // `array_out` allocates an empty handle with `mlx_array_new` and owns it; a call that leaves
-    // it untouched and reports success hands it back as is.
-    ffi::array_out("random", |_| 0)
-}
-
-/// The raw key handle: the given key's, or the empty one that means "the global key".
-fn key_raw(key: Option<&Array>, none: &Array) -> sys::mlx_array {
-    key.unwrap_or(none).raw()
-}
-
 /// A PRNG key from a seed: a `uint32` array of shape `[2]`.
 ///
 /// ```
@@ -107,7 +95,6 @@ pub fn uniform_device(
     key: Option<&Array>,
     stream: &Stream,
 ) -> Result<Array> {
-    let none = none()?;
     // SAFETY: live handles; `shape` outlives the call; the output is owned by `array_out`.
     ffi::array_out("uniform", |out| unsafe {
         sys::mlx_random_uniform(
@@ -117,7 +104,7 @@ pub fn uniform_device(
             shape.as_ptr(),
             shape.len(),
             dtype.to_raw(),
-            key_raw(key, &none),
+            ffi::optional_array(key),
             stream.raw(),
         )
     })
@@ -143,7 +130,6 @@ pub fn normal_device(
     key: Option<&Array>,
     stream: &Stream,
 ) -> Result<Array> {
-    let none = none()?;
     // SAFETY: live handles; `shape` outlives the call; the output is owned by `array_out`.
     ffi::array_out("normal", |out| unsafe {
         sys::mlx_random_normal(
@@ -153,7 +139,7 @@ pub fn normal_device(
             dtype.to_raw(),
             loc,
             scale,
-            key_raw(key, &none),
+            ffi::optional_array(key),
             stream.raw(),
         )
     })
@@ -178,7 +164,6 @@ pub fn normal_broadcast_device(
     key: Option<&Array>,
     stream: &Stream,
 ) -> Result<Array> {
-    let none = none()?;
     // SAFETY: live handles (empty ones mean "none"); `shape` outlives the call; the output is
     // owned by `array_out`.
     ffi::array_out("normal", |out| unsafe {
@@ -187,9 +172,9 @@ pub fn normal_broadcast_device(
             shape.as_ptr(),
             shape.len(),
             dtype.to_raw(),
-            loc.unwrap_or(&none).raw(),
-            scale.unwrap_or(&none).raw(),
-            key_raw(key, &none),
+            ffi::optional_array(loc),
+            ffi::optional_array(scale),
+            ffi::optional_array(key),
             stream.raw(),
         )
     })
@@ -214,7 +199,6 @@ pub fn truncated_normal_device(
     key: Option<&Array>,
     stream: &Stream,
 ) -> Result<Array> {
-    let none = none()?;
     // SAFETY: live handles; `shape` outlives the call; the output is owned by `array_out`.
     ffi::array_out("truncated_normal", |out| unsafe {
         sys::mlx_random_truncated_normal(
@@ -224,7 +208,7 @@ pub fn truncated_normal_device(
             shape.as_ptr(),
             shape.len(),
             dtype.to_raw(),
-            key_raw(key, &none),
+            ffi::optional_array(key),
             stream.raw(),
         )
     })
@@ -245,7 +229,6 @@ pub fn bernoulli_device(
     key: Option<&Array>,
     stream: &Stream,
 ) -> Result<Array> {
-    let none = none()?;
     let shape = shape.unwrap_or(p.shape());
     // SAFETY: live handles; `shape` outlives the call; the output is owned by `array_out`.
     ffi::array_out("bernoulli", |out| unsafe {
@@ -254,7 +237,7 @@ pub fn bernoulli_device(
             p.raw(),
             shape.as_ptr(),
             shape.len(),
-            key_raw(key, &none),
+            ffi::optional_array(key),
             stream.raw(),
         )
     })
@@ -278,7 +261,6 @@ pub fn randint_device(
     key: Option<&Array>,
     stream: &Stream,
 ) -> Result<Array> {
-    let none = none()?;
     // SAFETY: live handles; `shape` outlives the call; the output is owned by `array_out`.
     ffi::array_out("randint", |out| unsafe {
         sys::mlx_random_randint(
@@ -288,7 +270,7 @@ pub fn randint_device(
             shape.as_ptr(),
             shape.len(),
             dtype.to_raw(),
-            key_raw(key, &none),
+            ffi::optional_array(key),
             stream.raw(),
         )
     })
@@ -309,7 +291,6 @@ pub fn gumbel_device(
     key: Option<&Array>,
     stream: &Stream,
 ) -> Result<Array> {
-    let none = none()?;
     // SAFETY: live handles; `shape` outlives the call; the output is owned by `array_out`.
     ffi::array_out("gumbel", |out| unsafe {
         sys::mlx_random_gumbel(
@@ -317,7 +298,7 @@ pub fn gumbel_device(
             shape.as_ptr(),
             shape.len(),
             dtype.to_raw(),
-            key_raw(key, &none),
+            ffi::optional_array(key),
             stream.raw(),
         )
     })
@@ -340,7 +321,6 @@ pub fn laplace_device(
     key: Option<&Array>,
     stream: &Stream,
 ) -> Result<Array> {
-    let none = none()?;
     // SAFETY: live handles; `shape` outlives the call; the output is owned by `array_out`.
     ffi::array_out("laplace", |out| unsafe {
         sys::mlx_random_laplace(
@@ -350,7 +330,7 @@ pub fn laplace_device(
             dtype.to_raw(),
             loc,
             scale,
-            key_raw(key, &none),
+            ffi::optional_array(key),
             stream.raw(),
         )
     })
@@ -379,8 +359,7 @@ pub fn categorical_device(
     key: Option<&Array>,
     stream: &Stream,
 ) -> Result<Array> {
-    let none = none()?;
-    let key = key_raw(key, &none);
+    let key = ffi::optional_array(key);
     match (shape, num_samples) {
         (Some(_), Some(_)) => Err(Error::invalid(
             "categorical",
@@ -433,7 +412,6 @@ pub fn multivariate_normal_device(
     key: Option<&Array>,
     stream: &Stream,
 ) -> Result<Array> {
-    let none = none()?;
     // SAFETY: live handles; `shape` outlives the call; the output is owned by `array_out`.
     ffi::array_out("multivariate_normal", |out| unsafe {
         sys::mlx_random_multivariate_normal(
@@ -443,7 +421,7 @@ pub fn multivariate_normal_device(
             shape.as_ptr(),
             shape.len(),
             dtype.to_raw(),
-            key_raw(key, &none),
+            ffi::optional_array(key),
             stream.raw(),
         )
     })
@@ -481,10 +459,9 @@ pub fn permutation_device(
     if x.shape()[index as usize] == 0 {
         return Ok(x.clone());
     }
-    let none = none()?;
     // SAFETY: live handles; the output is owned by `array_out`.
     ffi::array_out("permutation", |out| unsafe {
-        sys::mlx_random_permutation(out, x.raw(), index, key_raw(key, &none), stream.raw())
+        sys::mlx_random_permutation(out, x.raw(), index, ffi::optional_array(key), stream.raw())
     })
 }
 
@@ -511,10 +488,9 @@ pub fn permutation_arange_device(n: i32, key: Option<&Array>, stream: &Stream) -
         // MLX 0.32.2 divides by zero (SIGFPE) here; the permutation of nothing is empty.
         return Array::from_slice::<u32>(&[], &[0]);
     }
-    let none = none()?;
     // SAFETY: live handles; the output is owned by `array_out`.
     ffi::array_out("permutation", |out| unsafe {
-        sys::mlx_random_permutation_arange(out, n, key_raw(key, &none), stream.raw())
+        sys::mlx_random_permutation_arange(out, n, ffi::optional_array(key), stream.raw())
     })
 }
 
@@ -539,7 +515,6 @@ pub fn bits_device(
     if !matches!(width, 1 | 2 | 4) {
         return Err(Error::invalid("bits", format!("width must be 1, 2 or 4 bytes, not {width}")));
     }
-    let none = none()?;
     // SAFETY: live handles; `shape` outlives the call; the output is owned by `array_out`.
     ffi::array_out("bits", |out| unsafe {
         sys::mlx_random_bits(
@@ -547,7 +522,7 @@ pub fn bits_device(
             shape.as_ptr(),
             shape.len(),
             width,
-            key_raw(key, &none),
+            ffi::optional_array(key),
             stream.raw(),
         )
     })
