@@ -200,3 +200,32 @@ fn a_closure_calling_itself_is_an_error() {
     // Break the cycle between the function and the closure that refers to it.
     slot.borrow_mut().take();
 }
+
+#[test]
+fn compiled_functions_with_state() {
+    // An exponential moving average kept as state: s' = 0.5 * s + 0.5 * x, output s'.
+    let mut ema = transforms::compile_with_state(
+        |x: &[Array], s: &[Array]| {
+            let half = Array::scalar(0.5f32);
+            let next = ops::add(&ops::multiply(&s[0], &half)?, &ops::multiply(&x[0], &half)?)?;
+            Ok((vec![next.clone()], vec![next]))
+        },
+        vec![scalar(0.0)],
+    )
+    .unwrap();
+    let outputs: Vec<f32> = [4.0, 4.0, 8.0]
+        .iter()
+        .map(|&x| ema.apply(&[scalar(x)]).unwrap()[0].item::<f32>().unwrap())
+        .collect();
+    assert_eq!(outputs, [2.0, 3.0, 5.5]);
+    assert_eq!(ema.state()[0].item::<f32>().unwrap(), 5.5);
+    ema.set_state(vec![scalar(100.0)]).unwrap();
+    assert_eq!(ema.apply(&[scalar(0.0)]).unwrap()[0].item::<f32>().unwrap(), 50.0);
+    common::assert_err(ema.set_state(vec![]), &["0 state arrays", "expected 1"]);
+    let mut wrong = transforms::compile_with_state(
+        |x: &[Array], _s: &[Array]| Ok((x.to_vec(), vec![])),
+        vec![scalar(0.0)],
+    )
+    .unwrap();
+    common::assert_err(wrong.apply(&[scalar(1.0)]), &["returned 0 state arrays"]);
+}

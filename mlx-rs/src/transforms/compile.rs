@@ -4,7 +4,7 @@ use mlx_sys as sys;
 
 use super::Function;
 use super::closure::{Closure, call_with_closures};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::{Array, ffi};
 
 /// How much `compile` does.
@@ -65,6 +65,93 @@ fn compile_with(
         })
     })?;
     Ok(Function::from_closure(out))
+}
+
+/// A compiled function with state arrays that it reads and replaces on every call (model
+/// parameters, optimizer or RNG state), as `mlx.core.compile(fun, inputs=state, outputs=state)`.
+///
+/// Captured arrays are constants of a trace; state that changes between calls must instead flow
+/// through the function, which this type does for you: `f(inputs, state)` returns
+/// `(outputs, new_state)`, and the new state is fed to the next call without retracing.
+///
+/// ```
+/// use mlx_rs::{Array, ops, transforms};
+/// // A running sum: returns x + total and keeps the new total.
+/// let mut f = transforms::compile_with_state(
+///     |x: &[Array], total: &[Array]| {
+///         let sum = ops::add(&x[0], &total[0])?;
+///         Ok((vec![sum.clone()], vec![sum]))
+///     },
+///     vec![Array::scalar(0.0f32)],
+/// )?;
+/// f.apply(&[Array::scalar(2.0f32)])?;
+/// let out = f.apply(&[Array::scalar(3.0f32)])?;
+/// assert_eq!(out[0].item::<f32>()?, 5.0);
+/// assert_eq!(f.state()[0].item::<f32>()?, 5.0);
+/// # Ok::<(), mlx_rs::Error>(())
+/// ```
+pub fn compile_with_state(
+    mut f: impl FnMut(&[Array], &[Array]) -> Result<(Vec<Array>, Vec<Array>)> + 'static,
+    state: Vec<Array>,
+) -> Result<StatefulFunction> {
+    let state_len = state.len();
+    let compiled = compile(move |all: &[Array]| {
+        let (inputs, state) = all.split_at(all.len().saturating_sub(state_len));
+        let (mut outputs, new_state) = f(inputs, state)?;
+        if new_state.len() != state_len {
+            return Err(Error::invalid(
+                "compile_with_state",
+                format!(
+                    "the function returned {} state arrays, expected {state_len}",
+                    new_state.len()
+                ),
+            ));
+        }
+        outputs.extend(new_state);
+        Ok(outputs)
+    })?;
+    Ok(StatefulFunction { compiled, state })
+}
+
+/// See [`compile_with_state`].
+#[derive(Debug)]
+pub struct StatefulFunction {
+    compiled: Function,
+    state: Vec<Array>,
+}
+
+impl StatefulFunction {
+    /// Calls the function on `inputs` and the current state, keeps the new state, and returns
+    /// the outputs.
+    pub fn apply(&mut self, inputs: &[Array]) -> Result<Vec<Array>> {
+        let all: Vec<Array> = inputs.iter().chain(&self.state).cloned().collect();
+        let mut outputs = self.compiled.apply(&all)?;
+        let split = outputs.len().checked_sub(self.state.len()).ok_or_else(|| {
+            Error::invalid(
+                "compile_with_state",
+                "the function returned fewer arrays than its state",
+            )
+        })?;
+        self.state = outputs.split_off(split);
+        Ok(outputs)
+    }
+
+    /// The current state.
+    pub fn state(&self) -> &[Array] {
+        &self.state
+    }
+
+    /// Replaces the state (same number of arrays; other shapes or dtypes retrace).
+    pub fn set_state(&mut self, state: Vec<Array>) -> Result<()> {
+        if state.len() != self.state.len() {
+            return Err(Error::invalid(
+                "compile_with_state",
+                format!("{} state arrays given, expected {}", state.len(), self.state.len()),
+            ));
+        }
+        self.state = state;
+        Ok(())
+    }
 }
 
 /// Sets how much compilation does, for the whole process.

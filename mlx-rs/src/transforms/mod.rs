@@ -22,8 +22,8 @@ use crate::{Array, Stream, ffi};
 use closure::{ArrayFn, Closure, call_with_closures};
 
 pub use compile::{
-    CompileMode, clear_compile_cache, compile, compile_shapeless, disable_compile, enable_compile,
-    set_compile_mode,
+    CompileMode, StatefulFunction, clear_compile_cache, compile, compile_shapeless,
+    compile_with_state, disable_compile, enable_compile, set_compile_mode,
 };
 pub use custom::{CustomRules, JvpRule, VjpRule, VmapRule, custom_function, custom_vjp};
 
