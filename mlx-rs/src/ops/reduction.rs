@@ -10,302 +10,153 @@ use mlx_sys as sys;
 
 use crate::{Array, Result, Stream, ffi};
 
-/// Whether every element is true (non-zero) over `axes` (`None`: all axes). Returns `bool_`.
-///
-/// ```
-/// use mlx_rs::{Array, ops};
-/// let a = Array::from_slice(&[true, false, true, true], &[2, 2])?;
-/// assert_eq!(ops::all(&a, None, false)?.item::<bool>()?, false);
-/// assert_eq!(ops::all(&a, Some(&[0]), false)?.to_vec::<bool>()?, [true, false]);
-/// # Ok::<(), mlx_rs::Error>(())
-/// ```
-#[default_device]
-pub fn all_device(
-    a: &Array,
-    axes: Option<&[i32]>,
-    keepdims: bool,
-    stream: &Stream,
-) -> Result<Array> {
-    match axes {
-        // SAFETY: live handles; the output is owned by `array_out`.
-        None => ffi::array_out("all", |out| unsafe {
-            sys::mlx_all(out, a.raw(), keepdims, stream.raw())
-        }),
-        // SAFETY: live handles; the output is owned by `array_out`.
-        Some(&[axis]) => ffi::array_out("all", |out| unsafe {
-            sys::mlx_all_axis(out, a.raw(), axis, keepdims, stream.raw())
-        }),
-        // SAFETY: live handles; `axes` is valid for `axes.len()` reads during the call (mlx-c
-        // copies it); the output is owned by `array_out`.
-        Some(axes) => ffi::array_out("all", |out| unsafe {
-            sys::mlx_all_axes(out, a.raw(), axes.as_ptr(), axes.len(), keepdims, stream.raw())
-        }),
-    }
+/// Defines a reduction over `axes: Option<&[i32]>` that mlx-c has in three forms: over every
+/// axis, over one axis, and over a list of axes.
+macro_rules! axes_reduction {
+    ($(#[$doc:meta])* $device:ident, $op:literal, $whole:ident, $axis:ident, $axes:ident;) => {
+        $(#[$doc])*
+        #[default_device]
+        pub fn $device(
+            a: &Array,
+            axes: Option<&[i32]>,
+            keepdims: bool,
+            stream: &Stream,
+        ) -> Result<Array> {
+            match axes {
+                // SAFETY: live handles; the output is owned by `array_out`.
+                None => ffi::array_out($op, |out| unsafe {
+                    sys::$whole(out, a.raw(), keepdims, stream.raw())
+                }),
+                // SAFETY: live handles; the output is owned by `array_out`.
+                Some(&[axis]) => ffi::array_out($op, |out| unsafe {
+                    sys::$axis(out, a.raw(), axis, keepdims, stream.raw())
+                }),
+                // SAFETY: live handles; `axes` is valid for `axes.len()` reads during the call
+                // (mlx-c copies it); the output is owned by `array_out`.
+                Some(axes) => ffi::array_out($op, |out| unsafe {
+                    sys::$axes(out, a.raw(), axes.as_ptr(), axes.len(), keepdims, stream.raw())
+                }),
+            }
+        }
+    };
 }
 
-/// Whether any element is true (non-zero) over `axes` (`None`: all axes). Returns `bool_`.
-///
-/// ```
-/// use mlx_rs::{Array, ops};
-/// let a = Array::from_slice(&[0, 0, 0, 3], &[2, 2])?;
-/// assert!(ops::any(&a, None, false)?.item::<bool>()?);
-/// assert_eq!(ops::any(&a, Some(&[1]), false)?.to_vec::<bool>()?, [false, true]);
-/// # Ok::<(), mlx_rs::Error>(())
-/// ```
-#[default_device]
-pub fn any_device(
-    a: &Array,
-    axes: Option<&[i32]>,
-    keepdims: bool,
-    stream: &Stream,
-) -> Result<Array> {
-    match axes {
-        // SAFETY: live handles; the output is owned by `array_out`.
-        None => ffi::array_out("any", |out| unsafe {
-            sys::mlx_any(out, a.raw(), keepdims, stream.raw())
-        }),
-        // SAFETY: live handles; the output is owned by `array_out`.
-        Some(&[axis]) => ffi::array_out("any", |out| unsafe {
-            sys::mlx_any_axis(out, a.raw(), axis, keepdims, stream.raw())
-        }),
-        // SAFETY: live handles; `axes` is valid for `axes.len()` reads during the call (mlx-c
-        // copies it); the output is owned by `array_out`.
-        Some(axes) => ffi::array_out("any", |out| unsafe {
-            sys::mlx_any_axes(out, a.raw(), axes.as_ptr(), axes.len(), keepdims, stream.raw())
-        }),
-    }
+axes_reduction! {
+    /// Whether every element is true (non-zero) over `axes` (`None`: all axes). Returns `bool_`.
+    ///
+    /// ```
+    /// use mlx_rs::{Array, ops};
+    /// let a = Array::from_slice(&[true, false, true, true], &[2, 2])?;
+    /// assert_eq!(ops::all(&a, None, false)?.item::<bool>()?, false);
+    /// assert_eq!(ops::all(&a, Some(&[0]), false)?.to_vec::<bool>()?, [true, false]);
+    /// # Ok::<(), mlx_rs::Error>(())
+    /// ```
+    all_device, "all", mlx_all, mlx_all_axis, mlx_all_axes;
 }
 
-/// Sum over `axes` (`None`: all axes). Booleans and small integers sum as MLX promotes them.
-///
-/// ```
-/// use mlx_rs::{Array, ops};
-/// let a = Array::from_slice(&[1i32, 2, 3, 4, 5, 6], &[2, 3])?;
-/// assert_eq!(ops::sum(&a, None, false)?.item::<i32>()?, 21);
-/// let rows = ops::sum(&a, Some(&[-1]), true)?;
-/// assert_eq!(rows.shape(), [2, 1]);
-/// assert_eq!(rows.to_vec::<i32>()?, [6, 15]);
-/// # Ok::<(), mlx_rs::Error>(())
-/// ```
-#[default_device]
-pub fn sum_device(
-    a: &Array,
-    axes: Option<&[i32]>,
-    keepdims: bool,
-    stream: &Stream,
-) -> Result<Array> {
-    match axes {
-        // SAFETY: live handles; the output is owned by `array_out`.
-        None => ffi::array_out("sum", |out| unsafe {
-            sys::mlx_sum(out, a.raw(), keepdims, stream.raw())
-        }),
-        // SAFETY: live handles; the output is owned by `array_out`.
-        Some(&[axis]) => ffi::array_out("sum", |out| unsafe {
-            sys::mlx_sum_axis(out, a.raw(), axis, keepdims, stream.raw())
-        }),
-        // SAFETY: live handles; `axes` is valid for `axes.len()` reads during the call (mlx-c
-        // copies it); the output is owned by `array_out`.
-        Some(axes) => ffi::array_out("sum", |out| unsafe {
-            sys::mlx_sum_axes(out, a.raw(), axes.as_ptr(), axes.len(), keepdims, stream.raw())
-        }),
-    }
+axes_reduction! {
+    /// Whether any element is true (non-zero) over `axes` (`None`: all axes). Returns `bool_`.
+    ///
+    /// ```
+    /// use mlx_rs::{Array, ops};
+    /// let a = Array::from_slice(&[0, 0, 0, 3], &[2, 2])?;
+    /// assert!(ops::any(&a, None, false)?.item::<bool>()?);
+    /// assert_eq!(ops::any(&a, Some(&[1]), false)?.to_vec::<bool>()?, [false, true]);
+    /// # Ok::<(), mlx_rs::Error>(())
+    /// ```
+    any_device, "any", mlx_any, mlx_any_axis, mlx_any_axes;
 }
 
-/// Product over `axes` (`None`: all axes).
-///
-/// ```
-/// use mlx_rs::{Array, ops};
-/// let a = Array::from_slice(&[1.0f32, 2.0, 3.0, 4.0], &[2, 2])?;
-/// assert_eq!(ops::prod(&a, None, false)?.item::<f32>()?, 24.0);
-/// assert_eq!(ops::prod(&a, Some(&[0]), false)?.to_vec::<f32>()?, [3.0, 8.0]);
-/// # Ok::<(), mlx_rs::Error>(())
-/// ```
-#[default_device]
-pub fn prod_device(
-    a: &Array,
-    axes: Option<&[i32]>,
-    keepdims: bool,
-    stream: &Stream,
-) -> Result<Array> {
-    match axes {
-        // SAFETY: live handles; the output is owned by `array_out`.
-        None => ffi::array_out("prod", |out| unsafe {
-            sys::mlx_prod(out, a.raw(), keepdims, stream.raw())
-        }),
-        // SAFETY: live handles; the output is owned by `array_out`.
-        Some(&[axis]) => ffi::array_out("prod", |out| unsafe {
-            sys::mlx_prod_axis(out, a.raw(), axis, keepdims, stream.raw())
-        }),
-        // SAFETY: live handles; `axes` is valid for `axes.len()` reads during the call (mlx-c
-        // copies it); the output is owned by `array_out`.
-        Some(axes) => ffi::array_out("prod", |out| unsafe {
-            sys::mlx_prod_axes(out, a.raw(), axes.as_ptr(), axes.len(), keepdims, stream.raw())
-        }),
-    }
+axes_reduction! {
+    /// Sum over `axes` (`None`: all axes). Booleans and small integers sum as MLX promotes them.
+    ///
+    /// ```
+    /// use mlx_rs::{Array, ops};
+    /// let a = Array::from_slice(&[1i32, 2, 3, 4, 5, 6], &[2, 3])?;
+    /// assert_eq!(ops::sum(&a, None, false)?.item::<i32>()?, 21);
+    /// let rows = ops::sum(&a, Some(&[-1]), true)?;
+    /// assert_eq!(rows.shape(), [2, 1]);
+    /// assert_eq!(rows.to_vec::<i32>()?, [6, 15]);
+    /// # Ok::<(), mlx_rs::Error>(())
+    /// ```
+    sum_device, "sum", mlx_sum, mlx_sum_axis, mlx_sum_axes;
 }
 
-/// Arithmetic mean over `axes` (`None`: all axes). Integer inputs give a floating result.
-///
-/// ```
-/// use mlx_rs::{Array, ops};
-/// let a = Array::from_slice(&[1.0f32, 2.0, 3.0, 4.0], &[2, 2])?;
-/// assert_eq!(ops::mean(&a, None, false)?.item::<f32>()?, 2.5);
-/// assert_eq!(ops::mean(&a, Some(&[1]), false)?.to_vec::<f32>()?, [1.5, 3.5]);
-/// # Ok::<(), mlx_rs::Error>(())
-/// ```
-#[default_device]
-pub fn mean_device(
-    a: &Array,
-    axes: Option<&[i32]>,
-    keepdims: bool,
-    stream: &Stream,
-) -> Result<Array> {
-    match axes {
-        // SAFETY: live handles; the output is owned by `array_out`.
-        None => ffi::array_out("mean", |out| unsafe {
-            sys::mlx_mean(out, a.raw(), keepdims, stream.raw())
-        }),
-        // SAFETY: live handles; the output is owned by `array_out`.
-        Some(&[axis]) => ffi::array_out("mean", |out| unsafe {
-            sys::mlx_mean_axis(out, a.raw(), axis, keepdims, stream.raw())
-        }),
-        // SAFETY: live handles; `axes` is valid for `axes.len()` reads during the call (mlx-c
-        // copies it); the output is owned by `array_out`.
-        Some(axes) => ffi::array_out("mean", |out| unsafe {
-            sys::mlx_mean_axes(out, a.raw(), axes.as_ptr(), axes.len(), keepdims, stream.raw())
-        }),
-    }
+axes_reduction! {
+    /// Product over `axes` (`None`: all axes).
+    ///
+    /// ```
+    /// use mlx_rs::{Array, ops};
+    /// let a = Array::from_slice(&[1.0f32, 2.0, 3.0, 4.0], &[2, 2])?;
+    /// assert_eq!(ops::prod(&a, None, false)?.item::<f32>()?, 24.0);
+    /// assert_eq!(ops::prod(&a, Some(&[0]), false)?.to_vec::<f32>()?, [3.0, 8.0]);
+    /// # Ok::<(), mlx_rs::Error>(())
+    /// ```
+    prod_device, "prod", mlx_prod, mlx_prod_axis, mlx_prod_axes;
 }
 
-/// Maximum over `axes` (`None`: all axes). Reducing an axis of size 0 is an error.
-///
-/// ```
-/// use mlx_rs::{Array, ops};
-/// let a = Array::from_slice(&[3, 9, 4, 1], &[2, 2])?;
-/// assert_eq!(ops::max(&a, None, false)?.item::<i32>()?, 9);
-/// assert_eq!(ops::max(&a, Some(&[0]), false)?.to_vec::<i32>()?, [4, 9]);
-/// # Ok::<(), mlx_rs::Error>(())
-/// ```
-#[default_device]
-pub fn max_device(
-    a: &Array,
-    axes: Option<&[i32]>,
-    keepdims: bool,
-    stream: &Stream,
-) -> Result<Array> {
-    match axes {
-        // SAFETY: live handles; the output is owned by `array_out`.
-        None => ffi::array_out("max", |out| unsafe {
-            sys::mlx_max(out, a.raw(), keepdims, stream.raw())
-        }),
-        // SAFETY: live handles; the output is owned by `array_out`.
-        Some(&[axis]) => ffi::array_out("max", |out| unsafe {
-            sys::mlx_max_axis(out, a.raw(), axis, keepdims, stream.raw())
-        }),
-        // SAFETY: live handles; `axes` is valid for `axes.len()` reads during the call (mlx-c
-        // copies it); the output is owned by `array_out`.
-        Some(axes) => ffi::array_out("max", |out| unsafe {
-            sys::mlx_max_axes(out, a.raw(), axes.as_ptr(), axes.len(), keepdims, stream.raw())
-        }),
-    }
+axes_reduction! {
+    /// Arithmetic mean over `axes` (`None`: all axes). Integer inputs give a floating result.
+    ///
+    /// ```
+    /// use mlx_rs::{Array, ops};
+    /// let a = Array::from_slice(&[1.0f32, 2.0, 3.0, 4.0], &[2, 2])?;
+    /// assert_eq!(ops::mean(&a, None, false)?.item::<f32>()?, 2.5);
+    /// assert_eq!(ops::mean(&a, Some(&[1]), false)?.to_vec::<f32>()?, [1.5, 3.5]);
+    /// # Ok::<(), mlx_rs::Error>(())
+    /// ```
+    mean_device, "mean", mlx_mean, mlx_mean_axis, mlx_mean_axes;
 }
 
-/// Minimum over `axes` (`None`: all axes). Reducing an axis of size 0 is an error.
-///
-/// ```
-/// use mlx_rs::{Array, ops};
-/// let a = Array::from_slice(&[3, 9, 4, 1], &[2, 2])?;
-/// assert_eq!(ops::min(&a, None, false)?.item::<i32>()?, 1);
-/// assert_eq!(ops::min(&a, Some(&[1]), false)?.to_vec::<i32>()?, [3, 1]);
-/// # Ok::<(), mlx_rs::Error>(())
-/// ```
-#[default_device]
-pub fn min_device(
-    a: &Array,
-    axes: Option<&[i32]>,
-    keepdims: bool,
-    stream: &Stream,
-) -> Result<Array> {
-    match axes {
-        // SAFETY: live handles; the output is owned by `array_out`.
-        None => ffi::array_out("min", |out| unsafe {
-            sys::mlx_min(out, a.raw(), keepdims, stream.raw())
-        }),
-        // SAFETY: live handles; the output is owned by `array_out`.
-        Some(&[axis]) => ffi::array_out("min", |out| unsafe {
-            sys::mlx_min_axis(out, a.raw(), axis, keepdims, stream.raw())
-        }),
-        // SAFETY: live handles; `axes` is valid for `axes.len()` reads during the call (mlx-c
-        // copies it); the output is owned by `array_out`.
-        Some(axes) => ffi::array_out("min", |out| unsafe {
-            sys::mlx_min_axes(out, a.raw(), axes.as_ptr(), axes.len(), keepdims, stream.raw())
-        }),
-    }
+axes_reduction! {
+    /// Maximum over `axes` (`None`: all axes). Reducing an axis of size 0 is an error.
+    ///
+    /// ```
+    /// use mlx_rs::{Array, ops};
+    /// let a = Array::from_slice(&[3, 9, 4, 1], &[2, 2])?;
+    /// assert_eq!(ops::max(&a, None, false)?.item::<i32>()?, 9);
+    /// assert_eq!(ops::max(&a, Some(&[0]), false)?.to_vec::<i32>()?, [4, 9]);
+    /// # Ok::<(), mlx_rs::Error>(())
+    /// ```
+    max_device, "max", mlx_max, mlx_max_axis, mlx_max_axes;
 }
 
-/// Median over `axes` (`None`: all axes). Reducing an axis of size 0 is an error.
-///
-/// ```
-/// use mlx_rs::{Array, ops};
-/// let a = Array::from_slice(&[5.0f32, 1.0, 3.0, 2.0], &[4])?;
-/// assert_eq!(ops::median(&a, None, false)?.item::<f32>()?, 2.5);
-/// # Ok::<(), mlx_rs::Error>(())
-/// ```
-#[default_device]
-pub fn median_device(
-    a: &Array,
-    axes: Option<&[i32]>,
-    keepdims: bool,
-    stream: &Stream,
-) -> Result<Array> {
-    match axes {
-        // SAFETY: live handles; the output is owned by `array_out`.
-        None => ffi::array_out("median", |out| unsafe {
-            sys::mlx_median(out, a.raw(), keepdims, stream.raw())
-        }),
-        // SAFETY: live handles; the output is owned by `array_out`.
-        Some(&[axis]) => ffi::array_out("median", |out| unsafe {
-            sys::mlx_median_axis(out, a.raw(), axis, keepdims, stream.raw())
-        }),
-        // SAFETY: live handles; `axes` is valid for `axes.len()` reads during the call (mlx-c
-        // copies it); the output is owned by `array_out`.
-        Some(axes) => ffi::array_out("median", |out| unsafe {
-            sys::mlx_median_axes(out, a.raw(), axes.as_ptr(), axes.len(), keepdims, stream.raw())
-        }),
-    }
+axes_reduction! {
+    /// Minimum over `axes` (`None`: all axes). Reducing an axis of size 0 is an error.
+    ///
+    /// ```
+    /// use mlx_rs::{Array, ops};
+    /// let a = Array::from_slice(&[3, 9, 4, 1], &[2, 2])?;
+    /// assert_eq!(ops::min(&a, None, false)?.item::<i32>()?, 1);
+    /// assert_eq!(ops::min(&a, Some(&[1]), false)?.to_vec::<i32>()?, [3, 1]);
+    /// # Ok::<(), mlx_rs::Error>(())
+    /// ```
+    min_device, "min", mlx_min, mlx_min_axis, mlx_min_axes;
 }
 
-/// `log(sum(exp(a)))` over `axes` (`None`: all axes), computed without overflow.
-///
-/// ```
-/// use mlx_rs::{Array, ops};
-/// let a = Array::from_slice(&[1000.0f32, 1000.0], &[2])?;
-/// let l = ops::logsumexp(&a, None, false)?.item::<f32>()?;
-/// assert!((l - (1000.0 + 2f32.ln())).abs() < 1e-3);
-/// # Ok::<(), mlx_rs::Error>(())
-/// ```
-#[default_device]
-pub fn logsumexp_device(
-    a: &Array,
-    axes: Option<&[i32]>,
-    keepdims: bool,
-    stream: &Stream,
-) -> Result<Array> {
-    match axes {
-        // SAFETY: live handles; the output is owned by `array_out`.
-        None => ffi::array_out("logsumexp", |out| unsafe {
-            sys::mlx_logsumexp(out, a.raw(), keepdims, stream.raw())
-        }),
-        // SAFETY: live handles; the output is owned by `array_out`.
-        Some(&[axis]) => ffi::array_out("logsumexp", |out| unsafe {
-            sys::mlx_logsumexp_axis(out, a.raw(), axis, keepdims, stream.raw())
-        }),
-        // SAFETY: live handles; `axes` is valid for `axes.len()` reads during the call (mlx-c
-        // copies it); the output is owned by `array_out`.
-        Some(axes) => ffi::array_out("logsumexp", |out| unsafe {
-            sys::mlx_logsumexp_axes(out, a.raw(), axes.as_ptr(), axes.len(), keepdims, stream.raw())
-        }),
-    }
+axes_reduction! {
+    /// Median over `axes` (`None`: all axes). Reducing an axis of size 0 is an error.
+    ///
+    /// ```
+    /// use mlx_rs::{Array, ops};
+    /// let a = Array::from_slice(&[5.0f32, 1.0, 3.0, 2.0], &[4])?;
+    /// assert_eq!(ops::median(&a, None, false)?.item::<f32>()?, 2.5);
+    /// # Ok::<(), mlx_rs::Error>(())
+    /// ```
+    median_device, "median", mlx_median, mlx_median_axis, mlx_median_axes;
+}
+
+axes_reduction! {
+    /// `log(sum(exp(a)))` over `axes` (`None`: all axes), computed without overflow.
+    ///
+    /// ```
+    /// use mlx_rs::{Array, ops};
+    /// let a = Array::from_slice(&[1000.0f32, 1000.0], &[2])?;
+    /// let l = ops::logsumexp(&a, None, false)?.item::<f32>()?;
+    /// assert!((l - (1000.0 + 2f32.ln())).abs() < 1e-3);
+    /// # Ok::<(), mlx_rs::Error>(())
+    /// ```
+    logsumexp_device, "logsumexp", mlx_logsumexp, mlx_logsumexp_axis, mlx_logsumexp_axes;
 }
 
 /// The number of non-zero (true) elements over `axes` (`None`: all axes), as `int32`.
