@@ -96,7 +96,7 @@ fn run() -> mlx_rs::Result<()> {
         let reference = unfused(&a.astype(Dtype::Float32)?, &b.astype(Dtype::Float32)?)?;
         let max_error = |x: Array| -> Result<f32> {
             let diff = ops::abs(&ops::subtract(&x.astype(Dtype::Float32)?, &reference)?)?;
-            ops::max(&diff, None, false)?.item::<f32>()
+            ops::max(&diff, .., false)?.item::<f32>()
         };
         let (fused_error, unfused_error) = (max_error(fused()?)?, max_error(unfused(&a, &b)?)?);
         if fused_error > unfused_error.max(1e-5) {

@@ -66,12 +66,13 @@ pub mod quantization;
 pub mod random;
 mod stream;
 pub mod transforms;
+pub mod utils;
 mod vector;
 
 pub use array::{Array, Ellipsis, Index, IntoIndex, NewAxis, Slice};
 pub use device::{DefaultDeviceGuard, Device, DeviceType};
 pub use dtype::{ArrayElement, Dtype};
-pub use error::{Error, ErrorKind, Result};
+pub use error::{Context, Error, ErrorKind, Result};
 pub use stream::{DefaultStreamGuard, Stream};
 
 /// The version of the MLX library loaded at run time, e.g. `"0.32.2"`.

@@ -24,7 +24,7 @@ fn value_and_grad_loop_keeps_active_memory_flat() {
     // loss(w, x) = sum((w * x - target)^2)
     let loss = move |args: &[Array]| {
         let residual = ops::subtract(&ops::multiply(&args[0], &args[1])?, &target)?;
-        Ok(vec![ops::sum(&ops::square(&residual)?, None, false)?])
+        Ok(vec![ops::sum(&ops::square(&residual)?, .., false)?])
     };
     let step = transforms::value_and_grad(loss, &[0]).unwrap();
     let x = Array::from_slice(&[0.5f32, 1.0, 1.5, 2.0], &[4]).unwrap();

@@ -28,8 +28,8 @@ fn check(actual: &Array, expected: &Value) {
 /// sum(tanh(x @ w)) + 0.1 * sum(w * w)
 fn loss(args: &[Array]) -> Result<Vec<Array>> {
     let (w, x) = (&args[0], &args[1]);
-    let data = ops::sum(&ops::tanh(&ops::matmul(x, w)?)?, None, false)?;
-    let decay = ops::multiply(&ops::sum(&ops::square(w)?, None, false)?, &Array::scalar(0.1f32))?;
+    let data = ops::sum(&ops::tanh(&ops::matmul(x, w)?)?, .., false)?;
+    let decay = ops::multiply(&ops::sum(&ops::square(w)?, .., false)?, &Array::scalar(0.1f32))?;
     Ok(vec![ops::add(&data, &decay)?])
 }
 
@@ -91,7 +91,7 @@ fn vmap_and_grad_match_python() {
     let gold = golden();
     let m = pattern(&[4, 3], 0.4);
     let rows = transforms::vmap(
-        |r| Ok(vec![ops::sum(&ops::square(&r[0])?, None, false)?]),
+        |r| Ok(vec![ops::sum(&ops::square(&r[0])?, .., false)?]),
         std::slice::from_ref(&m),
         &[0],
         &[0],
@@ -107,6 +107,6 @@ fn vmap_and_grad_match_python() {
     .unwrap();
     check(&columns[0], &common::case(&gold, "vmap_axis1")["out"]);
     let z = ops::multiply(&pattern(&[6], 0.7), &Array::scalar(3.0f32)).unwrap();
-    let grad = transforms::grad(|t| Ok(vec![ops::logsumexp(&t[0], None, false)?]), &[0]).unwrap();
+    let grad = transforms::grad(|t| Ok(vec![ops::logsumexp(&t[0], .., false)?]), &[0]).unwrap();
     check(&grad.apply(&[z]).unwrap()[0], &common::case(&gold, "grad_logsumexp")["out"]);
 }

@@ -520,7 +520,7 @@ impl Array {
                 .filter(|&a| matches!(resolved.entries[a as usize], Entry::Int(_)))
                 .collect();
             if !int_axes.is_empty() {
-                out = ops::squeeze_device(&out, Some(&int_axes), stream)?;
+                out = ops::squeeze_device(&out, &int_axes, stream)?;
             }
             return Ok(out);
         }
@@ -534,7 +534,7 @@ impl Array {
         // The gathered array is [broadcast index dims..., sliced dims (1 on `axes`)...].
         let index_ndim = gathered.ndim() - sliced.ndim();
         let squeeze_axes: Vec<i32> = axes.iter().map(|&a| a + index_ndim as i32).collect();
-        let out = ops::squeeze_device(&gathered, Some(&squeeze_axes), stream)?;
+        let out = ops::squeeze_device(&gathered, &squeeze_axes, stream)?;
         let first = axes[0] as usize;
         if !adjacent(&axes) || first == 0 {
             return Ok(out);
@@ -545,7 +545,7 @@ impl Array {
             .chain(index_ndim + first..out.ndim())
             .map(|a| a as i32)
             .collect();
-        ops::transpose_device(&out, Some(&perm), stream)
+        ops::transpose_device(&out, &perm, stream)
     }
 
     /// `self[idx] = value` with numpy semantics: replaces `self` by a copy with the indexed
@@ -622,7 +622,7 @@ impl Array {
                     .chain(first + index_ndim..result_shape.len())
                     .map(|a| a as i32)
                     .collect();
-                value = ops::transpose_device(&value, Some(&perm), stream)?;
+                value = ops::transpose_device(&value, &perm, stream)?;
             }
             // Updates are [index dims..., sub dims with 1 on the indexed axes...].
             let ones: Vec<i32> = axes.iter().map(|&a| a + index_ndim as i32).collect();

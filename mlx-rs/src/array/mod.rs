@@ -3,6 +3,7 @@
 mod element_io;
 mod fmt;
 mod indexing;
+mod methods;
 mod operators;
 
 pub use indexing::{Ellipsis, Index, IntoIndex, NewAxis, Slice};
@@ -24,6 +25,18 @@ use crate::ffi;
 ///
 /// The arithmetic, bitwise and shift operators work on arrays and Rust scalars and return
 /// `Result<Array>` (`((&a + &b)? * 2.0)?`); see [`ScalarOperand`](crate::ops::ScalarOperand).
+///
+/// # Methods
+/// The ops that model code chains are methods too, each the [`ops`](crate::ops) function of the
+/// same name applied to `self` (`x.reshape([b, l, h, d])?.transpose([0, 2, 1, 3])?`): shape
+/// (`reshape`, `flatten`, `unflatten`, `squeeze`, `expand_dims`, `transpose`, `t`, `swapaxes`,
+/// `moveaxis`, `broadcast_to`, `split`, `split_sections`), `matmul`, reductions (`sum`, `mean`,
+/// `max`, `min`, `prod`, `all`, `any`, `logsumexp`, `var`, `std`, `argmax`, `argmin`,
+/// `softmax`), element-wise math (`abs`, `negative`, `sign`, `sqrt`, `rsqrt`, `square`,
+/// `reciprocal`, `exp`, `log`, `log2`, `log10`, `log1p`, `sin`, `cos`, `tanh`, `sigmoid`, `erf`,
+/// `floor`, `ceil`, `round`, `maximum`, `minimum`, `power`), comparisons (`equal`, `not_equal`,
+/// `less`, `less_equal`, `greater`, `greater_equal`), `astype`, `view`, `conj` and
+/// [`index`](Array::index). Each also has a `_device` form taking a stream.
 pub struct Array {
     raw: sys::mlx_array,
 }

@@ -231,8 +231,8 @@ pub fn save_gguf<K: AsRef<str>, M: AsRef<str>>(
 /// Walks a GGUF header (version 2 or 3), checking every count and length against the file
 /// size, and returns the metadata keys. Tensor data offsets are left to MLX, which checks them.
 fn validate(op: &'static str, path: &Path) -> Result<Vec<String>> {
-    let file = File::open(path).map_err(|e| std_io_error(op, path, &e))?;
-    let len = file.metadata().map_err(|e| std_io_error(op, path, &e))?.len();
+    let file = File::open(path).map_err(|e| std_io_error(op, path, e))?;
+    let len = file.metadata().map_err(|e| std_io_error(op, path, e))?.len();
     let mut walk = Walk { input: BufReader::new(file), left: len, total: len, path };
     walk.header(op)
 }
@@ -293,7 +293,7 @@ impl Walk<'_> {
     fn bytes<const N: usize>(&mut self, op: &'static str, what: &str) -> Result<[u8; N]> {
         self.need(op, N as u64, what)?;
         let mut buf = [0u8; N];
-        self.input.read_exact(&mut buf).map_err(|e| std_io_error(op, self.path, &e))?;
+        self.input.read_exact(&mut buf).map_err(|e| std_io_error(op, self.path, e))?;
         Ok(buf)
     }
 
@@ -308,7 +308,7 @@ impl Walk<'_> {
     fn skip(&mut self, op: &'static str, n: u64, what: &str) -> Result<()> {
         self.need(op, n, what)?;
         let n = i64::try_from(n).map_err(|_| corrupt(op, self.path, what))?;
-        self.input.seek(SeekFrom::Current(n)).map_err(|e| std_io_error(op, self.path, &e))?;
+        self.input.seek(SeekFrom::Current(n)).map_err(|e| std_io_error(op, self.path, e))?;
         Ok(())
     }
 
@@ -316,7 +316,7 @@ impl Walk<'_> {
         let n = self.u64(op, what)?;
         self.need(op, n, what)?;
         let mut text = vec![0u8; usize::try_from(n).map_err(|_| corrupt(op, self.path, what))?];
-        self.input.read_exact(&mut text).map_err(|e| std_io_error(op, self.path, &e))?;
+        self.input.read_exact(&mut text).map_err(|e| std_io_error(op, self.path, e))?;
         Ok(String::from_utf8_lossy(&text).into_owned())
     }
 

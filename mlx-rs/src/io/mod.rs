@@ -89,8 +89,8 @@ fn io_error<T>(result: Result<T>) -> Result<T> {
 }
 
 /// An [`ErrorKind::Io`] error of `op` from a Rust I/O error about `path`.
-fn std_io_error(op: &'static str, path: &Path, error: &std::io::Error) -> Error {
-    Error::new(ErrorKind::Io, op, format!("{}: {error}", path.display()))
+fn std_io_error(op: &'static str, path: &Path, error: std::io::Error) -> Error {
+    Error::new(ErrorKind::Io, op, format!("{}: {error}", path.display())).with_source(error)
 }
 
 /// Evaluates `arrays` together.

@@ -113,10 +113,10 @@ pub fn save_to_writer<W: Write + Send>(writer: &mut W, array: &Array) -> Result<
 /// Checks that a `.npy` file holds every byte of `array` after its header: MLX reads a short
 /// file without complaint and leaves the missing elements undefined.
 fn check_complete(op: &'static str, path: &Path, array: &Array) -> Result<()> {
-    let mut file = File::open(path).map_err(|e| std_io_error(op, path, &e))?;
-    let len = file.metadata().map_err(|e| std_io_error(op, path, &e))?.len();
+    let mut file = File::open(path).map_err(|e| std_io_error(op, path, e))?;
+    let len = file.metadata().map_err(|e| std_io_error(op, path, e))?.len();
     let mut head = [0u8; 12];
-    file.read_exact(&mut head).map_err(|e| std_io_error(op, path, &e))?;
+    file.read_exact(&mut head).map_err(|e| std_io_error(op, path, e))?;
     // MLX has parsed the header already: magic "\x93NUMPY", version, header length.
     let data_offset = match head[6] {
         1 => 10 + u64::from(u16::from_le_bytes([head[8], head[9]])),

@@ -130,33 +130,6 @@ pub fn copy_device(a: &Array, stream: &Stream) -> Result<Array> {
     ffi::array_out("copy", |out| unsafe { sys::mlx_copy(out, a.raw(), stream.raw()) })
 }
 
-impl Array {
-    /// This array converted to `dtype`; see [`astype`](crate::ops::astype).
-    ///
-    /// ```
-    /// use mlx_rs::{Array, Dtype};
-    /// let a = Array::from_slice(&[1i32, 2], &[2])?.astype(Dtype::Float32)?;
-    /// assert_eq!(a.to_vec::<f32>()?, [1.0, 2.0]);
-    /// # Ok::<(), mlx_rs::Error>(())
-    /// ```
-    #[default_device]
-    pub fn astype_device(&self, dtype: Dtype, stream: &Stream) -> Result<Array> {
-        astype_device(self, dtype, stream)
-    }
-
-    /// This array's bytes reinterpreted as `dtype`; see [`view`](crate::ops::view).
-    #[default_device]
-    pub fn view_device(&self, dtype: Dtype, stream: &Stream) -> Result<Array> {
-        view_device(self, dtype, stream)
-    }
-
-    /// The complex conjugate; see [`conjugate`](crate::ops::conjugate).
-    #[default_device]
-    pub fn conj_device(&self, stream: &Stream) -> Result<Array> {
-        conjugate_device(self, stream)
-    }
-}
-
 /// A Rust scalar that can stand next to an [`Array`] as an operand of its operators.
 ///
 /// # Operators on arrays

@@ -7,6 +7,7 @@
 mod macros;
 
 mod arithmetic;
+mod axes;
 mod comparison;
 mod conversion;
 mod convolution;
@@ -21,6 +22,7 @@ mod shape;
 mod sort;
 
 pub use arithmetic::*;
+pub use axes::Axes;
 pub use comparison::*;
 pub use conversion::*;
 pub use convolution::*;

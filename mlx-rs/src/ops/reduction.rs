@@ -1,16 +1,17 @@
 //! Reductions over axes (`sum`, `mean`, `max`, `var`, `logsumexp`, `argmax`, ...) and `softmax`.
 //!
-//! Each reduction takes `axes: Option<&[i32]>`, as Python's `axis=None | int | list`: `None`
-//! reduces over every axis, `Some(&[..])` over the listed ones (negative axes count from the end;
-//! an empty list reduces nothing). With `keepdims` the reduced axes stay as size-1 axes. Axes out
+//! Each reduction takes its axes as an [`Axes`] (Python's `axis=None | int | list`): `..`
+//! reduces over every axis, `-1` over one, `[0, 2]` (or a slice or `Vec`) over the listed ones
+//! (negative axes count from the end; an empty list reduces nothing). With `keepdims` the reduced axes stay as size-1 axes. Axes out
 //! of range or listed twice give an [`Error`](crate::Error).
 
 use mlx_macros::default_device;
 use mlx_sys as sys;
 
+use super::Axes;
 use crate::{Array, Result, Stream, ffi};
 
-/// Defines a reduction over `axes: Option<&[i32]>` that mlx-c has in three forms: over every
+/// Defines a reduction over `axes: impl Into<Axes>` that mlx-c has in three forms: over every
 /// axis, over one axis, and over a list of axes.
 macro_rules! axes_reduction {
     ($(#[$doc:meta])* $device:ident, $op:literal, $whole:ident, $axis:ident, $axes:ident;) => {
@@ -18,11 +19,11 @@ macro_rules! axes_reduction {
         #[default_device]
         pub fn $device(
             a: &Array,
-            axes: Option<&[i32]>,
+            axes: impl Into<Axes>,
             keepdims: bool,
             stream: &Stream,
         ) -> Result<Array> {
-            match axes {
+            match axes.into().as_slice() {
                 // SAFETY: live handles; the output is owned by `array_out`.
                 None => ffi::array_out($op, |out| unsafe {
                     sys::$whole(out, a.raw(), keepdims, stream.raw())
@@ -42,39 +43,39 @@ macro_rules! axes_reduction {
 }
 
 axes_reduction! {
-    /// Whether every element is true (non-zero) over `axes` (`None`: all axes). Returns `bool_`.
+    /// Whether every element is true (non-zero) over `axes` (`..`: all axes). Returns `bool_`.
     ///
     /// ```
     /// use mlx_rs::{Array, ops};
     /// let a = Array::from_slice(&[true, false, true, true], &[2, 2])?;
-    /// assert_eq!(ops::all(&a, None, false)?.item::<bool>()?, false);
-    /// assert_eq!(ops::all(&a, Some(&[0]), false)?.to_vec::<bool>()?, [true, false]);
+    /// assert_eq!(ops::all(&a, .., false)?.item::<bool>()?, false);
+    /// assert_eq!(ops::all(&a, &[0], false)?.to_vec::<bool>()?, [true, false]);
     /// # Ok::<(), mlx_rs::Error>(())
     /// ```
     all_device, "all", mlx_all, mlx_all_axis, mlx_all_axes;
 }
 
 axes_reduction! {
-    /// Whether any element is true (non-zero) over `axes` (`None`: all axes). Returns `bool_`.
+    /// Whether any element is true (non-zero) over `axes` (`..`: all axes). Returns `bool_`.
     ///
     /// ```
     /// use mlx_rs::{Array, ops};
     /// let a = Array::from_slice(&[0, 0, 0, 3], &[2, 2])?;
-    /// assert!(ops::any(&a, None, false)?.item::<bool>()?);
-    /// assert_eq!(ops::any(&a, Some(&[1]), false)?.to_vec::<bool>()?, [false, true]);
+    /// assert!(ops::any(&a, .., false)?.item::<bool>()?);
+    /// assert_eq!(ops::any(&a, &[1], false)?.to_vec::<bool>()?, [false, true]);
     /// # Ok::<(), mlx_rs::Error>(())
     /// ```
     any_device, "any", mlx_any, mlx_any_axis, mlx_any_axes;
 }
 
 axes_reduction! {
-    /// Sum over `axes` (`None`: all axes). Booleans and small integers sum as MLX promotes them.
+    /// Sum over `axes` (`..`: all axes). Booleans and small integers sum as MLX promotes them.
     ///
     /// ```
     /// use mlx_rs::{Array, ops};
     /// let a = Array::from_slice(&[1i32, 2, 3, 4, 5, 6], &[2, 3])?;
-    /// assert_eq!(ops::sum(&a, None, false)?.item::<i32>()?, 21);
-    /// let rows = ops::sum(&a, Some(&[-1]), true)?;
+    /// assert_eq!(ops::sum(&a, .., false)?.item::<i32>()?, 21);
+    /// let rows = ops::sum(&a, &[-1], true)?;
     /// assert_eq!(rows.shape(), [2, 1]);
     /// assert_eq!(rows.to_vec::<i32>()?, [6, 15]);
     /// # Ok::<(), mlx_rs::Error>(())
@@ -83,99 +84,99 @@ axes_reduction! {
 }
 
 axes_reduction! {
-    /// Product over `axes` (`None`: all axes).
+    /// Product over `axes` (`..`: all axes).
     ///
     /// ```
     /// use mlx_rs::{Array, ops};
     /// let a = Array::from_slice(&[1.0f32, 2.0, 3.0, 4.0], &[2, 2])?;
-    /// assert_eq!(ops::prod(&a, None, false)?.item::<f32>()?, 24.0);
-    /// assert_eq!(ops::prod(&a, Some(&[0]), false)?.to_vec::<f32>()?, [3.0, 8.0]);
+    /// assert_eq!(ops::prod(&a, .., false)?.item::<f32>()?, 24.0);
+    /// assert_eq!(ops::prod(&a, &[0], false)?.to_vec::<f32>()?, [3.0, 8.0]);
     /// # Ok::<(), mlx_rs::Error>(())
     /// ```
     prod_device, "prod", mlx_prod, mlx_prod_axis, mlx_prod_axes;
 }
 
 axes_reduction! {
-    /// Arithmetic mean over `axes` (`None`: all axes). Integer inputs give a floating result.
+    /// Arithmetic mean over `axes` (`..`: all axes). Integer inputs give a floating result.
     ///
     /// ```
     /// use mlx_rs::{Array, ops};
     /// let a = Array::from_slice(&[1.0f32, 2.0, 3.0, 4.0], &[2, 2])?;
-    /// assert_eq!(ops::mean(&a, None, false)?.item::<f32>()?, 2.5);
-    /// assert_eq!(ops::mean(&a, Some(&[1]), false)?.to_vec::<f32>()?, [1.5, 3.5]);
+    /// assert_eq!(ops::mean(&a, .., false)?.item::<f32>()?, 2.5);
+    /// assert_eq!(ops::mean(&a, &[1], false)?.to_vec::<f32>()?, [1.5, 3.5]);
     /// # Ok::<(), mlx_rs::Error>(())
     /// ```
     mean_device, "mean", mlx_mean, mlx_mean_axis, mlx_mean_axes;
 }
 
 axes_reduction! {
-    /// Maximum over `axes` (`None`: all axes). Reducing an axis of size 0 is an error.
+    /// Maximum over `axes` (`..`: all axes). Reducing an axis of size 0 is an error.
     ///
     /// ```
     /// use mlx_rs::{Array, ops};
     /// let a = Array::from_slice(&[3, 9, 4, 1], &[2, 2])?;
-    /// assert_eq!(ops::max(&a, None, false)?.item::<i32>()?, 9);
-    /// assert_eq!(ops::max(&a, Some(&[0]), false)?.to_vec::<i32>()?, [4, 9]);
+    /// assert_eq!(ops::max(&a, .., false)?.item::<i32>()?, 9);
+    /// assert_eq!(ops::max(&a, &[0], false)?.to_vec::<i32>()?, [4, 9]);
     /// # Ok::<(), mlx_rs::Error>(())
     /// ```
     max_device, "max", mlx_max, mlx_max_axis, mlx_max_axes;
 }
 
 axes_reduction! {
-    /// Minimum over `axes` (`None`: all axes). Reducing an axis of size 0 is an error.
+    /// Minimum over `axes` (`..`: all axes). Reducing an axis of size 0 is an error.
     ///
     /// ```
     /// use mlx_rs::{Array, ops};
     /// let a = Array::from_slice(&[3, 9, 4, 1], &[2, 2])?;
-    /// assert_eq!(ops::min(&a, None, false)?.item::<i32>()?, 1);
-    /// assert_eq!(ops::min(&a, Some(&[1]), false)?.to_vec::<i32>()?, [3, 1]);
+    /// assert_eq!(ops::min(&a, .., false)?.item::<i32>()?, 1);
+    /// assert_eq!(ops::min(&a, &[1], false)?.to_vec::<i32>()?, [3, 1]);
     /// # Ok::<(), mlx_rs::Error>(())
     /// ```
     min_device, "min", mlx_min, mlx_min_axis, mlx_min_axes;
 }
 
 axes_reduction! {
-    /// Median over `axes` (`None`: all axes). Reducing an axis of size 0 is an error.
+    /// Median over `axes` (`..`: all axes). Reducing an axis of size 0 is an error.
     ///
     /// ```
     /// use mlx_rs::{Array, ops};
     /// let a = Array::from_slice(&[5.0f32, 1.0, 3.0, 2.0], &[4])?;
-    /// assert_eq!(ops::median(&a, None, false)?.item::<f32>()?, 2.5);
+    /// assert_eq!(ops::median(&a, .., false)?.item::<f32>()?, 2.5);
     /// # Ok::<(), mlx_rs::Error>(())
     /// ```
     median_device, "median", mlx_median, mlx_median_axis, mlx_median_axes;
 }
 
 axes_reduction! {
-    /// `log(sum(exp(a)))` over `axes` (`None`: all axes), computed without overflow.
+    /// `log(sum(exp(a)))` over `axes` (`..`: all axes), computed without overflow.
     ///
     /// ```
     /// use mlx_rs::{Array, ops};
     /// let a = Array::from_slice(&[1000.0f32, 1000.0], &[2])?;
-    /// let l = ops::logsumexp(&a, None, false)?.item::<f32>()?;
+    /// let l = ops::logsumexp(&a, .., false)?.item::<f32>()?;
     /// assert!((l - (1000.0 + 2f32.ln())).abs() < 1e-3);
     /// # Ok::<(), mlx_rs::Error>(())
     /// ```
     logsumexp_device, "logsumexp", mlx_logsumexp, mlx_logsumexp_axis, mlx_logsumexp_axes;
 }
 
-/// The number of non-zero (true) elements over `axes` (`None`: all axes), as `int32`.
+/// The number of non-zero (true) elements over `axes` (`..`: all axes), as `int32`.
 ///
 /// ```
 /// use mlx_rs::{Array, ops};
 /// let a = Array::from_slice(&[0, 2, 0, 4, 5, 0], &[2, 3])?;
-/// assert_eq!(ops::count_nonzero(&a, None, false)?.item::<i32>()?, 3);
-/// assert_eq!(ops::count_nonzero(&a, Some(&[1]), false)?.to_vec::<i32>()?, [1, 2]);
+/// assert_eq!(ops::count_nonzero(&a, .., false)?.item::<i32>()?, 3);
+/// assert_eq!(ops::count_nonzero(&a, &[1], false)?.to_vec::<i32>()?, [1, 2]);
 /// # Ok::<(), mlx_rs::Error>(())
 /// ```
 #[default_device]
 pub fn count_nonzero_device(
     a: &Array,
-    axes: Option<&[i32]>,
+    axes: impl Into<Axes>,
     keepdims: bool,
     stream: &Stream,
 ) -> Result<Array> {
-    match axes {
+    match axes.into().as_slice() {
         // SAFETY: live handles; the output is owned by `array_out`.
         None => ffi::array_out("count_nonzero", |out| unsafe {
             sys::mlx_count_nonzero(out, a.raw(), keepdims, stream.raw())
@@ -199,26 +200,26 @@ pub fn count_nonzero_device(
     }
 }
 
-/// Variance over `axes` (`None`: all axes), dividing by `N - ddof` (`ddof = 0`: population
+/// Variance over `axes` (`..`: all axes), dividing by `N - ddof` (`ddof = 0`: population
 /// variance, `1`: the unbiased estimate). When `N - ddof <= 0` the result is `inf`, as in MLX.
 ///
 /// ```
 /// use mlx_rs::{Array, ops};
 /// let a = Array::from_slice(&[1.0f32, 2.0, 3.0, 4.0], &[4])?;
-/// assert_eq!(ops::var(&a, None, false, 0)?.item::<f32>()?, 1.25);
-/// let unbiased = ops::var(&a, Some(&[0]), false, 1)?.item::<f32>()?;
+/// assert_eq!(ops::var(&a, .., false, 0)?.item::<f32>()?, 1.25);
+/// let unbiased = ops::var(&a, &[0], false, 1)?.item::<f32>()?;
 /// assert!((unbiased - 5.0 / 3.0).abs() < 1e-6);
 /// # Ok::<(), mlx_rs::Error>(())
 /// ```
 #[default_device]
 pub fn var_device(
     a: &Array,
-    axes: Option<&[i32]>,
+    axes: impl Into<Axes>,
     keepdims: bool,
     ddof: i32,
     stream: &Stream,
 ) -> Result<Array> {
-    match axes {
+    match axes.into().as_slice() {
         // SAFETY: live handles; the output is owned by `array_out`.
         None => ffi::array_out("var", |out| unsafe {
             sys::mlx_var(out, a.raw(), keepdims, ddof, stream.raw())
@@ -235,24 +236,24 @@ pub fn var_device(
     }
 }
 
-/// Standard deviation over `axes` (`None`: all axes): the square root of [`var`] with the same
+/// Standard deviation over `axes` (`..`: all axes): the square root of [`var`] with the same
 /// `ddof`.
 ///
 /// ```
 /// use mlx_rs::{Array, ops};
 /// let a = Array::from_slice(&[2.0f32, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0], &[8])?;
-/// assert_eq!(ops::std(&a, None, false, 0)?.item::<f32>()?, 2.0);
+/// assert_eq!(ops::std(&a, .., false, 0)?.item::<f32>()?, 2.0);
 /// # Ok::<(), mlx_rs::Error>(())
 /// ```
 #[default_device]
 pub fn std_device(
     a: &Array,
-    axes: Option<&[i32]>,
+    axes: impl Into<Axes>,
     keepdims: bool,
     ddof: i32,
     stream: &Stream,
 ) -> Result<Array> {
-    match axes {
+    match axes.into().as_slice() {
         // SAFETY: live handles; the output is owned by `array_out`.
         None => ffi::array_out("std", |out| unsafe {
             sys::mlx_std(out, a.raw(), keepdims, ddof, stream.raw())
@@ -269,24 +270,24 @@ pub fn std_device(
     }
 }
 
-/// Index of the maximum along `axis` (`None`: of the flattened array), as `uint32`. Ties give
+/// Index of the maximum along `axis` (`..`: of the flattened array), as `uint32`. Ties give
 /// the first index; an empty array is an error.
 ///
 /// ```
 /// use mlx_rs::{Array, ops};
 /// let a = Array::from_slice(&[1.0f32, 7.0, 3.0, 9.0, 2.0, 0.0], &[2, 3])?;
-/// assert_eq!(ops::argmax(&a, None, false)?.item::<u32>()?, 3);
-/// assert_eq!(ops::argmax(&a, Some(1), false)?.to_vec::<u32>()?, [1, 0]);
+/// assert_eq!(ops::argmax(&a, .., false)?.item::<u32>()?, 3);
+/// assert_eq!(ops::argmax(&a, 1, false)?.to_vec::<u32>()?, [1, 0]);
 /// # Ok::<(), mlx_rs::Error>(())
 /// ```
 #[default_device]
 pub fn argmax_device(
     a: &Array,
-    axis: Option<i32>,
+    axis: impl Into<Axes>,
     keepdims: bool,
     stream: &Stream,
 ) -> Result<Array> {
-    match axis {
+    match axis.into().single("argmax")? {
         // SAFETY: live handles; the output is owned by `array_out`.
         None => ffi::array_out("argmax", |out| unsafe {
             sys::mlx_argmax(out, a.raw(), keepdims, stream.raw())
@@ -298,24 +299,24 @@ pub fn argmax_device(
     }
 }
 
-/// Index of the minimum along `axis` (`None`: of the flattened array), as `uint32`. Ties give
+/// Index of the minimum along `axis` (`..`: of the flattened array), as `uint32`. Ties give
 /// the first index; an empty array is an error.
 ///
 /// ```
 /// use mlx_rs::{Array, ops};
 /// let a = Array::from_slice(&[1.0f32, 7.0, 3.0, 9.0, 2.0, 0.0], &[2, 3])?;
-/// assert_eq!(ops::argmin(&a, None, false)?.item::<u32>()?, 5);
-/// assert_eq!(ops::argmin(&a, Some(0), false)?.to_vec::<u32>()?, [0, 1, 1]);
+/// assert_eq!(ops::argmin(&a, .., false)?.item::<u32>()?, 5);
+/// assert_eq!(ops::argmin(&a, 0, false)?.to_vec::<u32>()?, [0, 1, 1]);
 /// # Ok::<(), mlx_rs::Error>(())
 /// ```
 #[default_device]
 pub fn argmin_device(
     a: &Array,
-    axis: Option<i32>,
+    axis: impl Into<Axes>,
     keepdims: bool,
     stream: &Stream,
 ) -> Result<Array> {
-    match axis {
+    match axis.into().single("argmin")? {
         // SAFETY: live handles; the output is owned by `array_out`.
         None => ffi::array_out("argmin", |out| unsafe {
             sys::mlx_argmin(out, a.raw(), keepdims, stream.raw())
@@ -327,24 +328,24 @@ pub fn argmin_device(
     }
 }
 
-/// Softmax over `axes` (`None`: over all axes jointly): `exp(a - max) / sum(exp(a - max))`.
+/// Softmax over `axes` (`..`: over all axes jointly): `exp(a - max) / sum(exp(a - max))`.
 /// With `precise`, half-precision inputs are accumulated in float32. Integer inputs give float32.
 ///
 /// ```
 /// use mlx_rs::{Array, ops};
 /// let a = Array::from_slice(&[0.0f32, 0.0, 1.0, 1.0], &[2, 2])?;
-/// let s = ops::softmax(&a, Some(&[-1]), false)?;
+/// let s = ops::softmax(&a, &[-1], false)?;
 /// assert_eq!(s.to_vec::<f32>()?, [0.5, 0.5, 0.5, 0.5]);
 /// # Ok::<(), mlx_rs::Error>(())
 /// ```
 #[default_device]
 pub fn softmax_device(
     a: &Array,
-    axes: Option<&[i32]>,
+    axes: impl Into<Axes>,
     precise: bool,
     stream: &Stream,
 ) -> Result<Array> {
-    match axes {
+    match axes.into().as_slice() {
         // SAFETY: live handles; the output is owned by `array_out`.
         None => ffi::array_out("softmax", |out| unsafe {
             sys::mlx_softmax(out, a.raw(), precise, stream.raw())

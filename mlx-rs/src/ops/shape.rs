@@ -3,6 +3,7 @@
 use mlx_macros::default_device;
 use mlx_sys as sys;
 
+use super::Axes;
 use crate::vector::{self, VectorArray};
 use crate::{Array, Dtype, Error, Result, Stream, ffi};
 
@@ -32,7 +33,8 @@ pub(crate) fn normalize_axis(op: &'static str, axis: i32, ndim: usize) -> Result
 /// # Ok::<(), mlx_rs::Error>(())
 /// ```
 #[default_device]
-pub fn reshape_device(a: &Array, shape: &[i32], stream: &Stream) -> Result<Array> {
+pub fn reshape_device(a: &Array, shape: impl AsRef<[i32]>, stream: &Stream) -> Result<Array> {
+    let shape = shape.as_ref();
     if shape.iter().any(|&d| d < -1) {
         return Err(Error::invalid("reshape", format!("invalid shape {shape:?}")));
     }
@@ -71,7 +73,13 @@ pub fn flatten_device(a: &Array, start_axis: i32, end_axis: i32, stream: &Stream
 /// # Ok::<(), mlx_rs::Error>(())
 /// ```
 #[default_device]
-pub fn unflatten_device(a: &Array, axis: i32, shape: &[i32], stream: &Stream) -> Result<Array> {
+pub fn unflatten_device(
+    a: &Array,
+    axis: i32,
+    shape: impl AsRef<[i32]>,
+    stream: &Stream,
+) -> Result<Array> {
+    let shape = shape.as_ref();
     // MLX divides by the product of the known sizes to infer a `-1`: reject a zero product.
     if shape.contains(&-1) && shape.contains(&0) {
         return Err(Error::invalid(
@@ -96,13 +104,13 @@ pub fn unflatten_device(a: &Array, axis: i32, shape: &[i32], stream: &Stream) ->
 /// ```
 /// use mlx_rs::{Array, ops};
 /// let a = Array::zeros::<f32>(&[1, 2, 1])?;
-/// assert_eq!(ops::squeeze(&a, None)?.shape(), &[2]);
-/// assert_eq!(ops::squeeze(&a, Some(&[-1]))?.shape(), &[1, 2]);
+/// assert_eq!(ops::squeeze(&a, ..)?.shape(), &[2]);
+/// assert_eq!(ops::squeeze(&a, &[-1])?.shape(), &[1, 2]);
 /// # Ok::<(), mlx_rs::Error>(())
 /// ```
 #[default_device]
-pub fn squeeze_device(a: &Array, axes: Option<&[i32]>, stream: &Stream) -> Result<Array> {
-    match axes {
+pub fn squeeze_device(a: &Array, axes: impl Into<Axes>, stream: &Stream) -> Result<Array> {
+    match axes.into().as_slice() {
         None => {
             // SAFETY: live handles; the output is owned by `array_out`.
             ffi::array_out("squeeze", |out| unsafe { sys::mlx_squeeze(out, a.raw(), stream.raw()) })
@@ -129,8 +137,8 @@ pub fn squeeze_device(a: &Array, axes: Option<&[i32]>, stream: &Stream) -> Resul
 /// # Ok::<(), mlx_rs::Error>(())
 /// ```
 #[default_device]
-pub fn expand_dims_device(a: &Array, axes: &[i32], stream: &Stream) -> Result<Array> {
-    match axes {
+pub fn expand_dims_device(a: &Array, axes: impl Into<Axes>, stream: &Stream) -> Result<Array> {
+    match axes.into().listed("expand_dims")? {
         // SAFETY: live handles; the output is owned by `array_out`.
         &[axis] => ffi::array_out("expand_dims", |out| unsafe {
             sys::mlx_expand_dims(out, a.raw(), axis, stream.raw())
@@ -143,19 +151,19 @@ pub fn expand_dims_device(a: &Array, axes: &[i32], stream: &Stream) -> Result<Ar
     }
 }
 
-/// `a` with its axes permuted (reversed when `axes` is `None`), as in `mlx.core.transpose`.
+/// `a` with its axes permuted (reversed when `axes` is `..`), as in `mlx.core.transpose`.
 ///
 /// ```
 /// use mlx_rs::{Array, ops};
 /// let a = Array::from_slice(&[1i32, 2, 3, 4, 5, 6], &[2, 3])?;
-/// let t = ops::transpose(&a, None)?;
+/// let t = ops::transpose(&a, ..)?;
 /// assert_eq!(t.shape(), &[3, 2]);
 /// assert_eq!(t.to_vec::<i32>()?, [1, 4, 2, 5, 3, 6]);
 /// # Ok::<(), mlx_rs::Error>(())
 /// ```
 #[default_device]
-pub fn transpose_device(a: &Array, axes: Option<&[i32]>, stream: &Stream) -> Result<Array> {
-    match axes {
+pub fn transpose_device(a: &Array, axes: impl Into<Axes>, stream: &Stream) -> Result<Array> {
+    match axes.into().as_slice() {
         // SAFETY: live handles; the output is owned by `array_out`.
         None => ffi::array_out("transpose", |out| unsafe {
             sys::mlx_transpose(out, a.raw(), stream.raw())
@@ -210,7 +218,8 @@ pub fn moveaxis_device(a: &Array, source: i32, destination: i32, stream: &Stream
 /// # Ok::<(), mlx_rs::Error>(())
 /// ```
 #[default_device]
-pub fn broadcast_to_device(a: &Array, shape: &[i32], stream: &Stream) -> Result<Array> {
+pub fn broadcast_to_device(a: &Array, shape: impl AsRef<[i32]>, stream: &Stream) -> Result<Array> {
+    let shape = shape.as_ref();
     // SAFETY: live handles; `shape` is valid for its length; the output is owned by `array_out`.
     ffi::array_out("broadcast_to", |out| unsafe {
         sys::mlx_broadcast_to(out, a.raw(), shape.as_ptr(), shape.len(), stream.raw())
@@ -528,23 +537,23 @@ fn pad_pairs(
 }
 
 /// `a` with its elements shifted by `shift` along `axes` (of the flattened array when `axes` is
-/// `None`), wrapping around, as in `mlx.core.roll`.
+/// `..`), wrapping around, as in `mlx.core.roll`.
 ///
-/// With `None` or a single axis, the shifts are summed. With several axes, `shift` holds one
+/// With `..` or a single axis, the shifts are summed. With several axes, `shift` holds one
 /// value per axis or a single value for all of them.
 ///
 /// ```
 /// use mlx_rs::{Array, ops};
 /// let a = Array::from_slice(&[1i32, 2, 3, 4], &[2, 2])?;
-/// assert_eq!(ops::roll(&a, &[1], None)?.to_vec::<i32>()?, [4, 1, 2, 3]);
-/// assert_eq!(ops::roll(&a, &[1], Some(&[1]))?.to_vec::<i32>()?, [2, 1, 4, 3]);
+/// assert_eq!(ops::roll(&a, &[1], ..)?.to_vec::<i32>()?, [4, 1, 2, 3]);
+/// assert_eq!(ops::roll(&a, &[1], &[1])?.to_vec::<i32>()?, [2, 1, 4, 3]);
 /// # Ok::<(), mlx_rs::Error>(())
 /// ```
 #[default_device]
 pub fn roll_device(
     a: &Array,
     shift: &[i32],
-    axes: Option<&[i32]>,
+    axes: impl Into<Axes>,
     stream: &Stream,
 ) -> Result<Array> {
     if shift.is_empty() {
@@ -555,7 +564,7 @@ pub fn roll_device(
         if size == 0 { 0 } else { total.rem_euclid(size) as i32 }
     };
     let total: i64 = shift.iter().map(|&s| i64::from(s)).sum();
-    match axes {
+    match axes.into().as_slice() {
         None => {
             let shift = [reduce(total, a.size() as i64)];
             // SAFETY: live handles; `shift` holds one int; the output is owned by `array_out`.
@@ -601,19 +610,19 @@ pub fn roll_device(
     }
 }
 
-/// `a` with the order of elements reversed along `axes` (all axes when `None`), as in
+/// `a` with the order of elements reversed along `axes` (all axes when `..`), as in
 /// `mlx.core.flip`.
 ///
 /// ```
 /// use mlx_rs::{Array, ops};
 /// let a = Array::from_slice(&[1i32, 2, 3, 4], &[2, 2])?;
-/// assert_eq!(ops::flip(&a, None)?.to_vec::<i32>()?, [4, 3, 2, 1]);
-/// assert_eq!(ops::flip(&a, Some(&[-1]))?.to_vec::<i32>()?, [2, 1, 4, 3]);
+/// assert_eq!(ops::flip(&a, ..)?.to_vec::<i32>()?, [4, 3, 2, 1]);
+/// assert_eq!(ops::flip(&a, &[-1])?.to_vec::<i32>()?, [2, 1, 4, 3]);
 /// # Ok::<(), mlx_rs::Error>(())
 /// ```
 #[default_device]
-pub fn flip_device(a: &Array, axes: Option<&[i32]>, stream: &Stream) -> Result<Array> {
-    match axes {
+pub fn flip_device(a: &Array, axes: impl Into<Axes>, stream: &Stream) -> Result<Array> {
+    match axes.into().as_slice() {
         // SAFETY: live handles; the output is owned by `array_out`.
         None => ffi::array_out("flip", |out| unsafe { sys::mlx_flip(out, a.raw(), stream.raw()) }),
         // SAFETY: live handles; the output is owned by `array_out`.

@@ -226,7 +226,7 @@ impl<'a> Closure<'a> {
     }
 
     /// Calls the closure.
-    pub(crate) fn apply(&self, inputs: &[Array]) -> Result<Vec<Array>> {
+    pub(crate) fn apply<A: AsRef<Array>>(&self, inputs: &[A]) -> Result<Vec<Array>> {
         let inputs = VectorArray::from_arrays(inputs);
         call_with_closures("apply", || {
             crate::vector::arrays_out("apply", |out| {

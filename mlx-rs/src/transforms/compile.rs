@@ -123,8 +123,8 @@ pub struct StatefulFunction {
 impl StatefulFunction {
     /// Calls the function on `inputs` and the current state, keeps the new state, and returns
     /// the outputs.
-    pub fn apply(&mut self, inputs: &[Array]) -> Result<Vec<Array>> {
-        let all: Vec<Array> = inputs.iter().chain(&self.state).cloned().collect();
+    pub fn apply<A: AsRef<Array>>(&mut self, inputs: &[A]) -> Result<Vec<Array>> {
+        let all: Vec<&Array> = inputs.iter().map(AsRef::as_ref).chain(&self.state).collect();
         let mut outputs = self.compiled.apply(&all)?;
         let split = outputs.len().checked_sub(self.state.len()).ok_or_else(|| {
             Error::invalid(

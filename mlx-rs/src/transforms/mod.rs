@@ -12,6 +12,7 @@
 pub(crate) mod closure;
 mod compile;
 mod custom;
+mod keyed;
 
 use mlx_macros::default_device;
 use mlx_sys as sys;
@@ -26,6 +27,7 @@ pub use compile::{
     compile_with_state, disable_compile, enable_compile, set_compile_mode,
 };
 pub use custom::{CustomRules, JvpRule, VjpRule, VmapRule, custom_function, custom_vjp};
+pub use keyed::{TreeStatefulFunction, compile_with_tree_state, grad_tree, value_and_grad_tree};
 
 /// A function built by a transform (compiled, checkpointed, custom), callable many times.
 ///
@@ -40,7 +42,7 @@ impl Function {
     }
 
     /// Calls the function.
-    pub fn apply(&self, inputs: &[Array]) -> Result<Vec<Array>> {
+    pub fn apply<A: AsRef<Array>>(&self, inputs: &[A]) -> Result<Vec<Array>> {
         self.closure.apply(inputs)
     }
 }
@@ -52,7 +54,10 @@ impl std::fmt::Debug for Function {
 }
 
 /// Evaluates `outputs` (and everything they depend on) now.
-pub fn eval(outputs: &[&Array]) -> Result<()> {
+///
+/// Takes any slice of arrays or references (`&[a, b]`, `&[&a, &b]`, `&vec`), as every list
+/// argument of this crate does.
+pub fn eval<A: AsRef<Array>>(outputs: &[A]) -> Result<()> {
     let vector = VectorArray::from_arrays(outputs);
     // SAFETY: the vector is live.
     ffi::status("eval", || unsafe { sys::mlx_eval(vector.raw()) })
@@ -63,7 +68,7 @@ pub fn eval(outputs: &[&Array]) -> Result<()> {
 /// Reading a value (`item`, `to_vec`) or calling [`eval`] waits for it. The usual decode loop
 /// starts the next token with `async_eval` before reading the previous one, so the host and the
 /// device overlap.
-pub fn async_eval(outputs: &[&Array]) -> Result<()> {
+pub fn async_eval<A: AsRef<Array>>(outputs: &[A]) -> Result<()> {
     let vector = VectorArray::from_arrays(outputs);
     // SAFETY: the vector is live.
     ffi::status("async_eval", || unsafe { sys::mlx_async_eval(vector.raw()) })
@@ -81,10 +86,10 @@ pub fn async_eval(outputs: &[&Array]) -> Result<()> {
 /// assert_eq!(vjps[0].item::<f32>()?, 6.0);
 /// # Ok::<(), mlx_rs::Error>(())
 /// ```
-pub fn vjp(
+pub fn vjp<A: AsRef<Array>, B: AsRef<Array>>(
     mut f: impl FnMut(&[Array]) -> Result<Vec<Array>>,
-    primals: &[Array],
-    cotangents: &[Array],
+    primals: &[A],
+    cotangents: &[B],
 ) -> Result<(Vec<Array>, Vec<Array>)> {
     let f: &mut ArrayFn<'_> = &mut f;
     let closure = Closure::borrowed(f)?;
@@ -98,10 +103,10 @@ pub fn vjp(
 
 /// Outputs of `f` at `primals`, and the Jacobian-vector products with `tangents` (one per primal)
 /// for each output.
-pub fn jvp(
+pub fn jvp<A: AsRef<Array>, B: AsRef<Array>>(
     mut f: impl FnMut(&[Array]) -> Result<Vec<Array>>,
-    primals: &[Array],
-    tangents: &[Array],
+    primals: &[A],
+    tangents: &[B],
 ) -> Result<(Vec<Array>, Vec<Array>)> {
     let f: &mut ArrayFn<'_> = &mut f;
     let closure = Closure::borrowed(f)?;
@@ -129,15 +134,36 @@ fn two_vectors(
 /// `f` and its gradient with respect to the inputs `argnums`, as one reusable function.
 ///
 /// The first output of `f` must be a scalar (the loss); [`ValueAndGrad::apply`] returns all
-/// outputs and the gradients of the first one.
+/// outputs and the gradients of the first one. A function that returns no outputs is an error.
+/// For gradients over a parameter tree, with a closure that may borrow, see
+/// [`value_and_grad_tree`].
 pub fn value_and_grad(
-    f: impl FnMut(&[Array]) -> Result<Vec<Array>> + 'static,
+    mut f: impl FnMut(&[Array]) -> Result<Vec<Array>> + 'static,
     argnums: &[i32],
 ) -> Result<ValueAndGrad> {
+    let fun = Closure::owned(move |inputs: &[Array]| with_loss(f(inputs)?))?;
+    value_and_grad_closure(&fun, argnums)
+}
+
+/// Fails for a differentiated function that returned no outputs (MLX would return a zero
+/// gradient as if the loss were a constant).
+fn with_loss(outputs: Vec<Array>) -> Result<Vec<Array>> {
+    if outputs.is_empty() {
+        return Err(Error::new(
+            crate::ErrorKind::Closure,
+            "value_and_grad",
+            "the function returned no outputs; its first output must be the scalar to \
+             differentiate",
+        ));
+    }
+    Ok(outputs)
+}
+
+/// MLX's value-and-grad function of `fun` over `argnums`.
+fn value_and_grad_closure(fun: &Closure<'_>, argnums: &[i32]) -> Result<ValueAndGrad> {
     if argnums.is_empty() {
         return Err(Error::invalid("value_and_grad", "argnums must name at least one input"));
     }
-    let fun = Closure::owned(f)?;
     ffi::init();
     // SAFETY: no preconditions; freed in `Drop`.
     let mut out = ValueAndGrad { raw: unsafe { sys::mlx_closure_value_and_grad_new() } };
@@ -150,6 +176,19 @@ pub fn value_and_grad(
     Ok(out)
 }
 
+/// `(outputs, gradients)` of a borrowed `f` at `inputs`, applied at once.
+pub(crate) fn value_and_grad_of(
+    f: &mut ArrayFn<'_>,
+    argnums: &[i32],
+    inputs: &[Array],
+) -> Result<(Vec<Array>, Vec<Array>)> {
+    let mut checked = |inputs: &[Array]| with_loss(f(inputs)?);
+    let checked: &mut ArrayFn<'_> = &mut checked;
+    let fun = Closure::borrowed(checked)?;
+    let function = value_and_grad_closure(&fun, argnums)?;
+    function.apply(inputs)
+}
+
 /// A function returning its outputs and the gradients of its first output.
 pub struct ValueAndGrad {
     raw: sys::mlx_closure_value_and_grad,
@@ -157,7 +196,7 @@ pub struct ValueAndGrad {
 
 impl ValueAndGrad {
     /// `(outputs, gradients)` at `inputs`, one gradient per requested input.
-    pub fn apply(&self, inputs: &[Array]) -> Result<(Vec<Array>, Vec<Array>)> {
+    pub fn apply<A: AsRef<Array>>(&self, inputs: &[A]) -> Result<(Vec<Array>, Vec<Array>)> {
         let inputs = VectorArray::from_arrays(inputs);
         two_vectors("value_and_grad", |values, grads| {
             // SAFETY: live handles; both outputs are owned by `two_vectors`.
@@ -195,16 +234,16 @@ pub struct Grad {
 
 impl Grad {
     /// The gradients at `inputs`, one per requested input.
-    pub fn apply(&self, inputs: &[Array]) -> Result<Vec<Array>> {
+    pub fn apply<A: AsRef<Array>>(&self, inputs: &[A]) -> Result<Vec<Array>> {
         Ok(self.inner.apply(inputs)?.1)
     }
 }
 
 /// Applies `f` across the `in_axes` of `inputs` (`-1`: not mapped) and stacks its outputs along
 /// `out_axes` (`mlx.core.vmap`, applied at once).
-pub fn vmap(
+pub fn vmap<A: AsRef<Array>>(
     mut f: impl FnMut(&[Array]) -> Result<Vec<Array>>,
-    inputs: &[Array],
+    inputs: &[A],
     in_axes: &[i32],
     out_axes: &[i32],
 ) -> Result<Vec<Array>> {
@@ -282,7 +321,10 @@ pub fn stop_gradient_device(a: &Array, stream: &Stream) -> Result<Array> {
 
 /// `inputs`, made to depend on `dependencies`: evaluating the results evaluates the dependencies
 /// first.
-pub fn depends(inputs: &[Array], dependencies: &[Array]) -> Result<Vec<Array>> {
+pub fn depends<A: AsRef<Array>, B: AsRef<Array>>(
+    inputs: &[A],
+    dependencies: &[B],
+) -> Result<Vec<Array>> {
     let (inputs, dependencies) =
         (VectorArray::from_arrays(inputs), VectorArray::from_arrays(dependencies));
     arrays_out("depends", |out| {
