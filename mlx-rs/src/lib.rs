@@ -10,6 +10,46 @@
 //! # Ok::<(), mlx_rs::Error>(())
 //! ```
 //!
+//! # Model code
+//! Ops chain as methods ([`Array#methods`](Array#methods)), axes read as in Python ([`ops::Axes`]:
+//! `-1`, `[0, 2]`, `..`), and parameters live in trees with Python's dotted paths
+//! ([`utils::Tree`]), over which [`transforms::value_and_grad_tree`] takes gradients. An
+//! attention block (grouped-query, rotary positions, causal mask) reads top to bottom:
+//!
+//! ```
+//! use mlx_rs::{Array, Dtype, Result, fast, random, utils::Tree};
+//!
+//! /// `x`: [batch, length, hidden]; weights in `p` under Python's names.
+//! fn attention(p: &Tree, x: &Array, heads: i32, kv_heads: i32) -> Result<Array> {
+//!     let (b, l) = (x.dim(0)?, x.dim(1)?);
+//!     let head_dim = x.dim(2)? / heads;
+//!     let q = x.matmul(p.leaf("q_proj.weight")?.t()?)?;
+//!     let k = x.matmul(p.leaf("k_proj.weight")?.t()?)?;
+//!     let v = x.matmul(p.leaf("v_proj.weight")?.t()?)?;
+//!     let q = q.reshape([b, l, heads, head_dim])?.transpose([0, 2, 1, 3])?;
+//!     let k = k.reshape([b, l, kv_heads, head_dim])?.transpose([0, 2, 1, 3])?;
+//!     let v = v.reshape([b, l, kv_heads, head_dim])?.transpose([0, 2, 1, 3])?;
+//!     let q = fast::rope(&q, fast::RopeOptions::new(head_dim))?;
+//!     let k = fast::rope(&k, fast::RopeOptions::new(head_dim))?;
+//!     let scale = 1.0 / (head_dim as f32).sqrt();
+//!     let mask = fast::AttentionMask::Causal;
+//!     let out = fast::scaled_dot_product_attention(&q, &k, &v, scale, mask, None)?;
+//!     out.transpose([0, 2, 1, 3])?.reshape([b, l, heads * head_dim])?
+//!         .matmul(p.leaf("o_proj.weight")?.t()?)
+//! }
+//!
+//! let (hidden, heads, kv_heads) = (64, 4, 2);
+//! let kv = hidden / heads * kv_heads;
+//! let mut p = Tree::new();
+//! for (name, rows) in [("q_proj", hidden), ("k_proj", kv), ("v_proj", kv), ("o_proj", hidden)] {
+//!     let w = random::normal(&[rows, hidden], Dtype::Float32, 0.0, 0.02, None)?;
+//!     p.insert(&format!("{name}.weight"), w)?;
+//! }
+//! let x = random::normal(&[2, 7, hidden], Dtype::Float32, 0.0, 1.0, None)?;
+//! assert_eq!(attention(&p, &x, heads, kv_heads)?.shape(), [2, 7, hidden]);
+//! # Ok::<(), mlx_rs::Error>(())
+//! ```
+//!
 //! # Lazy evaluation
 //! Operations build a graph; nothing is computed until a value is needed ([`Array::item`],
 //! [`Array::to_vec`], printing) or [`Array::eval`] is called.
@@ -39,6 +79,7 @@
 //!
 //! # Modules
 //! Named as in Python's `mlx.core`: [`ops`] (the `mlx.core` operations), [`random`], [`linalg`],
+//! [`utils`] (parameter trees, as `mlx.utils`),
 //! [`fft`], [`fast`] (fused kernels and custom CUDA/Metal kernels), [`quantization`],
 //! [`transforms`] (eval, grad, vjp, jvp, vmap, compile), [`export`], [`io`], [`memory`],
 //! [`distributed`], [`graph`], [`cuda`] and [`metal`].

@@ -11,7 +11,7 @@ use mlx_macros::default_device;
 use mlx_sys as sys;
 
 use crate::error::{Error, Result};
-use crate::ops::Negative;
+use crate::ops::{IndexArray, Negative};
 use crate::vector::arrays_out;
 use crate::{Array, Dtype, Stream, ffi};
 
@@ -180,10 +180,12 @@ pub fn quantized_matmul_device(
 /// to the last matrix. An operand with an empty batch and non-empty indices is an error.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct GatherIndices<'a> {
-    /// Indices into the batch dimensions of the left operand.
-    pub lhs: Option<&'a Array>,
-    /// Indices into the batch dimensions of the right operand.
-    pub rhs: Option<&'a Array>,
+    /// Indices into the batch dimensions of the left operand (an [`Array`], or
+    /// [`BoundedIndices`](crate::ops::BoundedIndices) that skip the clamp).
+    pub lhs: Option<&'a dyn IndexArray>,
+    /// Indices into the batch dimensions of the right operand (an [`Array`], or
+    /// [`BoundedIndices`](crate::ops::BoundedIndices) that skip the clamp).
+    pub rhs: Option<&'a dyn IndexArray>,
     /// True when `rhs` is sorted (lets MLX use a faster kernel).
     pub sorted: bool,
 }
@@ -203,17 +205,21 @@ fn clamp_gather_indices(
     indices: GatherIndices<'_>,
     stream: &Stream,
 ) -> Result<(Option<Array>, Option<Array>)> {
-    let clamp = |index: Option<&Array>, operand: &Array| {
+    let clamp = |index: Option<&dyn IndexArray>, operand: &Array| {
         index
-            .map(|index| {
+            .map(|bounded| {
+                let index = bounded.index_array();
                 if !index.dtype().is_integer() {
                     return Err(Error::invalid(
                         op,
                         format!("indices must have an integer dtype, got {}", index.dtype()),
                     ));
                 }
-                let extent = (batch_len(operand), 1);
-                crate::ops::clamp_indices(op, index, &[extent], &[], Negative::Clamp, stream)
+                let n = batch_len(operand);
+                if bounded.value_bound().is_some_and(|bound| bound <= n) {
+                    return Ok(index.clone());
+                }
+                crate::ops::clamp_indices(op, index, &[(n, 1)], &[], Negative::Clamp, stream)
             })
             .transpose()
     };
@@ -399,7 +405,7 @@ fn clamp_segments(a: &Array, b: &Array, segments: &Array, stream: &Stream) -> Re
     let clamped = crate::ops::clamp_indices(OP, segments, &[extent], &[], Negative::Clamp, stream)?;
     // Each pair's start, in both places of the pair: max(pair, start) raises the end.
     let starts = Array::from_slice(&[0i32, 0], &[2])?;
-    let starts = crate::ops::take_device(&clamped, &starts, Some(-1), stream)?;
+    let starts = crate::ops::take_device(&clamped, &starts, -1, stream)?;
     crate::ops::maximum_device(&clamped, &starts, stream)
 }
 

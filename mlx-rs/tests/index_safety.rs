@@ -42,24 +42,24 @@ fn iota(shape: &[i32]) -> Array {
 fn take_clamps() {
     let a = i32s(&[10, 20, 30, 40, 50]);
     // In range, negatives counting from the end: unchanged.
-    assert_eq!(ints(&ops::take(&a, &i32s(&[0, 4, -1, -5]), None).unwrap()), [10, 50, 50, 10]);
-    let out = ops::take(&a, &i32s(&[BIG, -BIG, i32::MAX, i32::MIN, 2]), None).unwrap();
+    assert_eq!(ints(&ops::take(&a, &i32s(&[0, 4, -1, -5]), ..).unwrap()), [10, 50, 50, 10]);
+    let out = ops::take(&a, &i32s(&[BIG, -BIG, i32::MAX, i32::MIN, 2]), ..).unwrap();
     assert_eq!(ints(&out), [50, 10, 50, 10, 30]);
     // Along an axis.
     let m = iota(&[2, 3]);
-    let out = ops::take(&m, &i32s(&[BIG, -BIG, 1]), Some(1)).unwrap();
+    let out = ops::take(&m, &i32s(&[BIG, -BIG, 1]), 1).unwrap();
     assert_eq!(out.shape(), &[2, 3]);
     assert_eq!(ints(&out), [2, 0, 1, 5, 3, 4]);
-    let out = ops::take(&m, &i32s(&[-BIG, BIG]), Some(-2)).unwrap();
+    let out = ops::take(&m, &i32s(&[-BIG, BIG]), -2).unwrap();
     assert_eq!(ints(&out), [0, 1, 2, 3, 4, 5]);
     // Flattened with axis None: the flat size bounds the values.
-    assert_eq!(ints(&ops::take(&m, &i32s(&[BIG, -BIG]), None).unwrap()), [5, 0]);
+    assert_eq!(ints(&ops::take(&m, &i32s(&[BIG, -BIG]), ..).unwrap()), [5, 0]);
 }
 
 #[test]
 fn take_clamps_every_index_dtype() {
     let a = i32s(&[10, 20, 30]);
-    let take = |idx: Array| ints(&ops::take(&a, &idx, None).unwrap());
+    let take = |idx: Array| ints(&ops::take(&a, &idx, ..).unwrap());
     assert_eq!(
         take(Array::from_slice(&[i8::MAX, i8::MIN, -1, 1], &[4]).unwrap()),
         [30, 10, 30, 20]
@@ -73,25 +73,25 @@ fn take_clamps_every_index_dtype() {
     // An axis longer than the index dtype's range: bounds saturate, values are kept.
     let long = iota(&[1000]);
     let idx = Array::from_slice(&[i8::MAX, i8::MIN, -1], &[3]).unwrap();
-    assert_eq!(ints(&ops::take(&long, &idx, None).unwrap()), [127, 872, 999]);
+    assert_eq!(ints(&ops::take(&long, &idx, ..).unwrap()), [127, 872, 999]);
     let idx = Array::from_slice(&[u8::MAX], &[1]).unwrap();
-    assert_eq!(ints(&ops::take(&long, &idx, None).unwrap()), [255]);
+    assert_eq!(ints(&ops::take(&long, &idx, ..).unwrap()), [255]);
 }
 
 #[test]
 fn empty_axes_and_empty_indices() {
     let empty = ops::zeros(&[0], Dtype::Float32).unwrap();
-    common::assert_err(ops::take(&empty, &i32s(&[BIG]), None), &["take", "empty"]);
-    common::assert_err(ops::take(&empty, &i32s(&[0]), Some(0)), &["take", "empty"]);
+    common::assert_err(ops::take(&empty, &i32s(&[BIG]), ..), &["take", "empty"]);
+    common::assert_err(ops::take(&empty, &i32s(&[0]), 0), &["take", "empty"]);
     // No index at all is fine on an empty axis.
-    let none = ops::take(&empty, &i32s(&[]), Some(0)).unwrap();
+    let none = ops::take(&empty, &i32s(&[]), 0).unwrap();
     assert_eq!(none.shape(), &[0]);
     let wide = ops::zeros(&[0, 2], Dtype::Float32).unwrap();
     common::assert_err(ops::gather(&wide, &[i32s(&[BIG])], &[0], &[1, 2]), &["gather", "empty"]);
     let upd = ops::ones(&[1, 1, 2], Dtype::Float32).unwrap();
     common::assert_err(ops::scatter(&wide, &[i32s(&[1])], &upd, &[0]), &["scatter", "empty"]);
     common::assert_err(
-        ops::take_along_axis(&wide, &Array::from_slice(&[0i32], &[1, 1]).unwrap(), Some(0)),
+        ops::take_along_axis(&wide, &Array::from_slice(&[0i32], &[1, 1]).unwrap(), 0),
         &["take_along_axis", "empty"],
     );
     // A dynamic slice of size 0 fits an empty axis and starts at 0.
@@ -104,14 +104,14 @@ fn empty_axes_and_empty_indices() {
 fn take_along_axis_clamps() {
     let a = Array::from_slice(&[10i32, 30, 20, 50, 40, 60], &[2, 3]).unwrap();
     let idx = Array::from_slice(&[1i32, 0], &[2, 1]).unwrap();
-    assert_eq!(ints(&ops::take_along_axis(&a, &idx, Some(1)).unwrap()), [30, 50]);
+    assert_eq!(ints(&ops::take_along_axis(&a, &idx, 1).unwrap()), [30, 50]);
     let idx = Array::from_slice(&[BIG, -BIG, -1, i32::MIN], &[2, 2]).unwrap();
-    assert_eq!(ints(&ops::take_along_axis(&a, &idx, Some(1)).unwrap()), [20, 10, 60, 50]);
+    assert_eq!(ints(&ops::take_along_axis(&a, &idx, 1).unwrap()), [20, 10, 60, 50]);
     let idx = Array::from_slice(&[BIG, -BIG, -1], &[1, 3]).unwrap();
-    assert_eq!(ints(&ops::take_along_axis(&a, &idx, Some(0)).unwrap()), [50, 30, 60]);
+    assert_eq!(ints(&ops::take_along_axis(&a, &idx, 0).unwrap()), [50, 30, 60]);
     // Flattened.
     let idx = i32s(&[BIG, -BIG, 2]);
-    assert_eq!(ints(&ops::take_along_axis(&a, &idx, None).unwrap()), [60, 10, 20]);
+    assert_eq!(ints(&ops::take_along_axis(&a, &idx, ..).unwrap()), [60, 10, 20]);
 }
 
 #[test]

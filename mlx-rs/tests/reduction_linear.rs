@@ -329,14 +329,14 @@ fn f32s(data: &[f32], shape: &[i32]) -> Array {
 #[test]
 fn reductions_keep_dims_and_negative_axes() {
     let a = f32s(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], &[2, 3]);
-    let kept = ops::sum(&a, &[-1], true).unwrap();
+    let kept = ops::sum(&a, [-1], true).unwrap();
     assert_eq!(kept.shape(), [2, 1]);
     assert_eq!(kept.to_vec::<f32>().unwrap(), [6.0, 15.0]);
-    let same = ops::sum(&a, &[1], true).unwrap();
+    let same = ops::sum(&a, [1], true).unwrap();
     assert_eq!(same.to_vec::<f32>().unwrap(), kept.to_vec::<f32>().unwrap());
     let all = ops::sum(&a, .., true).unwrap();
     assert_eq!(all.shape(), [1, 1]);
-    let nothing = ops::sum(&a, &[], false).unwrap();
+    let nothing = ops::sum(&a, [], false).unwrap();
     assert_eq!(nothing.shape(), [2, 3]);
     let i = Array::from_slice(&[1i32, 5, 2], &[3]).unwrap();
     assert_eq!(ops::argmax(&i, .., false).unwrap().item::<u32>().unwrap(), 1);
@@ -399,19 +399,19 @@ fn conv_general_matches_conv2d() {
 #[test]
 fn reductions_reject_bad_axes_and_empty_input() {
     let a = f32s(&[1.0, 2.0, 3.0, 4.0], &[2, 2]);
-    common::assert_err(ops::sum(&a, &[2], false), &["sum", "invalid axis 2"]);
-    common::assert_err(ops::sum(&a, &[-3], false), &["sum", "axis"]);
-    common::assert_err(ops::mean(&a, &[0, 0], false), &["mean", "duplicate"]);
-    common::assert_err(ops::max(&a, &[5], true), &["max", "axis"]);
-    common::assert_err(ops::all(&a, &[7], false), &["all", "axis"]);
-    common::assert_err(ops::count_nonzero(&a, &[0, 3], false), &["count_nonzero", "axis"]);
-    common::assert_err(ops::var(&a, &[4], false, 0), &["var", "axis"]);
-    common::assert_err(ops::std(&a, &[-3], false, 1), &["std", "out of bounds"]);
-    common::assert_err(ops::logsumexp(&a, &[2], false), &["logsumexp", "axis"]);
-    common::assert_err(ops::median(&a, &[2], false), &["median", "axis"]);
+    common::assert_err(ops::sum(&a, [2], false), &["sum", "invalid axis 2"]);
+    common::assert_err(ops::sum(&a, [-3], false), &["sum", "axis"]);
+    common::assert_err(ops::mean(&a, [0, 0], false), &["mean", "duplicate"]);
+    common::assert_err(ops::max(&a, [5], true), &["max", "axis"]);
+    common::assert_err(ops::all(&a, [7], false), &["all", "axis"]);
+    common::assert_err(ops::count_nonzero(&a, [0, 3], false), &["count_nonzero", "axis"]);
+    common::assert_err(ops::var(&a, [4], false, 0), &["var", "axis"]);
+    common::assert_err(ops::std(&a, [-3], false, 1), &["std", "out of bounds"]);
+    common::assert_err(ops::logsumexp(&a, [2], false), &["logsumexp", "axis"]);
+    common::assert_err(ops::median(&a, [2], false), &["median", "axis"]);
     common::assert_err(ops::argmax(&a, 2, false), &["argmax", "axis"]);
     common::assert_err(ops::argmin(&a, -3, false), &["argmin", "axis"]);
-    common::assert_err(ops::softmax(&a, &[3], false), &["softmax", "axis"]);
+    common::assert_err(ops::softmax(&a, [3], false), &["softmax", "axis"]);
 
     let empty = Array::from_slice::<f32>(&[], &[0]).unwrap();
     common::assert_err(ops::argmax(&empty, .., false), &["argmax", "zero size"]);

@@ -8,7 +8,7 @@ use std::ops::{Add, BitAnd, BitOr, BitXor, Div, Mul, Neg, Not, Rem, Shl, Shr, Su
 use super::Array;
 use crate::dtype::Dtype;
 use crate::error::Result;
-use crate::ops::{self, Number, ScalarOperand, number_of, scalar_of};
+use crate::ops::{self, Number, ScalarOperand, cached_scalar, number_of};
 
 /// The scalar as an array next to `like`, with Python MLX's dtype rule for scalars.
 fn operand(op: &'static str, value: Number, like: &Array) -> Result<Array> {
@@ -20,7 +20,7 @@ fn operand(op: &'static str, value: Number, like: &Array) -> Result<Array> {
         Number::Float(_) if dtype.is_floating() || dtype.is_complex() => dtype,
         Number::Float(_) => Dtype::Float32,
     };
-    scalar_of(op, value, target)
+    cached_scalar(op, value, target)
 }
 
 macro_rules! binary_operator {

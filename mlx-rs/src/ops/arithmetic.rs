@@ -298,7 +298,7 @@ pub fn nan_to_num_device(
     })
 }
 
-fn raw_floor_divide(a: &Array, b: &Array, stream: &Stream) -> Result<Array> {
+pub(crate) fn raw_floor_divide(a: &Array, b: &Array, stream: &Stream) -> Result<Array> {
     // SAFETY: live handles; the output is owned by `array_out`.
     ffi::array_out("floor_divide", |out| unsafe {
         sys::mlx_floor_divide(out, a.raw(), b.raw(), stream.raw())

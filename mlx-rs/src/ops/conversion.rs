@@ -281,3 +281,53 @@ pub(crate) fn scalar_of(op: &'static str, value: Number, dtype: Dtype) -> Result
         Dtype::Complex64 => Array::scalar(Complex32::new(real as f32, 0.0)),
     })
 }
+
+/// How many scalar constants each thread keeps (see [`cached_scalar`]).
+const SCALAR_CACHE_LEN: usize = 32;
+
+thread_local! {
+    /// This thread's recently used scalar constants, most recent last.
+    static SCALARS: std::cell::RefCell<Vec<(ScalarKey, Array)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A scalar constant's identity: the value's kind and bits, and the dtype.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct ScalarKey {
+    kind: u8,
+    bits: u128,
+    dtype: Dtype,
+}
+
+/// [`scalar_of`], served from a small per-thread cache of the constants used last, so that the
+/// scalar operand of `&x + 1.0` is not made anew by every op. A scalar array is an immutable
+/// leaf of every graph it appears in, so sharing one between graphs changes nothing they
+/// compute.
+pub(crate) fn cached_scalar(op: &'static str, value: Number, dtype: Dtype) -> Result<Array> {
+    let (kind, bits) = match value {
+        Number::Bool(b) => (0, u128::from(b)),
+        Number::Int(v) => (1, v as u128),
+        Number::Float(f) => (2, u128::from(f.to_bits())),
+    };
+    let key = ScalarKey { kind, bits, dtype };
+    let hit = SCALARS
+        .try_with(|cache| {
+            let cache = cache.try_borrow().ok()?;
+            cache.iter().rev().find(|(k, _)| *k == key).map(|(_, a)| a.clone())
+        })
+        .ok()
+        .flatten();
+    if let Some(array) = hit {
+        return Ok(array);
+    }
+    let array = scalar_of(op, value, dtype)?;
+    let _ = SCALARS.try_with(|cache| {
+        if let Ok(mut cache) = cache.try_borrow_mut() {
+            if cache.len() == SCALAR_CACHE_LEN {
+                cache.remove(0);
+            }
+            cache.push((key, array.clone()));
+        }
+    });
+    Ok(array)
+}

@@ -11,6 +11,7 @@ use mlx_macros::default_device;
 use mlx_sys as sys;
 
 use super::shape::{broadcast_to_device, concatenate_device, normalize_axis, reshape_device};
+use super::{Axes, IndexArray};
 use crate::dtype::ArrayElement;
 use crate::vector::VectorArray;
 use crate::{Array, Dtype, Error, Result, Stream, ffi};
@@ -128,6 +129,22 @@ pub(crate) fn clamp_indices(
     clip(&x, Some(&bounds(&zeros, work)?), &bounds(&highest, work)?)
 }
 
+/// `indices` for an axis of size `n`: as they are when their bound proves them in range,
+/// otherwise clamped (see [`clamp_indices`]; negative values count from the end).
+fn clamp_unless_bounded<I: IndexArray + ?Sized>(
+    op: &'static str,
+    indices: &I,
+    n: i64,
+    stream: &Stream,
+) -> Result<Array> {
+    let array = indices.index_array();
+    check_index_dtypes(op, &[array])?;
+    if super::bounded::within(indices, n) {
+        return Ok(array.clone());
+    }
+    clamp_indices(op, array, &[(n, 1)], &[], Negative::MlxWraps, stream)
+}
+
 /// The size of `axis` of `a` as an `i64`.
 fn axis_len(a: &Array, axis: usize) -> i64 {
     a.shape().get(axis).map_or(0, |&n| i64::from(n))
@@ -188,23 +205,23 @@ fn check_slice_args(
 /// use mlx_rs::{Array, ops};
 /// let a = Array::from_slice(&[1i32, 2, 3, 4, 5, 6], &[2, 3])?;
 /// let idx = Array::from_slice(&[2i32, 0], &[2])?;
-/// assert_eq!(ops::take(&a, &idx, Some(1))?.to_vec::<i32>()?, [3, 1, 6, 4]);
-/// assert_eq!(ops::take(&a, &idx, None)?.to_vec::<i32>()?, [3, 1]);
+/// assert_eq!(ops::take(&a, &idx, 1)?.to_vec::<i32>()?, [3, 1, 6, 4]);
+/// assert_eq!(ops::take(&a, &idx, ..)?.to_vec::<i32>()?, [3, 1]);
 /// # Ok::<(), mlx_rs::Error>(())
 /// ```
 #[default_device]
-pub fn take_device(
+pub fn take_device<I: IndexArray + ?Sized>(
     a: &Array,
-    indices: &Array,
-    axis: Option<i32>,
+    indices: &I,
+    axis: impl Into<Axes>,
     stream: &Stream,
 ) -> Result<Array> {
-    check_index_dtypes("take", &[indices])?;
+    let axis = axis.into().single("take")?;
     let n = match axis {
         None => i64::try_from(a.size()).unwrap_or(i64::MAX),
         Some(axis) => axis_len(a, normalize_axis("take", axis, a.ndim())?),
     };
-    let indices = &clamp_indices("take", indices, &[(n, 1)], &[], Negative::MlxWraps, stream)?;
+    let indices = &clamp_unless_bounded("take", indices, n, stream)?;
     match axis {
         // SAFETY: live handles; the output is owned by `array_out`.
         None => ffi::array_out("take", |out| unsafe {
@@ -220,8 +237,8 @@ pub fn take_device(
 /// `a` and `indices` flattened, for the `axis = None` form of the `*_along_axis` ops.
 fn flat_pair(a: &Array, indices: &Array, stream: &Stream) -> Result<(Array, Array)> {
     Ok((
-        super::shape::reshape_device(a, &[-1], stream)?,
-        super::shape::reshape_device(indices, &[-1], stream)?,
+        super::shape::reshape_device(a, [-1], stream)?,
+        super::shape::reshape_device(indices, [-1], stream)?,
     ))
 }
 
@@ -240,16 +257,19 @@ fn flat_pair(a: &Array, indices: &Array, stream: &Stream) -> Result<(Array, Arra
 /// use mlx_rs::{Array, ops};
 /// let a = Array::from_slice(&[10i32, 30, 20, 50, 40, 60], &[2, 3])?;
 /// let idx = Array::from_slice(&[1i32, 0], &[2, 1])?;
-/// assert_eq!(ops::take_along_axis(&a, &idx, Some(1))?.to_vec::<i32>()?, [30, 50]);
+/// assert_eq!(ops::take_along_axis(&a, &idx, 1)?.to_vec::<i32>()?, [30, 50]);
 /// # Ok::<(), mlx_rs::Error>(())
 /// ```
 #[default_device]
-pub fn take_along_axis_device(
+pub fn take_along_axis_device<I: IndexArray + ?Sized>(
     a: &Array,
-    indices: &Array,
-    axis: Option<i32>,
+    indices: &I,
+    axis: impl Into<Axes>,
     stream: &Stream,
 ) -> Result<Array> {
+    let axis = axis.into().single("take_along_axis")?;
+    let bounded = indices;
+    let indices = indices.index_array();
     check_index_dtypes("take_along_axis", &[indices])?;
     let flat;
     let (a, indices, axis) = match axis {
@@ -263,8 +283,11 @@ pub fn take_along_axis_device(
         }
     };
     let n = axis_len(a, normalize_axis("take_along_axis", axis, a.ndim())?);
-    let indices =
-        &clamp_indices("take_along_axis", indices, &[(n, 1)], &[], Negative::MlxWraps, stream)?;
+    let indices = &if super::bounded::within(bounded, n) {
+        indices.clone()
+    } else {
+        clamp_indices("take_along_axis", indices, &[(n, 1)], &[], Negative::MlxWraps, stream)?
+    };
     // SAFETY: live handles; the output is owned by `array_out`.
     ffi::array_out("take_along_axis", |out| unsafe {
         sys::mlx_take_along_axis(out, a.raw(), indices.raw(), axis, stream.raw())
@@ -375,7 +398,7 @@ fn scatter_axis(
         None => {
             let (flat_a, flat_indices) = flat_pair(a, indices, stream)?;
             let flat_values = if values.ndim() > 1 {
-                super::shape::reshape_device(values, &[-1], stream)?
+                super::shape::reshape_device(values, [-1], stream)?
             } else {
                 values.clone()
             };
@@ -1099,9 +1122,9 @@ pub fn masked_scatter_device(
             format!("src is empty but `a` has {needed} elements the mask may select"),
         ));
     } else {
-        let flat = reshape_device(src, &[-1], stream)?;
+        let flat = reshape_device(src, [-1], stream)?;
         let last = slice_device(&flat, &[to_i32(have - 1)?], &[to_i32(have)?], None, stream)?;
-        let filler = broadcast_to_device(&last, &[to_i32(needed - have)?], stream)?;
+        let filler = broadcast_to_device(&last, [to_i32(needed - have)?], stream)?;
         padded = concatenate_device(&[flat, filler], Some(0), stream)?;
         &padded
     };

@@ -8,6 +8,7 @@ mod macros;
 
 mod arithmetic;
 mod axes;
+mod bounded;
 mod comparison;
 mod conversion;
 mod convolution;
@@ -23,6 +24,7 @@ mod sort;
 
 pub use arithmetic::*;
 pub use axes::Axes;
+pub use bounded::{BoundedIndices, IndexArray};
 pub use comparison::*;
 pub use conversion::*;
 pub use convolution::*;
