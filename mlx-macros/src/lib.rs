@@ -13,8 +13,9 @@ use syn::{FnArg, ImplItemFn, Pat, Signature, parse_macro_input, spanned::Spanned
 /// Put it on a function (or method) whose name ends in `_device` and whose last parameter is the
 /// stream. The generated function has the same name without `_device`, the same parameters
 /// without the stream, and runs on the calling thread's default stream
-/// (`mlx_rs::Stream::thread_default()`), returning its error if there is none. The return type
-/// must be a `Result` whose error converts from `mlx_rs::Error`.
+/// (`mlx_rs::Stream::with_thread_default`, a per-thread cache of `Stream::thread_default()`),
+/// returning its error if there is none. The return type must be a `Result` whose error converts
+/// from `mlx_rs::Error`.
 ///
 /// ```ignore
 /// #[default_device]
@@ -88,14 +89,19 @@ fn expand(function: &ImplItemFn) -> syn::Result<proc_macro2::TokenStream> {
     let unsafety = &sig.unsafety;
     let target = if has_self { format!("Self::{name}") } else { name.clone() };
     let doc = format!(
-        "[`{target}`] on the calling thread's default stream (see `Stream::thread_default`)."
+        "[`{target}`] on the calling thread's default stream (see `Stream::with_thread_default`)."
     );
     let receiver = if has_self { quote!(self.) } else { quote!() };
-    let call = quote!(#receiver #device_fn(#(#args,)* &::mlx_rs::Stream::thread_default()?));
+    let stream = format_ident!("__mlx_default_stream");
+    let mut call = quote!(#receiver #device_fn(#(#args,)* #stream));
+    if unsafety.is_some() {
+        // The caller of the generated `unsafe fn` takes on the `_device` form's contract.
+        call = quote!(unsafe { #call });
+    }
     Ok(quote! {
         #[doc = #doc]
         #vis #unsafety fn #default_fn #generics (#(#params),*) #output #where_clause {
-            #call
+            ::mlx_rs::Stream::with_thread_default(|#stream| #call)
         }
     })
 }

@@ -28,9 +28,22 @@ impl DeviceType {
     }
 }
 
-/// A compute device, as in `mlx.core.Device`.
+/// A compute device, as in `mlx.core.Device`: a kind and an index among the devices of that kind.
+///
+/// Equality is MLX's (same kind and same index), and hashing agrees with it.
+///
+/// ```
+/// use mlx_rs::{Device, DeviceType};
+/// let cpu = Device::cpu();
+/// assert_eq!(cpu, Device::new(DeviceType::Cpu, 0));
+/// assert_ne!(cpu, Device::gpu());
+/// assert_eq!((cpu.device_type(), cpu.index()), (DeviceType::Cpu, 0));
+/// ```
 pub struct Device {
     raw: sys::mlx_device,
+    /// Read once, through checked calls, when the handle was filled.
+    kind: DeviceType,
+    index: i32,
 }
 
 // SAFETY: an mlx_device owns an immutable `mlx::core::Device` value (a type and an index); it is
@@ -41,12 +54,13 @@ unsafe impl Send for Device {}
 unsafe impl Sync for Device {}
 
 impl Device {
-    /// The device `index` of `kind`. MLX checks the index when the device is used.
+    /// The device `index` of `kind`. MLX checks the index when the device is used
+    /// ([`Device::is_available`] says whether it exists).
     pub fn new(kind: DeviceType, index: i32) -> Device {
         ffi::init();
         // SAFETY: no preconditions; the handle is owned by the result.
         let raw = unsafe { sys::mlx_device_new_type(kind.to_raw(), index) };
-        Device { raw }
+        Device { raw, kind, index }
     }
 
     /// The first CPU.
@@ -59,15 +73,46 @@ impl Device {
         Device::new(DeviceType::Gpu, 0)
     }
 
-    /// The current default device.
-    pub fn default_device() -> Result<Device> {
-        let mut device = Device::empty();
-        // SAFETY: `device.raw` is a live handle that the call fills.
-        ffi::status("default_device", || unsafe { sys::mlx_get_default_device(device.raw_mut()) })?;
-        Ok(device)
+    /// How many devices of `kind` the loaded MLX has, as `mlx.core.device_count`: 1 for the CPU,
+    /// the number of GPUs (0 without a GPU backend) for [`DeviceType::Gpu`].
+    ///
+    /// ```
+    /// use mlx_rs::{Device, DeviceType};
+    /// assert_eq!(Device::count(DeviceType::Cpu)?, 1);
+    /// let gpus = Device::count(DeviceType::Gpu)?;
+    /// assert_eq!(gpus > 0, Device::gpu().is_available());
+    /// # Ok::<(), mlx_rs::Error>(())
+    /// ```
+    pub fn count(kind: DeviceType) -> Result<usize> {
+        let mut count = 0;
+        // SAFETY: writes one int.
+        ffi::status("device_count", || unsafe {
+            sys::mlx_device_count(&mut count, kind.to_raw())
+        })?;
+        usize::try_from(count).map_err(|_| {
+            Error::new(ErrorKind::Mlx, "device_count", format!("MLX reported {count} devices"))
+        })
     }
 
-    /// Makes this device the default for the whole process.
+    /// The current default device (process-wide).
+    ///
+    /// ```
+    /// use mlx_rs::Device;
+    /// // Unless changed, the GPU when the loaded MLX has one, else the CPU.
+    /// let default = Device::default_device()?;
+    /// assert!(default.is_available());
+    /// # Ok::<(), mlx_rs::Error>(())
+    /// ```
+    pub fn default_device() -> Result<Device> {
+        let mut raw = Device::empty_raw();
+        // SAFETY: `raw` is a live handle that the call fills.
+        let filled =
+            ffi::status("default_device", || unsafe { sys::mlx_get_default_device(&mut raw) });
+        Device::from_filled("default_device", raw, filled)
+    }
+
+    /// Makes this device the default for the whole process: every thread's `foo(..)` ops run on
+    /// it from their next op on.
     pub fn set_default(&self) -> Result<()> {
         if !self.is_available() {
             return Err(Error::new(
@@ -77,11 +122,26 @@ impl Device {
             ));
         }
         // SAFETY: `self.raw` is live.
-        ffi::status("set_default_device", || unsafe { sys::mlx_set_default_device(self.raw) })
+        let result =
+            ffi::status("set_default_device", || unsafe { sys::mlx_set_default_device(self.raw) });
+        // After the change, so that no thread caches the old default under the new generation.
+        crate::stream::default_changed();
+        result
     }
 
     /// Makes this device the default until the returned guard is dropped, which restores the
     /// previous default. The default device is process-wide: other threads see the change too.
+    ///
+    /// ```
+    /// use mlx_rs::Device;
+    /// let before = Device::default_device()?;
+    /// {
+    ///     let _cpu = Device::cpu().scoped_default()?;
+    ///     assert_eq!(Device::default_device()?, Device::cpu());
+    /// }
+    /// assert_eq!(Device::default_device()?, before);
+    /// # Ok::<(), mlx_rs::Error>(())
+    /// ```
     pub fn scoped_default(&self) -> Result<DefaultDeviceGuard> {
         let previous = Device::default_device()?;
         self.set_default()?;
@@ -90,58 +150,95 @@ impl Device {
 
     /// The kind of this device.
     pub fn device_type(&self) -> DeviceType {
-        let mut kind = sys::MLX_CPU;
-        // SAFETY: `self.raw` is live; the call only reads it. It cannot fail for a live handle.
-        unsafe { sys::mlx_device_get_type(&mut kind, self.raw) };
-        if kind == sys::MLX_GPU { DeviceType::Gpu } else { DeviceType::Cpu }
+        self.kind
     }
 
     /// The index of this device among those of its kind.
     pub fn index(&self) -> i32 {
-        let mut index = 0;
-        // SAFETY: `self.raw` is live; the call only reads it.
-        unsafe { sys::mlx_device_get_index(&mut index, self.raw) };
-        index
+        self.index
     }
 
-    /// True when the loaded MLX can run on this device.
+    /// True when the loaded MLX can run on this device (its backend is present and the index is
+    /// below [`Device::count`]).
+    ///
+    /// ```
+    /// use mlx_rs::{Device, DeviceType};
+    /// assert!(Device::cpu().is_available());
+    /// assert!(!Device::new(DeviceType::Cpu, 1).is_available());
+    /// ```
     pub fn is_available(&self) -> bool {
         let mut available = false;
-        // SAFETY: `self.raw` is live; the call only reads it.
-        let status = unsafe { sys::mlx_device_is_available(&mut available, self.raw) };
-        status == 0 && available
+        // SAFETY: `self.raw` is live; the call writes one bool. A failure (which MLX does not
+        // raise for a live handle) reads as "not available", its message taken and cleared.
+        let checked = ffi::status("device_is_available", || unsafe {
+            sys::mlx_device_is_available(&mut available, self.raw)
+        });
+        checked.is_ok() && available
     }
 
-    /// An empty handle for mlx-c to fill.
-    pub(crate) fn empty() -> Device {
+    /// An empty handle for mlx-c to fill; owned by the caller until passed to `from_filled`.
+    pub(crate) fn empty_raw() -> sys::mlx_device {
         ffi::init();
-        // SAFETY: no preconditions; the handle is owned by the result.
-        let raw = unsafe { sys::mlx_device_new() };
-        Device { raw }
+        // SAFETY: no preconditions; the caller owns the handle.
+        unsafe { sys::mlx_device_new() }
+    }
+
+    /// Takes ownership of `raw`, which an mlx-c call has filled if `filled` is `Ok`; reads its
+    /// kind and index through checked calls. `raw` is freed on every error path.
+    pub(crate) fn from_filled(
+        op: &'static str,
+        raw: sys::mlx_device,
+        filled: Result<()>,
+    ) -> Result<Device> {
+        /// Frees the handle unless it is handed on.
+        struct Owned(sys::mlx_device);
+        impl Drop for Owned {
+            fn drop(&mut self) {
+                // SAFETY: owned handle, freed once.
+                unsafe { sys::mlx_device_free(self.0) };
+            }
+        }
+        let owned = Owned(raw);
+        filled?;
+        let mut kind = sys::MLX_CPU;
+        // SAFETY: the handle is live; the call writes one enum value.
+        ffi::status(op, || unsafe { sys::mlx_device_get_type(&mut kind, owned.0) })?;
+        let mut index = 0;
+        // SAFETY: the handle is live; the call writes one int.
+        ffi::status(op, || unsafe { sys::mlx_device_get_index(&mut index, owned.0) })?;
+        let kind = if kind == sys::MLX_GPU { DeviceType::Gpu } else { DeviceType::Cpu };
+        let raw = owned.0;
+        std::mem::forget(owned);
+        Ok(Device { raw, kind, index })
     }
 
     pub(crate) fn raw(&self) -> sys::mlx_device {
         self.raw
     }
-
-    pub(crate) fn raw_mut(&mut self) -> *mut sys::mlx_device {
-        &mut self.raw
-    }
 }
 
 impl Clone for Device {
     fn clone(&self) -> Device {
-        Device::new(self.device_type(), self.index())
+        Device::new(self.kind, self.index)
     }
 }
 
 impl PartialEq for Device {
     fn eq(&self, other: &Device) -> bool {
-        self.device_type() == other.device_type() && self.index() == other.index()
+        // SAFETY: both handles are live; the call only reads them and cannot fail.
+        unsafe { sys::mlx_device_equal(self.raw, other.raw) }
     }
 }
 
 impl Eq for Device {}
+
+impl std::hash::Hash for Device {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        // MLX's equality compares exactly these two.
+        self.kind.hash(state);
+        self.index.hash(state);
+    }
+}
 
 impl Drop for Device {
     fn drop(&mut self) {

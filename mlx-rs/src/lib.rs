@@ -115,6 +115,7 @@ pub use device::{DefaultDeviceGuard, Device, DeviceType};
 pub use dtype::{ArrayElement, Dtype};
 pub use error::{Context, Error, ErrorKind, Result};
 pub use stream::{DefaultStreamGuard, Stream};
+pub use stream::{ThreadLocalStream, ThreadUnsafeStream};
 
 /// The version of the MLX library loaded at run time, e.g. `"0.32.2"`.
 pub fn version() -> Result<String> {

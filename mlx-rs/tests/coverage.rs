@@ -28,6 +28,11 @@ const HEADERS: &[&str] = &[
     "distributed.h",
     "distributed_group.h",
     "graph_utils.h",
+    "array.h",
+    "device.h",
+    "stream.h",
+    "error.h",
+    "version.h",
 ];
 
 fn header_functions(header: &str) -> Vec<String> {
