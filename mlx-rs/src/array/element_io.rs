@@ -83,10 +83,11 @@ impl Array {
         if self.is_row_contiguous() {
             return self.as_slice::<T>().map(<[T]>::to_vec);
         }
-        let stream = crate::Stream::thread_default()?;
-        // SAFETY: live handles; the output is owned by `array_out`.
-        let contiguous = ffi::array_out("to_vec", |out| unsafe {
-            sys::mlx_contiguous(out, self.raw(), false, stream.raw())
+        let contiguous = crate::Stream::with_thread_default(|stream| {
+            // SAFETY: live handles; the output is owned by `array_out`.
+            ffi::array_out("to_vec", |out| unsafe {
+                sys::mlx_contiguous(out, self.raw(), false, stream.raw())
+            })
         })?;
         contiguous.eval()?;
         contiguous.as_slice::<T>().map(<[T]>::to_vec)

@@ -239,9 +239,10 @@ impl Array {
 
     /// An independent copy with its own buffer.
     pub fn deep_copy(&self) -> Result<Array> {
-        let stream = crate::Stream::thread_default()?;
-        // SAFETY: all handles are live; the output is owned by `array_out`.
-        ffi::array_out("copy", |out| unsafe { sys::mlx_copy(out, self.raw, stream.raw()) })
+        crate::Stream::with_thread_default(|stream| {
+            // SAFETY: all handles are live; the output is owned by `array_out`.
+            ffi::array_out("copy", |out| unsafe { sys::mlx_copy(out, self.raw, stream.raw()) })
+        })
     }
 }
 

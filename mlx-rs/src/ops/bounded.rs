@@ -115,7 +115,7 @@ impl BoundedIndices {
 
     /// [`BoundedIndices::argsort_device`] on the calling thread's default stream.
     pub fn argsort(a: &Array, axis: i32) -> Result<BoundedIndices> {
-        Self::argsort_device(a, axis, &Stream::thread_default()?)
+        Stream::with_thread_default(|stream| Self::argsort_device(a, axis, stream))
     }
 
     /// [`argpartition`](super::argpartition) of `a` along `axis`; its values lie in
@@ -132,7 +132,7 @@ impl BoundedIndices {
 
     /// [`BoundedIndices::argpartition_device`] on the calling thread's default stream.
     pub fn argpartition(a: &Array, kth: i32, axis: i32) -> Result<BoundedIndices> {
-        Self::argpartition_device(a, kth, axis, &Stream::thread_default()?)
+        Stream::with_thread_default(|stream| Self::argpartition_device(a, kth, axis, stream))
     }
 
     /// [`argmax`](super::argmax) of `a` along `axis`; its values lie in `[0, size(axis))`.
@@ -148,7 +148,7 @@ impl BoundedIndices {
 
     /// [`BoundedIndices::argmax_device`] on the calling thread's default stream.
     pub fn argmax(a: &Array, axis: i32, keepdims: bool) -> Result<BoundedIndices> {
-        Self::argmax_device(a, axis, keepdims, &Stream::thread_default()?)
+        Stream::with_thread_default(|stream| Self::argmax_device(a, axis, keepdims, stream))
     }
 
     /// [`argmin`](super::argmin) of `a` along `axis`; its values lie in `[0, size(axis))`.
@@ -164,7 +164,7 @@ impl BoundedIndices {
 
     /// [`BoundedIndices::argmin_device`] on the calling thread's default stream.
     pub fn argmin(a: &Array, axis: i32, keepdims: bool) -> Result<BoundedIndices> {
-        Self::argmin_device(a, axis, keepdims, &Stream::thread_default()?)
+        Stream::with_thread_default(|stream| Self::argmin_device(a, axis, keepdims, stream))
     }
 
     /// `indices` clamped once into `[0, bound)` (negative values become 0), for reuse by many
@@ -196,7 +196,7 @@ impl BoundedIndices {
 
     /// [`BoundedIndices::clamped_device`] on the calling thread's default stream.
     pub fn clamped(indices: &Array, bound: i64) -> Result<BoundedIndices> {
-        Self::clamped_device(indices, bound, &Stream::thread_default()?)
+        Stream::with_thread_default(|stream| Self::clamped_device(indices, bound, stream))
     }
 
     /// The same values under a value-preserving op.

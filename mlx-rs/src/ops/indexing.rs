@@ -1161,5 +1161,5 @@ pub fn where_device(condition: &Array, x: &Array, y: &Array, stream: &Stream) ->
 
 /// [`where_device`] on the calling thread's default stream (see `Stream::thread_default`).
 pub fn r#where(condition: &Array, x: &Array, y: &Array) -> Result<Array> {
-    where_device(condition, x, y, &Stream::thread_default()?)
+    Stream::with_thread_default(|stream| where_device(condition, x, y, stream))
 }
