@@ -347,24 +347,30 @@ fn rust_round(args: &ChainArgs, round: usize) -> Result<Vec<Sample>, String> {
     Ok(out)
 }
 
-/// Runs a child to completion and returns its info line and samples.
+/// What a child printed, and a note when it exited badly after printing all of it.
+type ChildOutput = (Info, Vec<Sample>, Option<String>);
+
+/// Runs a child to completion and returns its info line and samples. A child that exits with
+/// an error after printing all `expected` samples (as a CUDA program may at teardown) is kept,
+/// with the exit status and stderr returned as a note for the report; otherwise it is an error.
 fn run_child(
     lang: Lang,
     mut cmd: Command,
     what: &str,
     round: usize,
-) -> Result<(Info, Vec<Sample>), String> {
+    expected: usize,
+) -> Result<ChildOutput, String> {
     let output =
         cmd.stdin(Stdio::null()).output().map_err(|e| format!("cannot run {what}: {e}"))?;
     let stderr = String::from_utf8_lossy(&output.stderr);
-    if !output.status.success() {
-        return Err(format!("{what} failed ({}): {}", output.status, stderr.trim()));
-    }
+    let failed = || format!("{what} failed ({}): {}", output.status, stderr.trim());
     let stdout = String::from_utf8_lossy(&output.stdout);
     let mut info = None;
     let mut samples = Vec::new();
     for line in stdout.lines().filter(|l| !l.trim().is_empty()) {
-        match parse_line(line).map_err(|e| format!("{what}: {e}"))? {
+        let parsed = parse_line(line)
+            .map_err(|e| if output.status.success() { format!("{what}: {e}") } else { failed() })?;
+        match parsed {
             Line::Info(i) => info = Some(i),
             Line::Sample(mut s) => {
                 if s.lang != lang {
@@ -375,8 +381,15 @@ fn run_child(
             }
         }
     }
+    let note = if output.status.success() {
+        None
+    } else if info.is_some() && samples.len() == expected {
+        Some(format!("round {}: {} after printing every sample", round + 1, failed()))
+    } else {
+        return Err(failed());
+    };
     let info = info.ok_or_else(|| format!("{what} printed no info line"))?;
-    Ok((info, samples))
+    Ok((info, samples, note))
 }
 
 fn counts(warmup: usize, reps: usize, n: usize) -> [String; 6] {
@@ -473,6 +486,8 @@ pub struct ChainRun {
     pub samples: Vec<Sample>,
     /// The children's info lines.
     pub infos: Vec<Info>,
+    /// Children that exited with an error after printing every sample.
+    pub notes: Vec<String>,
 }
 
 /// Runs the interleaved rounds, printing progress to stderr.
@@ -489,11 +504,12 @@ pub fn run(args: &ChainArgs, rust: &RunInfo) -> Result<ChainRun, String> {
             ));
         }
         let what = format!("`{}`", c.display());
-        let (info, _) = run_child(Lang::C, c_command(c, 0, 1, 1), &what, 0)?;
+        let (info, _, _) = run_child(Lang::C, c_command(c, 0, 1, 1), &what, 0, 2)?;
         check_same(&info, rust, &what)?;
         infos.push(info);
     }
     let mut samples = Vec::new();
+    let mut notes = Vec::new();
     for round in 0..args.rounds {
         let mut note = format!("round {}/{}:", round + 1, args.rounds);
         let t = Instant::now();
@@ -504,7 +520,8 @@ pub fn run(args: &ChainArgs, rust: &RunInfo) -> Result<ChainRun, String> {
             let t = Instant::now();
             let what = format!("`{}`", c.display());
             let cmd = c_command(c, args.warmup, args.reps, args.n);
-            let (info, s) = run_child(Lang::C, cmd, &what, round)?;
+            let (info, s, exit_note) = run_child(Lang::C, cmd, &what, round, 2 * args.reps)?;
+            notes.extend(exit_note);
             check_same(&info, rust, &what)?;
             check_count(&s, args, &what)?;
             samples.extend(s);
@@ -514,8 +531,9 @@ pub fn run(args: &ChainArgs, rust: &RunInfo) -> Result<ChainRun, String> {
             let t = Instant::now();
             let what = format!("`{} {}`", args.python, script.display());
             let extra = counts(args.warmup, args.reps, args.n);
-            let (info, s) =
-                run_child(Lang::Python, python_command(script, args, &extra), &what, round)?;
+            let cmd = python_command(script, args, &extra);
+            let (info, s, exit_note) = run_child(Lang::Python, cmd, &what, round, 2 * args.reps)?;
+            notes.extend(exit_note);
             check_same(&info, rust, &what)?;
             check_count(&s, args, &what)?;
             samples.extend(s);
@@ -523,7 +541,10 @@ pub fn run(args: &ChainArgs, rust: &RunInfo) -> Result<ChainRun, String> {
         }
         eprintln!("{note}");
     }
-    Ok(ChainRun { samples, infos })
+    for note in &notes {
+        eprintln!("warning: {note}");
+    }
+    Ok(ChainRun { samples, infos, notes })
 }
 
 fn check_count(samples: &[Sample], args: &ChainArgs, what: &str) -> Result<(), String> {
@@ -598,8 +619,11 @@ pub fn ratios(
         .collect()
 }
 
+/// One row of a table: a side and a variant.
+pub type Row = (Lang, Variant);
+
 /// The ratios the report gives: (label, numerator, denominator).
-pub const RATIOS: [(&str, (Lang, Variant), (Lang, Variant)); 5] = [
+pub const RATIOS: [(&str, Row, Row); 5] = [
     ("Rust operator / C floor (reuse)", (Lang::Rust, Variant::Fresh), (Lang::C, Variant::Reuse)),
     ("Rust operator / C fresh scalar", (Lang::Rust, Variant::Fresh), (Lang::C, Variant::Fresh)),
     ("Rust ops::add / C floor (reuse)", (Lang::Rust, Variant::Reuse), (Lang::C, Variant::Reuse)),
@@ -654,6 +678,9 @@ pub fn report(run: &ChainRun, args: &ChainArgs, rust: &RunInfo) -> String {
         }
         out += &format!("| {name} | {} | {} |\n", cell(b, 1.0, 2), cell(e, 1.0, 2));
     }
+    for note in &run.notes {
+        out += &format!("\nwarning: {note}\n");
+    }
     out
 }
 
@@ -689,6 +716,7 @@ pub fn to_json(run: &ChainRun, args: &ChainArgs, rust: &RunInfo) -> Value {
         "benchmark": "floor-chain",
         "run": rust.to_json(),
         "children": run.infos.iter().map(|i| i.raw.clone()).collect::<Vec<_>>(),
+        "child_exit_notes": run.notes,
         "config": {
             "n": args.n, "warmup": args.warmup, "reps": args.reps, "rounds": args.rounds,
             "c": args.c.as_ref().map(|p| p.display().to_string()),
