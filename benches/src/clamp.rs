@@ -8,6 +8,7 @@
 
 use std::time::Instant;
 
+use mlx_rs::ops::{BoundedIndices, IndexArray};
 use mlx_rs::quantization::{self, GatherIndices, QuantizationMode, QuantizationParams, Quantized};
 use mlx_rs::{Array, Dtype, Result, ops, random};
 use serde_json::{Value, json};
@@ -16,25 +17,27 @@ use crate::cli::{Flags, usage_error};
 use crate::env::RunInfo;
 use crate::stats::Summary;
 
-/// One way to do the indexed ops: today's clamped API, or a later alternative.
+/// One way to pass the index arrays: plain arrays, which every op clamps into range, or
+/// [`BoundedIndices`] whose proven range lets the ops skip the clamp (as the output of
+/// `argpartition` in an MoE router or of `argmax` in a greedy decode loop has).
 #[derive(Clone, Copy, Debug)]
 pub struct Variant {
     /// Shown in the table.
     pub name: &'static str,
-    /// `take(weight, ids, axis 0)`.
-    pub take: fn(&Array, &Array) -> Result<Array>,
-    /// `gather_qmm(x, w, rhs = indices, transpose = true)`.
-    pub gather_qmm: fn(&Array, &Quantized, &Array, QuantizationParams) -> Result<Array>,
+    /// True to pass [`BoundedIndices`] (made once, outside the timed calls).
+    pub bounded: bool,
 }
 
-fn take_clamped(weight: &Array, ids: &Array) -> Result<Array> {
-    ops::take(weight, ids, Some(0))
+/// `take(weight, ids, axis 0)`.
+fn take(weight: &Array, ids: &dyn IndexArray) -> Result<Array> {
+    ops::take(weight, ids, 0)
 }
 
-fn gather_qmm_clamped(
+/// `gather_qmm(x, w, rhs = indices, transpose = true)`.
+fn gather_qmm(
     x: &Array,
     w: &Quantized,
-    rhs: &Array,
+    rhs: &dyn IndexArray,
     params: QuantizationParams,
 ) -> Result<Array> {
     let indices = GatherIndices { lhs: None, rhs: Some(rhs), sorted: false };
@@ -42,8 +45,10 @@ fn gather_qmm_clamped(
 }
 
 /// The variants measured, interleaved call by call.
-pub const VARIANTS: &[Variant] =
-    &[Variant { name: "clamped (today)", take: take_clamped, gather_qmm: gather_qmm_clamped }];
+pub const VARIANTS: &[Variant] = &[
+    Variant { name: "clamped (plain indices)", bounded: false },
+    Variant { name: "bounded (no clamp)", bounded: true },
+];
 
 /// The clip op that `take` adds for `int32` ids into an axis of `n`: `clip(ids, -n, n - 1)`,
 /// bounds made per call as the clamp makes them.
@@ -181,11 +186,11 @@ fn build_inputs(s: &Sizes) -> Result<Inputs> {
 }
 
 /// SwitchGLU's expert part: `down(silu(gate(x)) * up(x))`, three `gather_qmm` calls.
-fn moe_layer(v: &Variant, inp: &Inputs, x: &Array, idx: &Array) -> Result<Array> {
-    let g = (v.gather_qmm)(x, &inp.gate, idx, inp.params)?;
-    let u = (v.gather_qmm)(x, &inp.up, idx, inp.params)?;
+fn moe_layer(inp: &Inputs, x: &Array, idx: &dyn IndexArray) -> Result<Array> {
+    let g = gather_qmm(x, &inp.gate, idx, inp.params)?;
+    let u = gather_qmm(x, &inp.up, idx, inp.params)?;
     let h = ops::multiply(&ops::multiply(&g, &ops::sigmoid(&g)?)?, &u)?;
-    (v.gather_qmm)(&h, &inp.down, idx, inp.params)
+    gather_qmm(&h, &inp.down, idx, inp.params)
 }
 
 /// A timed case: builds its graph and returns the array to evaluate.
@@ -230,7 +235,7 @@ pub fn run(args: &ClampArgs) -> Result2<Vec<CaseResult>> {
     let key = random::key(1).map_err(|e| e.to_string())?;
     let mut token_inputs = Vec::new();
     for (phase, tokens) in [("decode", 1), ("prefill", s.prefill)] {
-        let mk = || -> Result<(Array, Array, Array)> {
+        let mk = || -> Result<(Array, Array, Array, BoundedIndices, BoundedIndices)> {
             let ids = random::randint(
                 &Array::scalar(0i32),
                 &Array::scalar(s.vocab),
@@ -248,17 +253,23 @@ pub fn run(args: &ClampArgs) -> Result2<Vec<CaseResult>> {
             .astype(Dtype::Uint32)?;
             let x = random::normal(&[tokens, 1, 1, s.moe_dim], s.dtype, 0.0, 1.0, Some(&key))?;
             mlx_rs::transforms::eval(&[&ids, &idx, &x])?;
-            Ok((ids, idx, x))
+            // The same values with their range proven (made once: the clip runs here, not in
+            // the timed calls).
+            let bounded_ids = BoundedIndices::clamped(&ids, i64::from(s.vocab))?;
+            let bounded_idx = BoundedIndices::clamped(&idx, i64::from(s.experts))?;
+            mlx_rs::transforms::eval(&[bounded_ids.array(), bounded_idx.array()])?;
+            Ok((ids, idx, x, bounded_ids, bounded_idx))
         };
         token_inputs.push((phase, tokens, mk().map_err(|e| e.to_string())?));
     }
     let (vocab, experts) = (s.vocab, u32::try_from(s.experts).unwrap_or(1));
     let inp = &inp;
     let mut cases: Vec<Case<'_>> = Vec::new();
-    for (phase, tokens, (ids, idx, x)) in &token_inputs {
+    for (phase, tokens, (ids, idx, x, bounded_ids, bounded_idx)) in &token_inputs {
         let group = format!("embedding {phase} ({tokens} tok)");
         for v in VARIANTS {
-            let run = Box::new(move || (v.take)(&inp.weight, ids));
+            let ids: &dyn IndexArray = if v.bounded { bounded_ids } else { ids };
+            let run = Box::new(move || take(&inp.weight, ids));
             cases.push(Case {
                 group: group.clone(),
                 name: v.name.into(),
@@ -277,7 +288,8 @@ pub fn run(args: &ClampArgs) -> Result2<Vec<CaseResult>> {
         });
         let group = format!("moe 3x gather_qmm {phase} ({tokens} tok)");
         for v in VARIANTS {
-            let run = Box::new(move || moe_layer(v, inp, x, idx));
+            let idx: &dyn IndexArray = if v.bounded { bounded_idx } else { idx };
+            let run = Box::new(move || moe_layer(inp, x, idx));
             cases.push(Case {
                 group: group.clone(),
                 name: v.name.into(),
