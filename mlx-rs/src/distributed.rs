@@ -82,16 +82,15 @@ impl Group {
     }
 
     fn empty() -> Group {
-        ffi::init();
         // SAFETY: no preconditions; freed in `Drop`.
-        Group { raw: unsafe { sys::mlx_distributed_group_new() } }
+        Group { raw: ffi::call(|| unsafe { sys::mlx_distributed_group_new() }) }
     }
 }
 
 impl Drop for Group {
     fn drop(&mut self) {
         // SAFETY: owned handle, freed once.
-        unsafe { sys::mlx_distributed_group_free(self.raw) };
+        ffi::free(|| unsafe { sys::mlx_distributed_group_free(self.raw) });
     }
 }
 

@@ -36,14 +36,12 @@ pub struct NodeNamer {
 impl NodeNamer {
     /// A namer with no names set.
     pub fn new() -> Result<NodeNamer> {
-        ffi::init();
-        // SAFETY: no preconditions; mlx-c returns an empty handle on failure, and the result owns
-        // the handle.
-        let namer = NodeNamer { raw: unsafe { sys::mlx_node_namer_new() } };
-        if namer.raw.ctx.is_null() {
-            return Err(ffi::failed("node_namer_new"));
-        }
-        Ok(namer)
+        ffi::handle_out(
+            "node_namer_new",
+            // SAFETY: no preconditions; mlx-c returns an empty handle on failure.
+            || unsafe { sys::mlx_node_namer_new() },
+            |raw| NodeNamer { raw },
+        )
     }
 
     /// A namer giving each array its name.
@@ -104,7 +102,7 @@ impl NodeNamer {
 impl Drop for NodeNamer {
     fn drop(&mut self) {
         // SAFETY: owned handle, freed once.
-        unsafe { sys::mlx_node_namer_free(self.raw) };
+        ffi::free(|| unsafe { sys::mlx_node_namer_free(self.raw) });
     }
 }
 

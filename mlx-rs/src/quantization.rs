@@ -12,7 +12,6 @@ use mlx_sys as sys;
 
 use crate::error::{Error, Result};
 use crate::ops::Negative;
-use crate::vector::arrays_out;
 use crate::{Array, Dtype, Stream, ffi};
 
 /// The quantization format.
@@ -88,7 +87,7 @@ pub fn quantize_device(
     params: QuantizationParams,
     stream: &Stream,
 ) -> Result<Quantized> {
-    let parts = arrays_out("quantize", |out| {
+    let parts = ffi::arrays_out("quantize", |out| {
         // SAFETY: live handles; the optional global scale is an empty handle; the output
         // vector is owned by `arrays_out`.
         unsafe {

@@ -71,7 +71,7 @@ pub fn split_device(key: &Array, num: i32, stream: &Stream) -> Result<Array> {
 /// ```
 #[default_device]
 pub fn split_pair_device(key: &Array, stream: &Stream) -> Result<(Array, Array)> {
-    crate::linalg::pair_out("split", |first, second| {
+    ffi::pair_out("split", |first, second| {
         // SAFETY: live handles; both outputs are owned by `pair_out`.
         unsafe { sys::mlx_random_split(first, second, key.raw(), stream.raw()) }
     })

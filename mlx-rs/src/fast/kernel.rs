@@ -15,7 +15,7 @@ use std::ffi::CString;
 use mlx_sys as sys;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::vector::{VectorArray, VectorString, arrays_out};
+use crate::vector::{VectorArray, VectorString};
 use crate::{Array, Dtype, Stream, ffi};
 
 /// The GPU language of a kernel.
@@ -190,40 +190,40 @@ impl Kernel {
         }
         let handle = match backend {
             KernelBackend::Cuda => {
-                // SAFETY: all strings are NUL-terminated and live; mlx-c copies them.
-                let raw = unsafe {
-                    sys::mlx_fast_cuda_kernel_new(
-                        name.as_ptr(),
-                        inputs.raw(),
-                        outputs.raw(),
-                        body.as_ptr(),
-                        header.as_ptr(),
-                        source.ensure_row_contiguous,
-                        source.shared_memory,
-                    )
-                };
-                if raw.ctx.is_null() {
-                    return Err(ffi::failed(OP));
-                }
-                Handle::Cuda(raw)
+                ffi::handle_out(
+                    OP,
+                    // SAFETY: all strings are NUL-terminated and live; mlx-c copies them.
+                    || unsafe {
+                        sys::mlx_fast_cuda_kernel_new(
+                            name.as_ptr(),
+                            inputs.raw(),
+                            outputs.raw(),
+                            body.as_ptr(),
+                            header.as_ptr(),
+                            source.ensure_row_contiguous,
+                            source.shared_memory,
+                        )
+                    },
+                    Handle::Cuda,
+                )?
             }
             KernelBackend::Metal => {
-                // SAFETY: as above.
-                let raw = unsafe {
-                    sys::mlx_fast_metal_kernel_new(
-                        name.as_ptr(),
-                        inputs.raw(),
-                        outputs.raw(),
-                        body.as_ptr(),
-                        header.as_ptr(),
-                        source.ensure_row_contiguous,
-                        source.atomic_outputs,
-                    )
-                };
-                if raw.ctx.is_null() {
-                    return Err(ffi::failed(OP));
-                }
-                Handle::Metal(raw)
+                ffi::handle_out(
+                    OP,
+                    // SAFETY: as above.
+                    || unsafe {
+                        sys::mlx_fast_metal_kernel_new(
+                            name.as_ptr(),
+                            inputs.raw(),
+                            outputs.raw(),
+                            body.as_ptr(),
+                            header.as_ptr(),
+                            source.ensure_row_contiguous,
+                            source.atomic_outputs,
+                        )
+                    },
+                    Handle::Metal,
+                )?
             }
         };
         Ok(Kernel {
@@ -270,7 +270,7 @@ impl Kernel {
             Handle::Cuda(kernel) => {
                 let config = CudaConfig::new();
                 config.fill(launch, &template_names)?;
-                arrays_out(OP, |out| {
+                ffi::arrays_out(OP, |out| {
                     // SAFETY: live handles; the outputs are owned by `arrays_out`.
                     unsafe {
                         sys::mlx_fast_cuda_kernel_apply(
@@ -286,7 +286,7 @@ impl Kernel {
             Handle::Metal(kernel) => {
                 let config = MetalConfig::new();
                 config.fill(launch, &template_names)?;
-                arrays_out(OP, |out| {
+                ffi::arrays_out(OP, |out| {
                     // SAFETY: live handles; the outputs are owned by `arrays_out`.
                     unsafe {
                         sys::mlx_fast_metal_kernel_apply(
@@ -321,12 +321,12 @@ impl std::fmt::Debug for Kernel {
 impl Drop for Kernel {
     fn drop(&mut self) {
         // SAFETY: owned handle, freed once.
-        unsafe {
+        ffi::free(|| unsafe {
             match self.handle {
                 Handle::Cuda(raw) => sys::mlx_fast_cuda_kernel_free(raw),
                 Handle::Metal(raw) => sys::mlx_fast_metal_kernel_free(raw),
             }
-        }
+        });
     }
 }
 
@@ -340,7 +340,7 @@ macro_rules! config_type {
         impl $name {
             fn new() -> $name {
                 // SAFETY: no preconditions; freed in `Drop`.
-                $name(unsafe { sys::$new() })
+                $name(ffi::call(|| unsafe { sys::$new() }))
             }
 
             fn fill(&self, launch: &KernelLaunch, template_names: &[CString]) -> Result<()> {
@@ -382,7 +382,7 @@ macro_rules! config_type {
         impl Drop for $name {
             fn drop(&mut self) {
                 // SAFETY: owned handle, freed once.
-                unsafe { sys::$free(self.0) };
+                ffi::free(|| unsafe { sys::$free(self.0) });
             }
         }
     };

@@ -419,11 +419,11 @@ impl<T: Target> Drop for Attached<'_, T> {
         *lock(&self.bridge.target) = None;
         // SAFETY: the handle is owned by `self` and released once. MLX may keep its reader
         // object (and so the descriptor) alive longer; it then calls `free` itself.
-        unsafe {
+        ffi::free(|| unsafe {
             match self.direction {
                 Direction::Read => sys::mlx_io_reader_free(self.reader()),
                 Direction::Write => sys::mlx_io_writer_free(self.writer()),
-            };
-        }
+            }
+        });
     }
 }

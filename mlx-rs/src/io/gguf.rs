@@ -36,20 +36,15 @@ struct Gguf(sys::mlx_io_gguf);
 
 impl Gguf {
     fn new(op: &'static str) -> Result<Gguf> {
-        ffi::init();
-        // SAFETY: no preconditions; mlx-c returns an empty handle on failure; owned by the result.
-        let gguf = Gguf(unsafe { sys::mlx_io_gguf_new() });
-        if gguf.0.ctx.is_null() {
-            return Err(ffi::failed(op));
-        }
-        Ok(gguf)
+        // SAFETY: no preconditions; mlx-c returns an empty handle on failure.
+        ffi::handle_out(op, || unsafe { sys::mlx_io_gguf_new() }, Gguf)
     }
 }
 
 impl Drop for Gguf {
     fn drop(&mut self) {
         // SAFETY: owned handle, freed once.
-        ffi::serialized(|| unsafe { sys::mlx_io_gguf_free(self.0) });
+        ffi::free(|| unsafe { sys::mlx_io_gguf_free(self.0) });
     }
 }
 

@@ -16,7 +16,6 @@ use mlx_macros::default_device;
 use mlx_sys as sys;
 
 use super::conversion::{Number, scalar_of};
-use crate::vector::arrays_out;
 use crate::{Array, Dtype, Error, Result, Stream, ffi};
 
 binary_ops! {
@@ -224,7 +223,7 @@ pub fn divmod_device(a: &Array, b: &Array, stream: &Stream) -> Result<(Array, Ar
 
 fn raw_divmod(a: &Array, b: &Array, stream: &Stream) -> Result<(Array, Array)> {
     // SAFETY: live handles; the output vector is owned by `arrays_out`.
-    let parts = arrays_out("divmod", |out| unsafe {
+    let parts = ffi::arrays_out("divmod", |out| unsafe {
         sys::mlx_divmod(out, a.raw(), b.raw(), stream.raw())
     })?;
     match <[Array; 2]>::try_from(parts) {

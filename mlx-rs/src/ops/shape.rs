@@ -3,7 +3,7 @@
 use mlx_macros::default_device;
 use mlx_sys as sys;
 
-use crate::vector::{self, VectorArray};
+use crate::vector::VectorArray;
 use crate::{Array, Dtype, Error, Result, Stream, ffi};
 
 /// `axis` as an index into `ndim` dimensions, or an error naming `op`.
@@ -235,7 +235,7 @@ pub fn broadcast_arrays_device<A: AsRef<Array>>(
 ) -> Result<Vec<Array>> {
     let inputs = VectorArray::from_arrays(arrays);
     // SAFETY: live handles; the output vector is owned by `arrays_out`.
-    vector::arrays_out("broadcast_arrays", |out| unsafe {
+    ffi::arrays_out("broadcast_arrays", |out| unsafe {
         sys::mlx_broadcast_arrays(out, inputs.raw(), stream.raw())
     })
 }
@@ -309,10 +309,10 @@ pub fn stack_device<A: AsRef<Array>>(arrays: &[A], axis: i32, stream: &Stream) -
 pub fn unstack_device(a: &Array, axis: i32, stream: &Stream) -> Result<Vec<Array>> {
     if axis == 0 {
         // SAFETY: live handles; the output vector is owned by `arrays_out`.
-        vector::arrays_out("unstack", |out| unsafe { sys::mlx_unstack(out, a.raw(), stream.raw()) })
+        ffi::arrays_out("unstack", |out| unsafe { sys::mlx_unstack(out, a.raw(), stream.raw()) })
     } else {
         // SAFETY: live handles; the output vector is owned by `arrays_out`.
-        vector::arrays_out("unstack", |out| unsafe {
+        ffi::arrays_out("unstack", |out| unsafe {
             sys::mlx_unstack_axis(out, a.raw(), axis, stream.raw())
         })
     }
@@ -339,7 +339,7 @@ pub fn split_device(a: &Array, num_splits: i32, axis: i32, stream: &Stream) -> R
         ));
     }
     // SAFETY: live handles; the output vector is owned by `arrays_out`.
-    vector::arrays_out("split", |out| unsafe {
+    ffi::arrays_out("split", |out| unsafe {
         sys::mlx_split(out, a.raw(), num_splits, axis, stream.raw())
     })
 }
@@ -363,7 +363,7 @@ pub fn split_sections_device(
 ) -> Result<Vec<Array>> {
     // SAFETY: live handles; `indices` is valid for its length; the output vector is owned by
     // `arrays_out`.
-    vector::arrays_out("split", |out| unsafe {
+    ffi::arrays_out("split", |out| unsafe {
         sys::mlx_split_sections(out, a.raw(), indices.as_ptr(), indices.len(), axis, stream.raw())
     })
 }
