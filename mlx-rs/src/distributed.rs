@@ -123,7 +123,7 @@ pub fn init(strict: bool, backend: Backend) -> Result<Group> {
 }
 
 fn group_raw(group: Option<&Group>) -> sys::mlx_distributed_group {
-    group.map_or(sys::mlx_distributed_group { ctx: std::ptr::null_mut() }, |g| g.raw)
+    group.map_or_else(ffi::empty, |g| g.raw)
 }
 
 macro_rules! collective {

@@ -279,6 +279,19 @@ pub(crate) fn optional_int(value: Option<i32>) -> sys::mlx_optional_int {
     sys::mlx_optional_int { value: value.unwrap_or(0), has_value: value.is_some() }
 }
 
+/// mlx-c's optional float.
+pub(crate) fn optional_float(value: Option<f32>) -> sys::mlx_optional_float {
+    sys::mlx_optional_float { value: value.unwrap_or(0.0), has_value: value.is_some() }
+}
+
+/// mlx-c's optional dtype (the value of an absent one is a placeholder MLX does not read).
+pub(crate) fn optional_dtype(value: Option<crate::Dtype>) -> sys::mlx_optional_dtype {
+    sys::mlx_optional_dtype {
+        value: value.map_or(sys::MLX_FLOAT32, crate::Dtype::to_raw),
+        has_value: value.is_some(),
+    }
+}
+
 /// `text` as a C string; a NUL byte inside is an invalid-argument error of `op`.
 pub(crate) fn c_string(op: &'static str, text: &str) -> Result<std::ffi::CString> {
     std::ffi::CString::new(text)

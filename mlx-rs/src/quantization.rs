@@ -117,10 +117,7 @@ pub fn dequantize_device(
     dtype: Option<Dtype>,
     stream: &Stream,
 ) -> Result<Array> {
-    let dtype = sys::mlx_optional_dtype {
-        value: dtype.map_or(sys::MLX_FLOAT32, Dtype::to_raw),
-        has_value: dtype.is_some(),
-    };
+    let dtype = ffi::optional_dtype(dtype);
     ffi::array_out("dequantize", |out| {
         // SAFETY: live handles or empty handles for the absent biases and global scale.
         unsafe {

@@ -88,7 +88,7 @@ pub fn load_gguf_device(path: impl AsRef<Path>, stream: &Stream) -> Result<Loade
     // MLX 0.32.2 trusts the header's counts and lengths (and can crash on a corrupt one): check
     // the structure first. The walk also yields the metadata keys, which mlx-c cannot list.
     let metadata_keys = validate(OP, path)?;
-    let mut gguf = Gguf(sys::mlx_io_gguf { ctx: std::ptr::null_mut() });
+    let mut gguf = Gguf(ffi::empty());
     // SAFETY: `c` is NUL-terminated and outlives the call; the call fills `gguf`, which owns
     // the result (an empty handle is freed harmlessly).
     io_error(ffi::status(OP, || unsafe {

@@ -10,14 +10,6 @@ use mlx_sys as sys;
 
 use crate::{Array, Dtype, Result, Stream, ffi};
 
-/// An `mlx_optional_dtype` for `dtype`.
-fn optional_dtype(dtype: Option<Dtype>) -> sys::mlx_optional_dtype {
-    match dtype {
-        Some(d) => sys::mlx_optional_dtype { value: d.to_raw(), has_value: true },
-        None => sys::mlx_optional_dtype { value: Dtype::Float32.to_raw(), has_value: false },
-    }
-}
-
 /// Cumulative sum along `axis` (`None`: the flattened array). `dtype` sets the accumulation and
 /// result type (`None`: as MLX promotes the input, e.g. `bool_` sums as `int32`).
 ///
@@ -37,7 +29,7 @@ pub fn cumsum_device(
     dtype: Option<Dtype>,
     stream: &Stream,
 ) -> Result<Array> {
-    let dtype = optional_dtype(dtype);
+    let dtype = ffi::optional_dtype(dtype);
     match axis {
         // SAFETY: live handles; the output is owned by `array_out`.
         None => ffi::array_out("cumsum", |out| unsafe {
@@ -69,7 +61,7 @@ pub fn cumprod_device(
     dtype: Option<Dtype>,
     stream: &Stream,
 ) -> Result<Array> {
-    let dtype = optional_dtype(dtype);
+    let dtype = ffi::optional_dtype(dtype);
     match axis {
         // SAFETY: live handles; the output is owned by `array_out`.
         None => ffi::array_out("cumprod", |out| unsafe {
