@@ -298,15 +298,28 @@ pub(crate) fn c_string(op: &'static str, text: &str) -> Result<std::ffi::CString
         .map_err(|_| Error::invalid(op, format!("{text:?} contains a NUL byte")))
 }
 
-/// True when the loaded MLX runs on CUDA (checked once).
-fn cuda_backend() -> bool {
+/// True when the loaded MLX runs on CUDA. The one detection of the crate (`cuda::is_available`,
+/// kernels and the lock below ask here); checked once, since the library cannot change.
+pub(crate) fn cuda_available() -> bool {
     static CUDA: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *CUDA.get_or_init(|| {
         init();
         let mut available = false;
+        // SAFETY: writes one bool. Called raw, not through `status`: `serialized` asks here.
+        check("cuda_is_available", unsafe { sys::mlx_cuda_is_available(&mut available) }).is_ok()
+            && available
+    })
+}
+
+/// True when the loaded MLX runs on Metal (checked once, as [`cuda_available`]).
+pub(crate) fn metal_available() -> bool {
+    static METAL: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *METAL.get_or_init(|| {
+        let mut available = false;
         // SAFETY: writes one bool.
-        let status = unsafe { sys::mlx_cuda_is_available(&mut available) };
-        status == 0 && available
+        status("metal_is_available", || unsafe { sys::mlx_metal_is_available(&mut available) })
+            .is_ok()
+            && available
     })
 }
 
@@ -332,7 +345,7 @@ pub(crate) fn serialized<T>(call: impl FnOnce() -> T) -> T {
             let _ = DEPTH.try_with(|d| d.set(d.get().saturating_sub(1)));
         }
     }
-    if !cuda_backend() {
+    if !cuda_available() {
         return call();
     }
     // A poisoned lock only means a thread panicked inside; it protects no data.

@@ -98,7 +98,7 @@ impl Array {
                 format!("shape {shape:?} holds {expected} elements but {} were given", data.len()),
             ));
         }
-        if data.is_empty() || crate::cuda::is_available() {
+        if data.is_empty() || ffi::cuda_available() {
             return Array::from_slice(&data, shape);
         }
         extern "C" fn drop_vec<T>(payload: *mut std::ffi::c_void) {

@@ -30,16 +30,10 @@ pub enum KernelBackend {
 impl KernelBackend {
     /// True when the loaded MLX can run kernels of this backend.
     pub fn is_available(self) -> bool {
-        let mut available = false;
-        ffi::init();
-        // SAFETY: writes one bool.
-        let status = unsafe {
-            match self {
-                KernelBackend::Cuda => sys::mlx_cuda_is_available(&mut available),
-                KernelBackend::Metal => sys::mlx_metal_is_available(&mut available),
-            }
-        };
-        status == 0 && available
+        match self {
+            KernelBackend::Cuda => ffi::cuda_available(),
+            KernelBackend::Metal => ffi::metal_available(),
+        }
     }
 }
 
