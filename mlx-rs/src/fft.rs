@@ -20,6 +20,7 @@
 use mlx_macros::default_device;
 use mlx_sys as sys;
 
+use crate::array::normalize_axis;
 use crate::{Array, Error, Result, Stream, ffi};
 
 /// How a transform is scaled, as Python's `norm` argument.
@@ -51,19 +52,6 @@ enum Output {
     SameSize,
     /// `2 * (size - 1)` along the last transformed axis (the inverse real transforms).
     InverseReal,
-}
-
-/// `axis` as an index into `a`'s dimensions, or an error naming `op`.
-fn axis_index(op: &'static str, a: &Array, axis: i32) -> Result<usize> {
-    let ndim = a.ndim() as i32;
-    let index = if axis < 0 { axis + ndim } else { axis };
-    if index < 0 || index >= ndim {
-        return Err(Error::invalid(
-            op,
-            format!("axis {axis} is out of range for an array of {ndim} dimensions"),
-        ));
-    }
-    Ok(index as usize)
 }
 
 /// The default length along `axis` (already checked).
@@ -100,7 +88,7 @@ fn resolve(
     };
     let mut indices = Vec::with_capacity(axes.len());
     for &axis in &axes {
-        indices.push(axis_index(op, a, axis)?);
+        indices.push(normalize_axis(op, axis, a.ndim())?);
     }
     let sizes = match s {
         Some(s) => s.to_vec(),
@@ -118,7 +106,7 @@ fn resolve(
 
 /// The length `n` of a one-dimensional transform: the given one, or the default for `axis`.
 fn length(op: &'static str, a: &Array, n: Option<i32>, axis: i32, output: Output) -> Result<i32> {
-    let index = axis_index(op, a, axis)?;
+    let index = normalize_axis(op, axis, a.ndim())?;
     Ok(n.unwrap_or_else(|| default_len(a, index, output, true)))
 }
 

@@ -446,19 +446,14 @@ pub fn permutation_device(
     key: Option<&Array>,
     stream: &Stream,
 ) -> Result<Array> {
-    let ndim = x.ndim() as i32;
-    let index = if axis < 0 { axis + ndim } else { axis };
-    if index < 0 || index >= ndim {
-        return Err(Error::invalid(
-            "permutation",
-            format!("axis {axis} is out of range for an array of {ndim} dimensions"),
-        ));
-    }
+    let index = crate::array::normalize_axis("permutation", axis, x.ndim())?;
     // MLX 0.32.2 divides by zero (SIGFPE) when the permuted axis is empty; there is nothing to
     // permute, so the input is the answer.
-    if x.shape()[index as usize] == 0 {
+    if x.shape()[index] == 0 {
         return Ok(x.clone());
     }
+    let index = i32::try_from(index)
+        .map_err(|_| Error::invalid("permutation", format!("axis {axis} is too large")))?;
     // SAFETY: live handles; the output is owned by `array_out`.
     ffi::array_out("permutation", |out| unsafe {
         sys::mlx_random_permutation(out, x.raw(), index, ffi::optional_array(key), stream.raw())

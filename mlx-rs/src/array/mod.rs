@@ -166,15 +166,7 @@ impl Array {
 
     /// The size of dimension `axis`; negative axes count from the end.
     pub fn dim(&self, axis: i32) -> Result<i32> {
-        let ndim = self.ndim() as i32;
-        let index = if axis < 0 { axis + ndim } else { axis };
-        if index < 0 || index >= ndim {
-            return Err(Error::invalid(
-                "dim",
-                format!("axis {axis} is out of range for an array of {ndim} dimensions"),
-            ));
-        }
-        Ok(self.shape()[index as usize])
+        Ok(self.shape()[normalize_axis("dim", axis, self.ndim())?])
     }
 
     /// The number of dimensions.
@@ -231,6 +223,26 @@ impl Array {
         // SAFETY: all handles are live; the output is owned by `array_out`.
         ffi::array_out("copy", |out| unsafe { sys::mlx_copy(out, self.raw, stream.raw()) })
     }
+}
+
+/// `axis` as an index into `ndim` dimensions (negative axes count from the end), or an error of
+/// `op` for an axis out of range.
+pub(crate) fn normalize_axis(op: &'static str, axis: i32, ndim: usize) -> Result<usize> {
+    let index = if axis < 0 {
+        usize::try_from(axis.unsigned_abs()).ok().and_then(|back| ndim.checked_sub(back))
+    } else {
+        usize::try_from(axis).ok().filter(|&index| index < ndim)
+    };
+    index.ok_or_else(|| {
+        let valid = match ndim {
+            0 => "it has no axes".to_owned(),
+            _ => format!("valid axes are -{ndim} to {}", ndim - 1),
+        };
+        Error::invalid(
+            op,
+            format!("axis {axis} is out of bounds for an array of {ndim} dimensions ({valid})"),
+        )
+    })
 }
 
 /// The number of elements of `shape`, checking that sizes are non-negative and do not overflow.

@@ -3,22 +3,9 @@
 use mlx_macros::default_device;
 use mlx_sys as sys;
 
+use crate::array::normalize_axis;
 use crate::vector::VectorArray;
 use crate::{Array, Dtype, Error, Result, Stream, ffi};
-
-/// `axis` as an index into `ndim` dimensions, or an error naming `op`.
-pub(crate) fn normalize_axis(op: &'static str, axis: i32, ndim: usize) -> Result<usize> {
-    let n = ndim as i64;
-    let a = i64::from(axis);
-    let index = if a < 0 { a + n } else { a };
-    if index < 0 || index >= n {
-        return Err(Error::invalid(
-            op,
-            format!("axis {axis} is out of bounds for array with {ndim} dimensions"),
-        ));
-    }
-    Ok(index as usize)
-}
 
 /// `a` with the given `shape` (one entry may be `-1`, inferred), as in `mlx.core.reshape`.
 ///
