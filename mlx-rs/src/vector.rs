@@ -80,7 +80,9 @@ impl VectorString {
         for item in items {
             let c = ffi::c_string(op, item.as_ref())?;
             // SAFETY: the vector is live and `c` is NUL-terminated; mlx-c copies it.
-            ffi::call(|| unsafe { sys::mlx_vector_string_append_value(vector.0, c.as_ptr()) });
+            ffi::status(op, || unsafe {
+                sys::mlx_vector_string_append_value(vector.0, c.as_ptr())
+            })?;
         }
         Ok(vector)
     }
