@@ -132,8 +132,8 @@ pub fn value_and_grad(
     }
     let fun = Closure::owned(f)?;
     // SAFETY: no preconditions; freed in `Drop`.
-    let mut out =
-        ValueAndGrad { raw: ffi::call(|| unsafe { sys::mlx_closure_value_and_grad_new() }) };
+    let raw = ffi::call(|| unsafe { sys::mlx_closure_value_and_grad_new() });
+    let mut out = ValueAndGrad { raw };
     call_with_closures("value_and_grad", || {
         // SAFETY: live handles; `argnums` holds `len` ints; the result is owned by `out`.
         ffi::status("value_and_grad", || unsafe {
