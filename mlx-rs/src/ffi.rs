@@ -84,8 +84,7 @@ pub(crate) fn array_out(
     op: &'static str,
     call: impl FnOnce(*mut sys::mlx_array) -> c_int,
 ) -> Result<Array> {
-    init();
-    let mut out = Array::from_raw(empty());
+    let mut out = new_array();
     let status = serialized(|| call(out.as_raw_mut()));
     check(op, status)?;
     Ok(out)
@@ -176,6 +175,7 @@ raw_handles!(
     mlx_closure_custom_jvp,
     mlx_closure_custom_vmap,
     mlx_closure_kwargs,
+    mlx_device,
     mlx_distributed_group,
     mlx_fast_cuda_kernel,
     mlx_fast_metal_kernel,
@@ -206,6 +206,15 @@ pub(crate) fn handle_out<H: RawHandle, W>(
         return Err(failed(op));
     }
     Ok(owned)
+}
+
+/// A new empty array handle (`mlx_array_new`), owned by the result; for mlx-c calls that fill it.
+/// It allocates nothing (the handle is a null pointer until filled), so it skips the lock: it is
+/// on the path of every op.
+pub(crate) fn new_array() -> Array {
+    init();
+    // SAFETY: no preconditions; the handle is owned by the result and freed in its `Drop`.
+    Array::from_raw(unsafe { sys::mlx_array_new() })
 }
 
 /// Runs a raw mlx-c call under the CUDA lock, with the error handler installed, and returns what

@@ -77,8 +77,7 @@ impl MapStringToArray {
         let mut out = HashMap::new();
         loop {
             let mut key: *const c_char = std::ptr::null();
-            // An empty handle owned by `value` from here on.
-            let mut value = Array::from_raw(ffi::empty());
+            let mut value = ffi::new_array();
             // SAFETY: the iterator and the output handles are live. mlx-c returns `END` past
             // the last entry.
             let status = ffi::call(|| unsafe {

@@ -258,7 +258,7 @@ pub(crate) fn element_count(op: &'static str, shape: &[i32]) -> Result<usize> {
 impl Clone for Array {
     /// Shares the buffer (an MLX reference, not a copy).
     fn clone(&self) -> Array {
-        let mut out = Array::from_raw(ffi::empty());
+        let mut out = ffi::new_array();
         // SAFETY: `out` is empty and `self` live; the call gives `out` its own reference to
         // `self`'s array. Setting from a live array cannot fail.
         ffi::call(|| unsafe { sys::mlx_array_set(out.as_raw_mut(), self.raw) });

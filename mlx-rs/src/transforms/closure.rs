@@ -183,7 +183,8 @@ impl Closure<'static> {
 
     /// An empty handle to be filled by mlx-c.
     pub(crate) fn empty() -> Self {
-        Closure::from_raw(ffi::empty())
+        // SAFETY: no preconditions; freed in `Drop`.
+        Closure::from_raw(ffi::call(|| unsafe { sys::mlx_closure_new() }))
     }
 }
 
