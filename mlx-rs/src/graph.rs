@@ -179,7 +179,7 @@ fn capture(op: &'static str, call: impl FnOnce(*mut sys::FILE) -> c_int) -> Resu
         let error = std::io::Error::last_os_error();
         return Err(Error::new(ErrorKind::Io, op, format!("cannot open a memory stream: {error}")));
     }
-    let status = call(file.cast());
+    let status = ffi::serialized(|| call(file.cast()));
     // SAFETY: `file` is the open stream from above, closed exactly once. After closing,
     // `buffer.data` and `buffer.len` describe everything written.
     let closed = unsafe { libc::fclose(file) };
