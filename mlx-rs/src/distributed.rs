@@ -82,16 +82,15 @@ impl Group {
     }
 
     fn empty() -> Group {
-        ffi::init();
         // SAFETY: no preconditions; freed in `Drop`.
-        Group { raw: unsafe { sys::mlx_distributed_group_new() } }
+        Group { raw: ffi::call(|| unsafe { sys::mlx_distributed_group_new() }) }
     }
 }
 
 impl Drop for Group {
     fn drop(&mut self) {
         // SAFETY: owned handle, freed once.
-        unsafe { sys::mlx_distributed_group_free(self.raw) };
+        ffi::free(|| unsafe { sys::mlx_distributed_group_free(self.raw) });
     }
 }
 
@@ -124,7 +123,7 @@ pub fn init(strict: bool, backend: Backend) -> Result<Group> {
 }
 
 fn group_raw(group: Option<&Group>) -> sys::mlx_distributed_group {
-    group.map_or(sys::mlx_distributed_group { ctx: std::ptr::null_mut() }, |g| g.raw)
+    group.map_or_else(ffi::empty, |g| g.raw)
 }
 
 macro_rules! collective {

@@ -14,7 +14,7 @@ use mlx_sys as sys;
 use crate::error::{Error, Result};
 use crate::map::{MapStringToArray, read_borrowed_array_map};
 use crate::transforms::closure::{Closure, arrays_of, call_with_closures, guard, write_arrays};
-use crate::vector::{VectorArray, arrays_out};
+use crate::vector::VectorArray;
 use crate::{Array, ffi};
 
 fn path_c_string(op: &'static str, path: &Path) -> Result<CString> {
@@ -149,20 +149,19 @@ fn export_kwargs_with(
     let file = path_c_string(OP, path)?;
     let boxed: Box<KwargsFn> = Box::new(f);
     let payload = Box::into_raw(Box::new(std::cell::RefCell::new(boxed)));
-    ffi::init();
-    // SAFETY: the trampoline matches the payload type; mlx-c owns the payload from here and
-    // frees it with `drop_kwargs_payload`.
-    let raw = unsafe {
-        sys::mlx_closure_kwargs_new_func_payload(
-            Some(kwargs_trampoline),
-            payload.cast(),
-            Some(drop_kwargs_payload),
-        )
-    };
-    let closure = KwargsClosure(raw);
-    if closure.0.ctx.is_null() {
-        return Err(ffi::failed(OP));
-    }
+    let closure = ffi::handle_out(
+        OP,
+        // SAFETY: the trampoline matches the payload type; mlx-c owns the payload from here and
+        // frees it with `drop_kwargs_payload`.
+        || unsafe {
+            sys::mlx_closure_kwargs_new_func_payload(
+                Some(kwargs_trampoline),
+                payload.cast(),
+                Some(drop_kwargs_payload),
+            )
+        },
+        KwargsClosure,
+    )?;
     let args = VectorArray::from_arrays(example_args);
     let kwargs = MapStringToArray::from_map(OP, example_kwargs)?;
     call_with_closures(OP, || {
@@ -185,7 +184,7 @@ struct KwargsClosure(sys::mlx_closure_kwargs);
 impl Drop for KwargsClosure {
     fn drop(&mut self) {
         // SAFETY: owned handle, freed once.
-        ffi::serialized(|| unsafe { sys::mlx_closure_kwargs_free(self.0) });
+        ffi::free(|| unsafe { sys::mlx_closure_kwargs_free(self.0) });
     }
 }
 
@@ -227,14 +226,12 @@ impl Exporter {
         const OP: &str = "exporter";
         let file = path_c_string(OP, path)?;
         let closure = Closure::owned(f)?;
-        // SAFETY: live handles; `file` is NUL-terminated; mlx-c keeps its own closure copy.
-        let raw =
-            unsafe { sys::mlx_function_exporter_new(file.as_ptr(), closure.raw(), shapeless) };
-        let exporter = Exporter { raw };
-        if exporter.raw.ctx.is_null() {
-            return Err(ffi::failed(OP));
-        }
-        Ok(exporter)
+        ffi::handle_out(
+            OP,
+            // SAFETY: live handles; `file` is NUL-terminated; mlx-c keeps its own closure copy.
+            || unsafe { sys::mlx_function_exporter_new(file.as_ptr(), closure.raw(), shapeless) },
+            |raw| Exporter { raw },
+        )
     }
 
     /// Traces the function at `args` and appends the trace.
@@ -264,7 +261,7 @@ impl Exporter {
 impl Drop for Exporter {
     fn drop(&mut self) {
         // SAFETY: owned handle, freed once (this closes the file).
-        ffi::serialized(|| unsafe { sys::mlx_function_exporter_free(self.raw) });
+        ffi::free(|| unsafe { sys::mlx_function_exporter_free(self.raw) });
     }
 }
 
@@ -288,20 +285,18 @@ impl ImportedFunction {
     pub fn load(path: impl AsRef<Path>) -> Result<ImportedFunction> {
         const OP: &str = "import_function";
         let file = path_c_string(OP, path.as_ref())?;
-        ffi::init();
-        // SAFETY: `file` is NUL-terminated; mlx-c returns an empty handle on failure.
-        let raw = unsafe { sys::mlx_imported_function_new(file.as_ptr()) };
-        let imported = ImportedFunction { raw };
-        if imported.raw.ctx.is_null() {
-            return Err(ffi::failed(OP));
-        }
-        Ok(imported)
+        ffi::handle_out(
+            OP,
+            // SAFETY: `file` is NUL-terminated; mlx-c returns an empty handle on failure.
+            || unsafe { sys::mlx_imported_function_new(file.as_ptr()) },
+            |raw| ImportedFunction { raw },
+        )
     }
 
     /// Runs the function on positional `args`.
     pub fn apply(&self, args: &[Array]) -> Result<Vec<Array>> {
         let args = VectorArray::from_arrays(args);
-        arrays_out("imported_function", |out| {
+        ffi::arrays_out("imported_function", |out| {
             // SAFETY: live handles; the outputs are owned by `arrays_out`.
             unsafe { sys::mlx_imported_function_apply(out, self.raw, args.raw()) }
         })
@@ -315,7 +310,7 @@ impl ImportedFunction {
     ) -> Result<Vec<Array>> {
         let args = VectorArray::from_arrays(args);
         let kwargs = MapStringToArray::from_map("imported_function", kwargs)?;
-        arrays_out("imported_function", |out| {
+        ffi::arrays_out("imported_function", |out| {
             // SAFETY: live handles; the outputs are owned by `arrays_out`.
             unsafe {
                 sys::mlx_imported_function_apply_kwargs(out, self.raw, args.raw(), kwargs.raw())
@@ -327,7 +322,7 @@ impl ImportedFunction {
 impl Drop for ImportedFunction {
     fn drop(&mut self) {
         // SAFETY: owned handle, freed once.
-        ffi::serialized(|| unsafe { sys::mlx_imported_function_free(self.raw) });
+        ffi::free(|| unsafe { sys::mlx_imported_function_free(self.raw) });
     }
 }
 

@@ -16,6 +16,7 @@ use mlx_sys as sys;
 
 use crate::array::Array;
 use crate::error::{Error, ErrorKind, Result};
+use crate::vector::VectorArray;
 
 thread_local! {
     static LAST_ERROR: RefCell<Option<String>> = const { RefCell::new(None) };
@@ -83,18 +84,152 @@ pub(crate) fn array_out(
     op: &'static str,
     call: impl FnOnce(*mut sys::mlx_array) -> c_int,
 ) -> Result<Array> {
-    init();
-    // SAFETY: `mlx_array_new` has no preconditions; the handle is owned by `out` from here on.
-    let mut out = Array::from_raw(unsafe { sys::mlx_array_new() });
+    let mut out = new_array();
     let status = serialized(|| call(out.as_raw_mut()));
     check(op, status)?;
     Ok(out)
+}
+
+/// Runs an mlx-c op that writes two arrays, returning both or the error (outputs freed).
+pub(crate) fn pair_out(
+    op: &'static str,
+    call: impl FnOnce(*mut sys::mlx_array, *mut sys::mlx_array) -> c_int,
+) -> Result<(Array, Array)> {
+    let mut second = None;
+    let first = array_out(op, |first| {
+        let mut status = 0;
+        second = Some(array_out(op, |second| {
+            status = call(first, second);
+            status
+        }));
+        status
+    });
+    // The inner call took MLX's message, so its error is the one to report.
+    match (first, second) {
+        (_, Some(Err(err))) => Err(err),
+        (Ok(first), Some(Ok(second))) => Ok((first, second)),
+        (Err(err), _) => Err(err),
+        (Ok(_), None) => Err(Error::new(ErrorKind::Mlx, op, "MLX returned no result")),
+    }
+}
+
+/// Runs an mlx-c op that writes a list of arrays, returning them.
+pub(crate) fn arrays_out(
+    op: &'static str,
+    call: impl FnOnce(*mut sys::mlx_vector_array) -> c_int,
+) -> Result<Vec<Array>> {
+    let mut out = VectorArray::new();
+    check(op, serialized(|| call(out.as_raw_mut())))?;
+    out.to_arrays()
+}
+
+/// Runs an mlx-c op that writes two lists of arrays, returning both.
+pub(crate) fn two_vectors_out(
+    op: &'static str,
+    call: impl FnOnce(*mut sys::mlx_vector_array, *mut sys::mlx_vector_array) -> c_int,
+) -> Result<(Vec<Array>, Vec<Array>)> {
+    let mut first = VectorArray::new();
+    let mut second = VectorArray::new();
+    check(op, serialized(|| call(first.as_raw_mut(), second.as_raw_mut())))?;
+    Ok((first.to_arrays()?, second.to_arrays()?))
+}
+
+/// Evaluates `arrays` together (`mlx_eval`); a failure is an error of `op`.
+pub(crate) fn eval_all<A: AsRef<Array>>(op: &'static str, arrays: &[A]) -> Result<()> {
+    let vector = VectorArray::from_arrays(arrays);
+    // SAFETY: the vector is live.
+    status(op, || unsafe { sys::mlx_eval(vector.raw()) })
 }
 
 /// Runs an mlx-c call that only returns a status.
 pub(crate) fn status(op: &'static str, call: impl FnOnce() -> c_int) -> Result<()> {
     init();
     check(op, serialized(call))
+}
+
+/// An mlx-c handle: a struct holding one `ctx` pointer, empty when that pointer is null.
+pub(crate) trait RawHandle: Copy {
+    /// The empty handle ("none" for optional arguments; owns nothing).
+    fn empty() -> Self;
+    /// True for the empty handle.
+    fn is_empty(self) -> bool;
+}
+
+macro_rules! raw_handles {
+    ($($name:ident),* $(,)?) => {$(
+        impl RawHandle for sys::$name {
+            fn empty() -> Self {
+                sys::$name { ctx: std::ptr::null_mut() }
+            }
+            fn is_empty(self) -> bool {
+                self.ctx.is_null()
+            }
+        }
+    )*};
+}
+
+raw_handles!(
+    mlx_array,
+    mlx_closure,
+    mlx_closure_custom,
+    mlx_closure_custom_jvp,
+    mlx_closure_custom_vmap,
+    mlx_closure_kwargs,
+    mlx_device,
+    mlx_distributed_group,
+    mlx_fast_cuda_kernel,
+    mlx_fast_metal_kernel,
+    mlx_function_exporter,
+    mlx_imported_function,
+    mlx_io_gguf,
+    mlx_node_namer,
+    mlx_stream,
+);
+
+/// The empty handle of type `H`, for optional arguments and for handles an mlx-c call fills.
+pub(crate) fn empty<H: RawHandle>() -> H {
+    H::empty()
+}
+
+/// Runs an mlx-c constructor that returns a handle and signals failure with an empty one.
+/// `own` wraps the handle into its owning type first, so nothing leaks on either path; an empty
+/// result is the error of `op` with MLX's message.
+pub(crate) fn handle_out<H: RawHandle, W>(
+    op: &'static str,
+    call: impl FnOnce() -> H,
+    own: impl FnOnce(H) -> W,
+) -> Result<W> {
+    init();
+    let raw = serialized(call);
+    let owned = own(raw);
+    if raw.is_empty() {
+        return Err(failed(op));
+    }
+    Ok(owned)
+}
+
+/// A new empty array handle (`mlx_array_new`), owned by the result; for mlx-c calls that fill it.
+/// It allocates nothing (the handle is a null pointer until filled), so it skips the lock: it is
+/// on the path of every op.
+pub(crate) fn new_array() -> Array {
+    init();
+    // SAFETY: no preconditions; the handle is owned by the result and freed in its `Drop`.
+    Array::from_raw(unsafe { sys::mlx_array_new() })
+}
+
+/// Runs a raw mlx-c call under the CUDA lock, with the error handler installed, and returns what
+/// it returns. For calls with no status (constructors of empty handles), calls whose status
+/// cannot signal a failure (sharing a live handle, appending to a vector), and calls whose status
+/// the caller reads itself (map iterators); everything else goes through the guards above.
+pub(crate) fn call<T>(call: impl FnOnce() -> T) -> T {
+    init();
+    serialized(call)
+}
+
+/// Frees a handle from a `Drop` impl, under the CUDA lock. The status (where the free returns
+/// one) is dropped: a free of a live handle cannot fail, and a destructor has nobody to report to.
+pub(crate) fn free<T>(call: impl FnOnce() -> T) {
+    let _ = serialized(call);
 }
 
 /// An owned `mlx_string`.
@@ -104,7 +239,7 @@ impl MlxString {
     /// A new empty string, to be filled by an mlx-c call.
     pub(crate) fn new() -> MlxString {
         // SAFETY: no preconditions; freed in `Drop`.
-        MlxString(unsafe { sys::mlx_string_new() })
+        MlxString(call(|| unsafe { sys::mlx_string_new() }))
     }
 
     /// A pointer to the raw handle, for mlx-c calls that fill it.
@@ -127,7 +262,7 @@ impl MlxString {
 impl Drop for MlxString {
     fn drop(&mut self) {
         // SAFETY: the handle is owned and freed exactly once.
-        unsafe { sys::mlx_string_free(self.0) };
+        free(|| unsafe { sys::mlx_string_free(self.0) });
     }
 }
 
@@ -145,12 +280,25 @@ pub(crate) fn string_out(
 /// The handle mlx-c takes for an optional array argument: the array, or an empty handle for
 /// "none" (which owns nothing and needs no freeing).
 pub(crate) fn optional_array(array: Option<&Array>) -> sys::mlx_array {
-    array.map_or(sys::mlx_array { ctx: std::ptr::null_mut() }, Array::raw)
+    array.map_or_else(empty, Array::raw)
 }
 
 /// mlx-c's optional int.
 pub(crate) fn optional_int(value: Option<i32>) -> sys::mlx_optional_int {
     sys::mlx_optional_int { value: value.unwrap_or(0), has_value: value.is_some() }
+}
+
+/// mlx-c's optional float.
+pub(crate) fn optional_float(value: Option<f32>) -> sys::mlx_optional_float {
+    sys::mlx_optional_float { value: value.unwrap_or(0.0), has_value: value.is_some() }
+}
+
+/// mlx-c's optional dtype (the value of an absent one is a placeholder MLX does not read).
+pub(crate) fn optional_dtype(value: Option<crate::Dtype>) -> sys::mlx_optional_dtype {
+    sys::mlx_optional_dtype {
+        value: value.map_or(sys::MLX_FLOAT32, crate::Dtype::to_raw),
+        has_value: value.is_some(),
+    }
 }
 
 /// `text` as a C string; a NUL byte inside is an invalid-argument error of `op`.
@@ -159,15 +307,28 @@ pub(crate) fn c_string(op: &'static str, text: &str) -> Result<std::ffi::CString
         .map_err(|_| Error::invalid(op, format!("{text:?} contains a NUL byte")))
 }
 
-/// True when the loaded MLX runs on CUDA (checked once).
-fn cuda_backend() -> bool {
+/// True when the loaded MLX runs on CUDA. The one detection of the crate (`cuda::is_available`,
+/// kernels and the lock below ask here); checked once, since the library cannot change.
+pub(crate) fn cuda_available() -> bool {
     static CUDA: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *CUDA.get_or_init(|| {
         init();
         let mut available = false;
+        // SAFETY: writes one bool. Called raw, not through `status`: `serialized` asks here.
+        check("cuda_is_available", unsafe { sys::mlx_cuda_is_available(&mut available) }).is_ok()
+            && available
+    })
+}
+
+/// True when the loaded MLX runs on Metal (checked once, as [`cuda_available`]).
+pub(crate) fn metal_available() -> bool {
+    static METAL: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *METAL.get_or_init(|| {
+        let mut available = false;
         // SAFETY: writes one bool.
-        let status = unsafe { sys::mlx_cuda_is_available(&mut available) };
-        status == 0 && available
+        status("metal_is_available", || unsafe { sys::mlx_metal_is_available(&mut available) })
+            .is_ok()
+            && available
     })
 }
 
@@ -193,7 +354,7 @@ pub(crate) fn serialized<T>(call: impl FnOnce() -> T) -> T {
             let _ = DEPTH.try_with(|d| d.set(d.get().saturating_sub(1)));
         }
     }
-    if !cuda_backend() {
+    if !cuda_available() {
         return call();
     }
     // A poisoned lock only means a thread panicked inside; it protects no data.

@@ -20,6 +20,7 @@
 use mlx_macros::default_device;
 use mlx_sys as sys;
 
+use crate::array::normalize_axis;
 use crate::{Array, Error, Result, Stream, ffi};
 
 /// How a transform is scaled, as Python's `norm` argument.
@@ -51,19 +52,6 @@ enum Output {
     SameSize,
     /// `2 * (size - 1)` along the last transformed axis (the inverse real transforms).
     InverseReal,
-}
-
-/// `axis` as an index into `a`'s dimensions, or an error naming `op`.
-fn axis_index(op: &'static str, a: &Array, axis: i32) -> Result<usize> {
-    let ndim = a.ndim() as i32;
-    let index = if axis < 0 { axis + ndim } else { axis };
-    if index < 0 || index >= ndim {
-        return Err(Error::invalid(
-            op,
-            format!("axis {axis} is out of range for an array of {ndim} dimensions"),
-        ));
-    }
-    Ok(index as usize)
 }
 
 /// The default length along `axis` (already checked).
@@ -100,7 +88,7 @@ fn resolve(
     };
     let mut indices = Vec::with_capacity(axes.len());
     for &axis in &axes {
-        indices.push(axis_index(op, a, axis)?);
+        indices.push(normalize_axis(op, axis, a.ndim())?);
     }
     let sizes = match s {
         Some(s) => s.to_vec(),
@@ -118,301 +106,134 @@ fn resolve(
 
 /// The length `n` of a one-dimensional transform: the given one, or the default for `axis`.
 fn length(op: &'static str, a: &Array, n: Option<i32>, axis: i32, output: Output) -> Result<i32> {
-    let index = axis_index(op, a, axis)?;
+    let index = normalize_axis(op, axis, a.ndim())?;
     Ok(n.unwrap_or_else(|| default_len(a, index, output, true)))
 }
 
 /// The last two axes, the default of the two-dimensional transforms.
 const LAST_TWO: &[i32] = &[-2, -1];
 
-/// The one-dimensional discrete Fourier transform along `axis` (complex64 output).
-///
-/// `n` (default: the size of `axis`) truncates or zero-pads the input. Fails if `axis` is out of
-/// range or `n <= 0`.
-///
-/// ```
-/// use mlx_rs::{Array, fft::{self, FftNorm}};
-/// use num_complex::Complex32;
-/// let x = Array::from_slice(&[1.0f32, 0.0, 0.0, 0.0], &[4])?;
-/// let y = fft::fft(&x, None, -1, FftNorm::Backward)?;
-/// assert_eq!(y.to_vec::<Complex32>()?, [Complex32::new(1.0, 0.0); 4]);
-/// # Ok::<(), mlx_rs::Error>(())
-/// ```
-#[default_device]
-pub fn fft_device(
-    a: &Array,
-    n: Option<i32>,
-    axis: i32,
-    norm: FftNorm,
-    stream: &Stream,
-) -> Result<Array> {
-    let n = length("fft", a, n, axis, Output::SameSize)?;
-    // SAFETY: live handles; the output is owned by `array_out`.
-    ffi::array_out("fft", |out| unsafe {
-        sys::mlx_fft_fft(out, a.raw(), n, axis, norm.to_raw(), stream.raw())
-    })
+/// Defines one-dimensional transforms (`fn foo_device(a, n, axis, norm, stream)`), one mlx-c
+/// function each; `$output` picks the default length `n`.
+macro_rules! fft_1d {
+    ($($(#[$doc:meta])* $device:ident, $op:literal, $ffi:ident, $output:ident;)*) => {$(
+        $(#[$doc])*
+        #[default_device]
+        pub fn $device(
+            a: &Array,
+            n: Option<i32>,
+            axis: i32,
+            norm: FftNorm,
+            stream: &Stream,
+        ) -> Result<Array> {
+            let n = length($op, a, n, axis, Output::$output)?;
+            // SAFETY: live handles; the output is owned by `array_out`.
+            ffi::array_out($op, |out| unsafe {
+                sys::$ffi(out, a.raw(), n, axis, norm.to_raw(), stream.raw())
+            })
+        }
+    )*};
 }
 
-/// The inverse of [`fft`].
-#[default_device]
-pub fn ifft_device(
-    a: &Array,
-    n: Option<i32>,
-    axis: i32,
-    norm: FftNorm,
-    stream: &Stream,
-) -> Result<Array> {
-    let n = length("ifft", a, n, axis, Output::SameSize)?;
-    // SAFETY: live handles; the output is owned by `array_out`.
-    ffi::array_out("ifft", |out| unsafe {
-        sys::mlx_fft_ifft(out, a.raw(), n, axis, norm.to_raw(), stream.raw())
-    })
+/// Defines transforms over several axes (`fn foo_device(a, s, axes, norm, stream)`), one mlx-c
+/// function each; `$default` is the default axes (`None`: from `s`, see `resolve`) and
+/// `$output` picks the default sizes.
+macro_rules! fft_nd {
+    ($(
+        $(#[$doc:meta])* $device:ident, $op:literal, $ffi:ident, $default:expr, $output:ident;
+    )*) => {$(
+        $(#[$doc])*
+        #[default_device]
+        pub fn $device(
+            a: &Array,
+            s: Option<&[i32]>,
+            axes: Option<&[i32]>,
+            norm: FftNorm,
+            stream: &Stream,
+        ) -> Result<Array> {
+            let (s, axes) = resolve($op, a, s, axes, $default, Output::$output)?;
+            // SAFETY: live handles; `s` and `axes` outlive the call; the output is owned by
+            // `array_out`.
+            ffi::array_out($op, |out| unsafe {
+                sys::$ffi(
+                    out,
+                    a.raw(),
+                    s.as_ptr(),
+                    s.len(),
+                    axes.as_ptr(),
+                    axes.len(),
+                    norm.to_raw(),
+                    stream.raw(),
+                )
+            })
+        }
+    )*};
 }
 
-/// The one-dimensional Fourier transform of a real input: `n / 2 + 1` complex outputs along
-/// `axis`.
-#[default_device]
-pub fn rfft_device(
-    a: &Array,
-    n: Option<i32>,
-    axis: i32,
-    norm: FftNorm,
-    stream: &Stream,
-) -> Result<Array> {
-    let n = length("rfft", a, n, axis, Output::SameSize)?;
-    // SAFETY: live handles; the output is owned by `array_out`.
-    ffi::array_out("rfft", |out| unsafe {
-        sys::mlx_fft_rfft(out, a.raw(), n, axis, norm.to_raw(), stream.raw())
-    })
+fft_1d! {
+    /// The one-dimensional discrete Fourier transform along `axis` (complex64 output).
+    ///
+    /// `n` (default: the size of `axis`) truncates or zero-pads the input. Fails if `axis` is out
+    /// of range or `n <= 0`.
+    ///
+    /// ```
+    /// use mlx_rs::{Array, fft::{self, FftNorm}};
+    /// use num_complex::Complex32;
+    /// let x = Array::from_slice(&[1.0f32, 0.0, 0.0, 0.0], &[4])?;
+    /// let y = fft::fft(&x, None, -1, FftNorm::Backward)?;
+    /// assert_eq!(y.to_vec::<Complex32>()?, [Complex32::new(1.0, 0.0); 4]);
+    /// # Ok::<(), mlx_rs::Error>(())
+    /// ```
+    fft_device, "fft", mlx_fft_fft, SameSize;
+
+    /// The inverse of [`fft`].
+    ifft_device, "ifft", mlx_fft_ifft, SameSize;
+
+    /// The one-dimensional Fourier transform of a real input: `n / 2 + 1` complex outputs along
+    /// `axis`.
+    rfft_device, "rfft", mlx_fft_rfft, SameSize;
+
+    /// The inverse of [`rfft`]: a real output of length `n` along `axis` (default
+    /// `2 * (size - 1)`; pass the original length to recover odd lengths).
+    irfft_device, "irfft", mlx_fft_irfft, InverseReal;
 }
 
-/// The inverse of [`rfft`]: a real output of length `n` along `axis` (default
-/// `2 * (size - 1)`; pass the original length to recover odd lengths).
-#[default_device]
-pub fn irfft_device(
-    a: &Array,
-    n: Option<i32>,
-    axis: i32,
-    norm: FftNorm,
-    stream: &Stream,
-) -> Result<Array> {
-    let n = length("irfft", a, n, axis, Output::InverseReal)?;
-    // SAFETY: live handles; the output is owned by `array_out`.
-    ffi::array_out("irfft", |out| unsafe {
-        sys::mlx_fft_irfft(out, a.raw(), n, axis, norm.to_raw(), stream.raw())
-    })
-}
+fft_nd! {
+    /// The two-dimensional Fourier transform over `axes` (default: the last two).
+    ///
+    /// ```
+    /// use mlx_rs::{Array, fft::{self, FftNorm}};
+    /// use num_complex::Complex32;
+    /// let x = Array::from_slice(&[1.0f32, 1.0, 1.0, 1.0], &[2, 2])?;
+    /// let y = fft::fft2(&x, None, None, FftNorm::Backward)?.to_vec::<Complex32>()?;
+    /// assert_eq!(y[0], Complex32::new(4.0, 0.0));
+    /// assert_eq!(y[3], Complex32::new(0.0, 0.0));
+    /// # Ok::<(), mlx_rs::Error>(())
+    /// ```
+    fft2_device, "fft2", mlx_fft_fft2, Some(LAST_TWO), SameSize;
 
-/// The two-dimensional Fourier transform over `axes` (default: the last two).
-///
-/// ```
-/// use mlx_rs::{Array, fft::{self, FftNorm}};
-/// use num_complex::Complex32;
-/// let x = Array::from_slice(&[1.0f32, 1.0, 1.0, 1.0], &[2, 2])?;
-/// let y = fft::fft2(&x, None, None, FftNorm::Backward)?.to_vec::<Complex32>()?;
-/// assert_eq!(y[0], Complex32::new(4.0, 0.0));
-/// assert_eq!(y[3], Complex32::new(0.0, 0.0));
-/// # Ok::<(), mlx_rs::Error>(())
-/// ```
-#[default_device]
-pub fn fft2_device(
-    a: &Array,
-    s: Option<&[i32]>,
-    axes: Option<&[i32]>,
-    norm: FftNorm,
-    stream: &Stream,
-) -> Result<Array> {
-    let (s, axes) = resolve("fft2", a, s, axes, Some(LAST_TWO), Output::SameSize)?;
-    // SAFETY: live handles; `s` and `axes` outlive the call; the output is owned by `array_out`.
-    ffi::array_out("fft2", |out| unsafe {
-        sys::mlx_fft_fft2(
-            out,
-            a.raw(),
-            s.as_ptr(),
-            s.len(),
-            axes.as_ptr(),
-            axes.len(),
-            norm.to_raw(),
-            stream.raw(),
-        )
-    })
-}
+    /// The inverse of [`fft2`].
+    ifft2_device, "ifft2", mlx_fft_ifft2, Some(LAST_TWO), SameSize;
 
-/// The inverse of [`fft2`].
-#[default_device]
-pub fn ifft2_device(
-    a: &Array,
-    s: Option<&[i32]>,
-    axes: Option<&[i32]>,
-    norm: FftNorm,
-    stream: &Stream,
-) -> Result<Array> {
-    let (s, axes) = resolve("ifft2", a, s, axes, Some(LAST_TWO), Output::SameSize)?;
-    // SAFETY: live handles; `s` and `axes` outlive the call; the output is owned by `array_out`.
-    ffi::array_out("ifft2", |out| unsafe {
-        sys::mlx_fft_ifft2(
-            out,
-            a.raw(),
-            s.as_ptr(),
-            s.len(),
-            axes.as_ptr(),
-            axes.len(),
-            norm.to_raw(),
-            stream.raw(),
-        )
-    })
-}
+    /// The n-dimensional Fourier transform over `axes` (default: the last `len(s)` axes, or all
+    /// axes when `s` is `None` too), with sizes `s` (default: the input's).
+    fftn_device, "fftn", mlx_fft_fftn, None, SameSize;
 
-/// The n-dimensional Fourier transform over `axes` (default: the last `len(s)` axes, or all
-/// axes when `s` is `None` too), with sizes `s` (default: the input's).
-#[default_device]
-pub fn fftn_device(
-    a: &Array,
-    s: Option<&[i32]>,
-    axes: Option<&[i32]>,
-    norm: FftNorm,
-    stream: &Stream,
-) -> Result<Array> {
-    let (s, axes) = resolve("fftn", a, s, axes, None, Output::SameSize)?;
-    // SAFETY: live handles; `s` and `axes` outlive the call; the output is owned by `array_out`.
-    ffi::array_out("fftn", |out| unsafe {
-        sys::mlx_fft_fftn(
-            out,
-            a.raw(),
-            s.as_ptr(),
-            s.len(),
-            axes.as_ptr(),
-            axes.len(),
-            norm.to_raw(),
-            stream.raw(),
-        )
-    })
-}
+    /// The inverse of [`fftn`].
+    ifftn_device, "ifftn", mlx_fft_ifftn, None, SameSize;
 
-/// The inverse of [`fftn`].
-#[default_device]
-pub fn ifftn_device(
-    a: &Array,
-    s: Option<&[i32]>,
-    axes: Option<&[i32]>,
-    norm: FftNorm,
-    stream: &Stream,
-) -> Result<Array> {
-    let (s, axes) = resolve("ifftn", a, s, axes, None, Output::SameSize)?;
-    // SAFETY: live handles; `s` and `axes` outlive the call; the output is owned by `array_out`.
-    ffi::array_out("ifftn", |out| unsafe {
-        sys::mlx_fft_ifftn(
-            out,
-            a.raw(),
-            s.as_ptr(),
-            s.len(),
-            axes.as_ptr(),
-            axes.len(),
-            norm.to_raw(),
-            stream.raw(),
-        )
-    })
-}
+    /// The two-dimensional Fourier transform of a real input; the last axis keeps `s[-1] / 2 + 1`
+    /// outputs.
+    rfft2_device, "rfft2", mlx_fft_rfft2, Some(LAST_TWO), SameSize;
 
-/// The two-dimensional Fourier transform of a real input; the last axis keeps `s[-1] / 2 + 1`
-/// outputs.
-#[default_device]
-pub fn rfft2_device(
-    a: &Array,
-    s: Option<&[i32]>,
-    axes: Option<&[i32]>,
-    norm: FftNorm,
-    stream: &Stream,
-) -> Result<Array> {
-    let (s, axes) = resolve("rfft2", a, s, axes, Some(LAST_TWO), Output::SameSize)?;
-    // SAFETY: live handles; `s` and `axes` outlive the call; the output is owned by `array_out`.
-    ffi::array_out("rfft2", |out| unsafe {
-        sys::mlx_fft_rfft2(
-            out,
-            a.raw(),
-            s.as_ptr(),
-            s.len(),
-            axes.as_ptr(),
-            axes.len(),
-            norm.to_raw(),
-            stream.raw(),
-        )
-    })
-}
+    /// The inverse of [`rfft2`]; the last axis defaults to `2 * (size - 1)` outputs.
+    irfft2_device, "irfft2", mlx_fft_irfft2, Some(LAST_TWO), InverseReal;
 
-/// The inverse of [`rfft2`]; the last axis defaults to `2 * (size - 1)` outputs.
-#[default_device]
-pub fn irfft2_device(
-    a: &Array,
-    s: Option<&[i32]>,
-    axes: Option<&[i32]>,
-    norm: FftNorm,
-    stream: &Stream,
-) -> Result<Array> {
-    let (s, axes) = resolve("irfft2", a, s, axes, Some(LAST_TWO), Output::InverseReal)?;
-    // SAFETY: live handles; `s` and `axes` outlive the call; the output is owned by `array_out`.
-    ffi::array_out("irfft2", |out| unsafe {
-        sys::mlx_fft_irfft2(
-            out,
-            a.raw(),
-            s.as_ptr(),
-            s.len(),
-            axes.as_ptr(),
-            axes.len(),
-            norm.to_raw(),
-            stream.raw(),
-        )
-    })
-}
+    /// The n-dimensional Fourier transform of a real input (axes and sizes as in [`fftn`]).
+    rfftn_device, "rfftn", mlx_fft_rfftn, None, SameSize;
 
-/// The n-dimensional Fourier transform of a real input (axes and sizes as in [`fftn`]).
-#[default_device]
-pub fn rfftn_device(
-    a: &Array,
-    s: Option<&[i32]>,
-    axes: Option<&[i32]>,
-    norm: FftNorm,
-    stream: &Stream,
-) -> Result<Array> {
-    let (s, axes) = resolve("rfftn", a, s, axes, None, Output::SameSize)?;
-    // SAFETY: live handles; `s` and `axes` outlive the call; the output is owned by `array_out`.
-    ffi::array_out("rfftn", |out| unsafe {
-        sys::mlx_fft_rfftn(
-            out,
-            a.raw(),
-            s.as_ptr(),
-            s.len(),
-            axes.as_ptr(),
-            axes.len(),
-            norm.to_raw(),
-            stream.raw(),
-        )
-    })
-}
-
-/// The inverse of [`rfftn`]; the last axis defaults to `2 * (size - 1)` outputs.
-#[default_device]
-pub fn irfftn_device(
-    a: &Array,
-    s: Option<&[i32]>,
-    axes: Option<&[i32]>,
-    norm: FftNorm,
-    stream: &Stream,
-) -> Result<Array> {
-    let (s, axes) = resolve("irfftn", a, s, axes, None, Output::InverseReal)?;
-    // SAFETY: live handles; `s` and `axes` outlive the call; the output is owned by `array_out`.
-    ffi::array_out("irfftn", |out| unsafe {
-        sys::mlx_fft_irfftn(
-            out,
-            a.raw(),
-            s.as_ptr(),
-            s.len(),
-            axes.as_ptr(),
-            axes.len(),
-            norm.to_raw(),
-            stream.raw(),
-        )
-    })
+    /// The inverse of [`rfftn`]; the last axis defaults to `2 * (size - 1)` outputs.
+    irfftn_device, "irfftn", mlx_fft_irfftn, None, InverseReal;
 }
 
 /// Every axis of `a`, the default of the shifts.

@@ -36,14 +36,12 @@ pub struct NodeNamer {
 impl NodeNamer {
     /// A namer with no names set.
     pub fn new() -> Result<NodeNamer> {
-        ffi::init();
-        // SAFETY: no preconditions; mlx-c returns an empty handle on failure, and the result owns
-        // the handle.
-        let namer = NodeNamer { raw: unsafe { sys::mlx_node_namer_new() } };
-        if namer.raw.ctx.is_null() {
-            return Err(ffi::failed("node_namer_new"));
-        }
-        Ok(namer)
+        ffi::handle_out(
+            "node_namer_new",
+            // SAFETY: no preconditions; mlx-c returns an empty handle on failure.
+            || unsafe { sys::mlx_node_namer_new() },
+            |raw| NodeNamer { raw },
+        )
     }
 
     /// A namer giving each array its name.
@@ -104,7 +102,7 @@ impl NodeNamer {
 impl Drop for NodeNamer {
     fn drop(&mut self) {
         // SAFETY: owned handle, freed once.
-        unsafe { sys::mlx_node_namer_free(self.raw) };
+        ffi::free(|| unsafe { sys::mlx_node_namer_free(self.raw) });
     }
 }
 
@@ -181,7 +179,7 @@ fn capture(op: &'static str, call: impl FnOnce(*mut sys::FILE) -> c_int) -> Resu
         let error = std::io::Error::last_os_error();
         return Err(Error::new(ErrorKind::Io, op, format!("cannot open a memory stream: {error}")));
     }
-    let status = call(file.cast());
+    let status = ffi::serialized(|| call(file.cast()));
     // SAFETY: `file` is the open stream from above, closed exactly once. After closing,
     // `buffer.data` and `buffer.len` describe everything written.
     let closed = unsafe { libc::fclose(file) };

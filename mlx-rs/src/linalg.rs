@@ -23,37 +23,14 @@
 //!
 //! [`norm`] (other orders) and [`cross`] run on every device.
 
-use std::ffi::{CStr, c_int};
+use std::ffi::CStr;
 use std::fmt;
 use std::str::FromStr;
 
 use mlx_macros::default_device;
 use mlx_sys as sys;
 
-use crate::{Array, Error, ErrorKind, Result, Stream, ffi, vector};
-
-/// Runs an mlx-c op that writes two arrays, returning both or the error (outputs freed).
-pub(crate) fn pair_out(
-    op: &'static str,
-    call: impl FnOnce(*mut sys::mlx_array, *mut sys::mlx_array) -> c_int,
-) -> Result<(Array, Array)> {
-    let mut second = None;
-    let first = ffi::array_out(op, |first| {
-        let mut status = 0;
-        second = Some(ffi::array_out(op, |second| {
-            status = call(first, second);
-            status
-        }));
-        status
-    });
-    // The inner call took MLX's message, so its error is the one to report.
-    match (first, second) {
-        (_, Some(Err(err))) => Err(err),
-        (Ok(first), Some(Ok(second))) => Ok((first, second)),
-        (Err(err), _) => Err(err),
-        (Ok(_), None) => Err(Error::new(ErrorKind::Mlx, op, "MLX returned no result")),
-    }
-}
+use crate::{Array, Error, ErrorKind, Result, Stream, ffi};
 
 /// MLX 0.32.2 divides by zero (SIGFPE, killing the process) when some LAPACK-backed ops get
 /// matrices with a zero dimension; reject those before calling it.
@@ -214,7 +191,7 @@ pub fn norm_device(
 /// ```
 #[default_device]
 pub fn qr_device(a: &Array, stream: &Stream) -> Result<(Array, Array)> {
-    pair_out("qr", |q, r| {
+    ffi::pair_out("qr", |q, r| {
         // SAFETY: live handles; both outputs are owned by `pair_out`.
         unsafe { sys::mlx_linalg_qr(q, r, a.raw(), stream.raw()) }
     })
@@ -233,7 +210,7 @@ pub fn qr_device(a: &Array, stream: &Stream) -> Result<(Array, Array)> {
 /// ```
 #[default_device]
 pub fn svd_device(a: &Array, compute_uv: bool, stream: &Stream) -> Result<Vec<Array>> {
-    vector::arrays_out("svd", |out| {
+    ffi::arrays_out("svd", |out| {
         // SAFETY: live handles; the output vector is owned by `arrays_out`.
         unsafe { sys::mlx_linalg_svd(out, a.raw(), compute_uv, stream.raw()) }
     })
@@ -321,7 +298,7 @@ pub fn det_device(a: &Array, stream: &Stream) -> Result<Array> {
 /// CPU only (see the [module docs](self)).
 #[default_device]
 pub fn slogdet_device(a: &Array, stream: &Stream) -> Result<(Array, Array)> {
-    pair_out("slogdet", |sign, logabsdet| {
+    ffi::pair_out("slogdet", |sign, logabsdet| {
         // SAFETY: live handles; both outputs are owned by `pair_out`.
         unsafe { sys::mlx_linalg_slogdet(sign, logabsdet, a.raw(), stream.raw()) }
     })
@@ -331,7 +308,7 @@ pub fn slogdet_device(a: &Array, stream: &Stream) -> Result<(Array, Array)> {
 /// `complex64`. CPU only (see the [module docs](self)).
 #[default_device]
 pub fn eig_device(a: &Array, stream: &Stream) -> Result<(Array, Array)> {
-    pair_out("eig", |values, vectors| {
+    ffi::pair_out("eig", |values, vectors| {
         // SAFETY: live handles; both outputs are owned by `pair_out`.
         unsafe { sys::mlx_linalg_eig(values, vectors, a.raw(), stream.raw()) }
     })
@@ -360,7 +337,7 @@ fn parse_uplo(op: &'static str, uplo: &str) -> Result<&'static CStr> {
 #[default_device]
 pub fn eigh_device(a: &Array, uplo: &str, stream: &Stream) -> Result<(Array, Array)> {
     let triangle = parse_uplo("eigh", uplo)?;
-    pair_out("eigh", |values, vectors| {
+    ffi::pair_out("eigh", |values, vectors| {
         // SAFETY: live handles; `triangle` is a static C string; both outputs are owned by
         // `pair_out`.
         unsafe { sys::mlx_linalg_eigh(values, vectors, a.raw(), triangle.as_ptr(), stream.raw()) }
@@ -390,7 +367,7 @@ pub fn eigvalsh_device(a: &Array, uplo: &str, stream: &Stream) -> Result<Array> 
 #[default_device]
 pub fn lu_device(a: &Array, stream: &Stream) -> Result<(Array, Array, Array)> {
     reject_empty_matrix("lu", a)?;
-    let parts = vector::arrays_out("lu", |out| {
+    let parts = ffi::arrays_out("lu", |out| {
         // SAFETY: live handles; the output vector is owned by `arrays_out`.
         unsafe { sys::mlx_linalg_lu(out, a.raw(), stream.raw()) }
     })?;
@@ -410,7 +387,7 @@ pub fn lu_device(a: &Array, stream: &Stream) -> Result<(Array, Array, Array)> {
 #[default_device]
 pub fn lu_factor_device(a: &Array, stream: &Stream) -> Result<(Array, Array)> {
     reject_empty_matrix("lu_factor", a)?;
-    pair_out("lu_factor", |lu, pivots| {
+    ffi::pair_out("lu_factor", |lu, pivots| {
         // SAFETY: live handles; both outputs are owned by `pair_out`.
         unsafe { sys::mlx_linalg_lu_factor(lu, pivots, a.raw(), stream.raw()) }
     })

@@ -34,9 +34,8 @@ pub(crate) struct MapStringToArray(sys::mlx_map_string_to_array);
 impl MapStringToArray {
     /// An empty map, to be filled by an mlx-c call or by [`MapStringToArray::insert`].
     pub(crate) fn new() -> MapStringToArray {
-        ffi::init();
         // SAFETY: no preconditions; freed in `Drop`.
-        MapStringToArray(unsafe { sys::mlx_map_string_to_array_new() })
+        MapStringToArray(ffi::call(|| unsafe { sys::mlx_map_string_to_array_new() }))
     }
 
     /// A map sharing the given arrays (MLX references, not copies).
@@ -72,19 +71,18 @@ impl MapStringToArray {
 
     /// The entries, each array sharing the map's.
     pub(crate) fn to_map(&self, op: &'static str) -> Result<HashMap<String, Array>> {
-        ffi::init();
         // SAFETY: the map is live; the iterator is freed by `Iter`'s `Drop` before the map.
-        let iter = ArrayIter(unsafe { sys::mlx_map_string_to_array_iterator_new(self.0) });
+        let iter =
+            ArrayIter(ffi::call(|| unsafe { sys::mlx_map_string_to_array_iterator_new(self.0) }));
         let mut out = HashMap::new();
         loop {
             let mut key: *const c_char = std::ptr::null();
-            // SAFETY: a fresh handle owned by `value` from here on.
-            let mut value = Array::from_raw(unsafe { sys::mlx_array_new() });
+            let mut value = ffi::new_array();
             // SAFETY: the iterator and the output handles are live. mlx-c returns `END` past
             // the last entry.
-            let status = unsafe {
+            let status = ffi::call(|| unsafe {
                 sys::mlx_map_string_to_array_iterator_next(&mut key, value.as_raw_mut(), iter.0)
-            };
+            });
             if status == END {
                 break;
             }
@@ -100,7 +98,7 @@ impl MapStringToArray {
 impl Drop for MapStringToArray {
     fn drop(&mut self) {
         // SAFETY: owned handle, freed once.
-        ffi::serialized(|| unsafe { sys::mlx_map_string_to_array_free(self.0) });
+        ffi::free(|| unsafe { sys::mlx_map_string_to_array_free(self.0) });
     }
 }
 
@@ -110,7 +108,7 @@ struct ArrayIter(sys::mlx_map_string_to_array_iterator);
 impl Drop for ArrayIter {
     fn drop(&mut self) {
         // SAFETY: owned handle, freed once.
-        unsafe { sys::mlx_map_string_to_array_iterator_free(self.0) };
+        ffi::free(|| unsafe { sys::mlx_map_string_to_array_iterator_free(self.0) });
     }
 }
 
@@ -120,9 +118,8 @@ pub(crate) struct MapStringToString(sys::mlx_map_string_to_string);
 impl MapStringToString {
     /// An empty map, to be filled by an mlx-c call or by [`MapStringToString::insert`].
     pub(crate) fn new() -> MapStringToString {
-        ffi::init();
         // SAFETY: no preconditions; freed in `Drop`.
-        MapStringToString(unsafe { sys::mlx_map_string_to_string_new() })
+        MapStringToString(ffi::call(|| unsafe { sys::mlx_map_string_to_string_new() }))
     }
 
     /// A map holding copies of the given entries.
@@ -159,17 +156,17 @@ impl MapStringToString {
 
     /// The entries, copied.
     pub(crate) fn to_map(&self, op: &'static str) -> Result<HashMap<String, String>> {
-        ffi::init();
         // SAFETY: the map is live; the iterator is freed by `Drop` before the map.
-        let iter = StringIter(unsafe { sys::mlx_map_string_to_string_iterator_new(self.0) });
+        let iter =
+            StringIter(ffi::call(|| unsafe { sys::mlx_map_string_to_string_iterator_new(self.0) }));
         let mut out = HashMap::new();
         loop {
             let mut key: *const c_char = std::ptr::null();
             let mut value: *const c_char = std::ptr::null();
             // SAFETY: the iterator is live; mlx-c returns `END` past the last entry.
-            let status = unsafe {
+            let status = ffi::call(|| unsafe {
                 sys::mlx_map_string_to_string_iterator_next(&mut key, &mut value, iter.0)
-            };
+            });
             if status == END {
                 break;
             }
@@ -185,7 +182,7 @@ impl MapStringToString {
 impl Drop for MapStringToString {
     fn drop(&mut self) {
         // SAFETY: owned handle, freed once.
-        unsafe { sys::mlx_map_string_to_string_free(self.0) };
+        ffi::free(|| unsafe { sys::mlx_map_string_to_string_free(self.0) });
     }
 }
 
@@ -195,7 +192,7 @@ struct StringIter(sys::mlx_map_string_to_string_iterator);
 impl Drop for StringIter {
     fn drop(&mut self) {
         // SAFETY: owned handle, freed once.
-        unsafe { sys::mlx_map_string_to_string_iterator_free(self.0) };
+        ffi::free(|| unsafe { sys::mlx_map_string_to_string_iterator_free(self.0) });
     }
 }
 

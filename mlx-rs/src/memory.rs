@@ -118,7 +118,7 @@ struct DeviceInfo(sys::mlx_device_info);
 impl Drop for DeviceInfo {
     fn drop(&mut self) {
         // SAFETY: owned handle, freed once.
-        unsafe { sys::mlx_device_info_free(self.0) };
+        ffi::free(|| unsafe { sys::mlx_device_info_free(self.0) });
     }
 }
 
@@ -133,9 +133,8 @@ impl Drop for DeviceInfo {
 /// ```
 pub fn device_info(device: &Device) -> Result<HashMap<String, DeviceInfoValue>> {
     const OP: &str = "device_info";
-    ffi::init();
     // SAFETY: no preconditions; the handle is owned by `info` and freed on every path.
-    let mut info = DeviceInfo(unsafe { sys::mlx_device_info_new() });
+    let mut info = DeviceInfo(ffi::call(|| unsafe { sys::mlx_device_info_new() }));
     // SAFETY: both handles are live; the call fills `info`.
     ffi::status(OP, || unsafe { sys::mlx_device_info_get(&mut info.0, device.raw()) })?;
     let mut keys = crate::vector::VectorString::new();

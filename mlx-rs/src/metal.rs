@@ -4,12 +4,11 @@
 use mlx_sys as sys;
 
 use crate::error::Result;
-use crate::fast::kernel::KernelBackend;
 use crate::ffi;
 
 /// True when the loaded MLX runs on Metal.
 pub fn is_available() -> bool {
-    KernelBackend::Metal.is_available()
+    ffi::metal_available()
 }
 
 /// Starts a GPU trace capture written to `path` (a `.gputrace`); needs `MTL_CAPTURE_ENABLED=1`.

@@ -12,7 +12,6 @@ use mlx_sys as sys;
 
 use crate::error::{Error, Result};
 use crate::ops::{IndexArray, Negative};
-use crate::vector::arrays_out;
 use crate::{Array, Dtype, Stream, ffi};
 
 /// The quantization format.
@@ -88,7 +87,7 @@ pub fn quantize_device(
     params: QuantizationParams,
     stream: &Stream,
 ) -> Result<Quantized> {
-    let parts = arrays_out("quantize", |out| {
+    let parts = ffi::arrays_out("quantize", |out| {
         // SAFETY: live handles; the optional global scale is an empty handle; the output
         // vector is owned by `arrays_out`.
         unsafe {
@@ -118,10 +117,7 @@ pub fn dequantize_device(
     dtype: Option<Dtype>,
     stream: &Stream,
 ) -> Result<Array> {
-    let dtype = sys::mlx_optional_dtype {
-        value: dtype.map_or(sys::MLX_FLOAT32, Dtype::to_raw),
-        has_value: dtype.is_some(),
-    };
+    let dtype = ffi::optional_dtype(dtype);
     ffi::array_out("dequantize", |out| {
         // SAFETY: live handles or empty handles for the absent biases and global scale.
         unsafe {

@@ -71,7 +71,7 @@ pub fn split_device(key: &Array, num: i32, stream: &Stream) -> Result<Array> {
 /// ```
 #[default_device]
 pub fn split_pair_device(key: &Array, stream: &Stream) -> Result<(Array, Array)> {
-    crate::linalg::pair_out("split", |first, second| {
+    ffi::pair_out("split", |first, second| {
         // SAFETY: live handles; both outputs are owned by `pair_out`.
         unsafe { sys::mlx_random_split(first, second, key.raw(), stream.raw()) }
     })
@@ -446,19 +446,14 @@ pub fn permutation_device(
     key: Option<&Array>,
     stream: &Stream,
 ) -> Result<Array> {
-    let ndim = x.ndim() as i32;
-    let index = if axis < 0 { axis + ndim } else { axis };
-    if index < 0 || index >= ndim {
-        return Err(Error::invalid(
-            "permutation",
-            format!("axis {axis} is out of range for an array of {ndim} dimensions"),
-        ));
-    }
+    let index = crate::array::normalize_axis("permutation", axis, x.ndim())?;
     // MLX 0.32.2 divides by zero (SIGFPE) when the permuted axis is empty; there is nothing to
     // permute, so the input is the answer.
-    if x.shape()[index as usize] == 0 {
+    if x.shape()[index] == 0 {
         return Ok(x.clone());
     }
+    let index = i32::try_from(index)
+        .map_err(|_| Error::invalid("permutation", format!("axis {axis} is too large")))?;
     // SAFETY: live handles; the output is owned by `array_out`.
     ffi::array_out("permutation", |out| unsafe {
         sys::mlx_random_permutation(out, x.raw(), index, ffi::optional_array(key), stream.raw())

@@ -1,7 +1,5 @@
 //! `mlx_vector_array`: the owned list of arrays that mlx-c takes and returns.
 
-use std::ffi::c_int;
-
 use mlx_sys as sys;
 
 use crate::array::Array;
@@ -14,18 +12,19 @@ pub(crate) struct VectorArray(sys::mlx_vector_array);
 impl VectorArray {
     /// An empty vector, to be filled by an mlx-c call.
     pub(crate) fn new() -> VectorArray {
-        ffi::init();
         // SAFETY: no preconditions; freed in `Drop`.
-        VectorArray(unsafe { sys::mlx_vector_array_new() })
+        VectorArray(ffi::call(|| unsafe { sys::mlx_vector_array_new() }))
     }
 
     /// A vector sharing the given arrays (MLX references, not copies).
     pub(crate) fn from_arrays<A: AsRef<Array>>(arrays: &[A]) -> VectorArray {
         let vector = VectorArray::new();
-        for array in arrays {
-            // SAFETY: both handles are live; the vector takes its own reference.
-            unsafe { sys::mlx_vector_array_append_value(vector.0, array.as_ref().raw()) };
-        }
+        ffi::call(|| {
+            for array in arrays {
+                // SAFETY: both handles are live; the vector takes its own reference.
+                unsafe { sys::mlx_vector_array_append_value(vector.0, array.as_ref().raw()) };
+            }
+        });
         vector
     }
 
@@ -61,18 +60,8 @@ impl VectorArray {
 impl Drop for VectorArray {
     fn drop(&mut self) {
         // SAFETY: owned handle, freed once.
-        ffi::serialized(|| unsafe { sys::mlx_vector_array_free(self.0) });
+        ffi::free(|| unsafe { sys::mlx_vector_array_free(self.0) });
     }
-}
-
-/// Runs an mlx-c op that writes a list of arrays, returning them.
-pub(crate) fn arrays_out(
-    op: &'static str,
-    call: impl FnOnce(*mut sys::mlx_vector_array) -> c_int,
-) -> Result<Vec<Array>> {
-    let mut out = VectorArray::new();
-    ffi::check(op, ffi::serialized(|| call(out.as_raw_mut())))?;
-    out.to_arrays()
 }
 
 impl AsRef<Array> for Array {
@@ -87,13 +76,13 @@ pub(crate) struct VectorString(sys::mlx_vector_string);
 impl VectorString {
     /// A vector holding copies of `items`; fails if one contains a NUL byte.
     pub(crate) fn from_strs(op: &'static str, items: &[impl AsRef<str>]) -> Result<VectorString> {
-        ffi::init();
-        // SAFETY: no preconditions; freed in `Drop`.
-        let vector = VectorString(unsafe { sys::mlx_vector_string_new() });
+        let vector = VectorString::new();
         for item in items {
             let c = ffi::c_string(op, item.as_ref())?;
             // SAFETY: the vector is live and `c` is NUL-terminated; mlx-c copies it.
-            unsafe { sys::mlx_vector_string_append_value(vector.0, c.as_ptr()) };
+            ffi::status(op, || unsafe {
+                sys::mlx_vector_string_append_value(vector.0, c.as_ptr())
+            })?;
         }
         Ok(vector)
     }
@@ -105,9 +94,8 @@ impl VectorString {
 
     /// An empty vector, to be filled by an mlx-c call.
     pub(crate) fn new() -> VectorString {
-        ffi::init();
         // SAFETY: no preconditions; freed in `Drop`.
-        VectorString(unsafe { sys::mlx_vector_string_new() })
+        VectorString(ffi::call(|| unsafe { sys::mlx_vector_string_new() }))
     }
 
     /// A pointer to the raw handle, for mlx-c calls that fill it.
@@ -140,6 +128,6 @@ impl VectorString {
 impl Drop for VectorString {
     fn drop(&mut self) {
         // SAFETY: owned handle, freed once.
-        unsafe { sys::mlx_vector_string_free(self.0) };
+        ffi::free(|| unsafe { sys::mlx_vector_string_free(self.0) });
     }
 }

@@ -298,8 +298,8 @@ fn random_rejects_bad_input() -> Result<()> {
     common::assert_err(random::categorical(&logits, -1, None, Some(-1), Some(&key)), &["negative"]);
 
     let x = Array::from_slice(&[1i32, 2, 3, 4], &[4])?;
-    common::assert_err(random::permutation(&x, 3, Some(&key)), &["axis 3", "out of range"]);
-    common::assert_err(random::permutation(&Array::scalar(3.0f32), 0, None), &["out of range"]);
+    common::assert_err(random::permutation(&x, 3, Some(&key)), &["axis 3", "out of bounds"]);
+    common::assert_err(random::permutation(&Array::scalar(3.0f32), 0, None), &["out of bounds"]);
     common::assert_err(random::permutation_arange(-3, Some(&key)), &["negative"]);
     common::assert_err(random::bits(&[2], 3, Some(&key)), &["width"]);
 
@@ -883,13 +883,16 @@ fn fft_rejects_bad_input() -> Result<()> {
     common::assert_err(fft::fft(&x.x, Some(0), -1, B), &["fft", "invalid fft output size"]);
     common::assert_err(fft::fft(&x.x, Some(-1), -1, B), &["invalid fft output size"]);
     common::assert_err(fft::rfft(&x.x, Some(0), -1, B), &["invalid fft output size"]);
-    common::assert_err(fft::fft(&x.x, None, 3, B), &["fft", "axis 3", "out of range"]);
+    common::assert_err(fft::fft(&x.x, None, 3, B), &["fft", "axis 3", "out of bounds"]);
     common::assert_err(fft::ifft(&x.x, None, -2, B), &["axis -2"]);
-    common::assert_err(fft::fft(&Array::scalar(1.0f32), None, -1, B), &["out of range"]);
+    common::assert_err(
+        fft::fft(&Array::scalar(1.0f32), None, -1, B),
+        &["out of bounds", "no axes"],
+    );
     let empty = Array::from_slice::<f32>(&[], &[0])?;
     common::assert_err(fft::fft(&empty, None, -1, B), &["invalid fft output size"]);
     common::assert_err(fft::irfft(&empty, None, -1, B), &["invalid fft output size"]);
-    common::assert_err(fft::fft2(&x.x, None, None, B), &["fft2", "out of range"]);
+    common::assert_err(fft::fft2(&x.x, None, None, B), &["fft2", "out of bounds"]);
     common::assert_err(fft::fftn(&x.m, None, Some(&[0, 0]), B), &["duplicated axis"]);
     common::assert_err(fft::fftn(&x.m, Some(&[3]), Some(&[0, 1]), B), &["different sizes"]);
     common::assert_err(fft::fftn(&x.m, Some(&[2, 2, 2]), None, B), &["3 sizes", "2 dimensions"]);

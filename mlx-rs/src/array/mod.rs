@@ -74,19 +74,22 @@ impl Array {
                 format!("shape {shape:?} holds {expected} elements but {} were given", data.len()),
             ));
         }
-        ffi::init();
         let ndim = c_int::try_from(shape.len())
             .map_err(|_| Error::invalid("from_slice", "too many dimensions"))?;
-        // SAFETY: `data` holds exactly `expected` elements of `T`, whose layout matches
-        // `T::DTYPE`; `shape` holds `ndim` non-negative sizes. mlx-c copies both.
-        let raw = ffi::serialized(|| unsafe {
-            sys::mlx_array_new_data(data.as_ptr().cast(), shape.as_ptr(), ndim, T::DTYPE.to_raw())
-        });
-        let array = Array::from_raw(raw);
-        if array.raw.ctx.is_null() {
-            return Err(ffi::failed("from_slice"));
-        }
-        Ok(array)
+        ffi::handle_out(
+            "from_slice",
+            // SAFETY: `data` holds exactly `expected` elements of `T`, whose layout matches
+            // `T::DTYPE`; `shape` holds `ndim` non-negative sizes. mlx-c copies both.
+            || unsafe {
+                sys::mlx_array_new_data(
+                    data.as_ptr().cast(),
+                    shape.as_ptr(),
+                    ndim,
+                    T::DTYPE.to_raw(),
+                )
+            },
+            Array::from_raw,
+        )
     }
 
     /// An array of `shape` that takes ownership of `data` without copying it where MLX can use
@@ -108,7 +111,7 @@ impl Array {
                 format!("shape {shape:?} holds {expected} elements but {} were given", data.len()),
             ));
         }
-        if data.is_empty() || crate::cuda::is_available() {
+        if data.is_empty() || ffi::cuda_available() {
             return Array::from_slice(&data, shape);
         }
         extern "C" fn drop_vec<T>(payload: *mut std::ffi::c_void) {
@@ -121,24 +124,23 @@ impl Array {
         let mut boxed = Box::new(data);
         let ptr = boxed.as_mut_ptr().cast::<std::ffi::c_void>();
         let payload = Box::into_raw(boxed).cast::<std::ffi::c_void>();
-        // SAFETY: `ptr` points at `expected` elements of `T` (layout of `T::DTYPE`) owned by the
-        // payload, which stays alive (the heap buffer does not move) until MLX calls `drop_vec`.
-        // Shape and length were checked, so construction does not fail.
-        let raw = ffi::serialized(|| unsafe {
-            sys::mlx_array_new_data_managed_payload(
-                ptr,
-                shape.as_ptr(),
-                ndim,
-                T::DTYPE.to_raw(),
-                payload,
-                Some(drop_vec::<T>),
-            )
-        });
-        let array = Array::from_raw(raw);
-        if array.raw.ctx.is_null() {
-            return Err(ffi::failed("from_vec_owned"));
-        }
-        Ok(array)
+        ffi::handle_out(
+            "from_vec_owned",
+            // SAFETY: `ptr` points at `expected` elements of `T` (layout of `T::DTYPE`) owned by
+            // the payload, which stays alive (the heap buffer does not move) until MLX calls
+            // `drop_vec`. Shape and length were checked, so construction does not fail.
+            || unsafe {
+                sys::mlx_array_new_data_managed_payload(
+                    ptr,
+                    shape.as_ptr(),
+                    ndim,
+                    T::DTYPE.to_raw(),
+                    payload,
+                    Some(drop_vec::<T>),
+                )
+            },
+            Array::from_raw,
+        )
     }
 
     /// A one-dimensional array holding a copy of `data`.
@@ -157,9 +159,8 @@ impl Array {
     /// # Ok::<(), mlx_rs::Error>(())
     /// ```
     pub fn scalar<T: ArrayElement>(value: T) -> Array {
-        ffi::init();
         // SAFETY: one element of `T`, zero dimensions; mlx-c copies the value.
-        let raw = ffi::serialized(|| unsafe {
+        let raw = ffi::call(|| unsafe {
             sys::mlx_array_new_data((&value as *const T).cast(), [0].as_ptr(), 0, T::DTYPE.to_raw())
         });
         Array::from_raw(raw)
@@ -178,15 +179,7 @@ impl Array {
 
     /// The size of dimension `axis`; negative axes count from the end.
     pub fn dim(&self, axis: i32) -> Result<i32> {
-        let ndim = self.ndim() as i32;
-        let index = if axis < 0 { axis + ndim } else { axis };
-        if index < 0 || index >= ndim {
-            return Err(Error::invalid(
-                "dim",
-                format!("axis {axis} is out of range for an array of {ndim} dimensions"),
-            ));
-        }
-        Ok(self.shape()[index as usize])
+        Ok(self.shape()[normalize_axis("dim", axis, self.ndim())?])
     }
 
     /// The number of dimensions.
@@ -246,6 +239,26 @@ impl Array {
     }
 }
 
+/// `axis` as an index into `ndim` dimensions (negative axes count from the end), or an error of
+/// `op` for an axis out of range.
+pub(crate) fn normalize_axis(op: &'static str, axis: i32, ndim: usize) -> Result<usize> {
+    let index = if axis < 0 {
+        usize::try_from(axis.unsigned_abs()).ok().and_then(|back| ndim.checked_sub(back))
+    } else {
+        usize::try_from(axis).ok().filter(|&index| index < ndim)
+    };
+    index.ok_or_else(|| {
+        let valid = match ndim {
+            0 => "it has no axes".to_owned(),
+            _ => format!("valid axes are -{ndim} to {}", ndim - 1),
+        };
+        Error::invalid(
+            op,
+            format!("axis {axis} is out of bounds for an array of {ndim} dimensions ({valid})"),
+        )
+    })
+}
+
 /// The number of elements of `shape`, checking that sizes are non-negative and do not overflow.
 pub(crate) fn element_count(op: &'static str, shape: &[i32]) -> Result<usize> {
     shape.iter().try_fold(1usize, |acc, &d| {
@@ -259,10 +272,10 @@ pub(crate) fn element_count(op: &'static str, shape: &[i32]) -> Result<usize> {
 impl Clone for Array {
     /// Shares the buffer (an MLX reference, not a copy).
     fn clone(&self) -> Array {
-        // SAFETY: a fresh handle is set to share `self`'s array; it is owned by the result.
-        let mut out = Array::from_raw(unsafe { sys::mlx_array_new() });
-        // SAFETY: both handles are live. Setting from a live array cannot fail.
-        unsafe { sys::mlx_array_set(out.as_raw_mut(), self.raw) };
+        let mut out = ffi::new_array();
+        // SAFETY: `out` is empty and `self` live; the call gives `out` its own reference to
+        // `self`'s array. Setting from a live array cannot fail.
+        ffi::call(|| unsafe { sys::mlx_array_set(out.as_raw_mut(), self.raw) });
         out
     }
 }
@@ -270,6 +283,6 @@ impl Clone for Array {
 impl Drop for Array {
     fn drop(&mut self) {
         // SAFETY: owned handle, freed once (freeing an empty handle is a no-op).
-        ffi::serialized(|| unsafe { sys::mlx_array_free(self.raw) });
+        ffi::free(|| unsafe { sys::mlx_array_free(self.raw) });
     }
 }

@@ -15,7 +15,7 @@ use std::ffi::CString;
 use mlx_sys as sys;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::vector::{VectorArray, VectorString, arrays_out};
+use crate::vector::{VectorArray, VectorString};
 use crate::{Array, Dtype, Stream, ffi};
 
 /// The GPU language of a kernel.
@@ -30,16 +30,10 @@ pub enum KernelBackend {
 impl KernelBackend {
     /// True when the loaded MLX can run kernels of this backend.
     pub fn is_available(self) -> bool {
-        let mut available = false;
-        ffi::init();
-        // SAFETY: writes one bool.
-        let status = unsafe {
-            match self {
-                KernelBackend::Cuda => sys::mlx_cuda_is_available(&mut available),
-                KernelBackend::Metal => sys::mlx_metal_is_available(&mut available),
-            }
-        };
-        status == 0 && available
+        match self {
+            KernelBackend::Cuda => ffi::cuda_available(),
+            KernelBackend::Metal => ffi::metal_available(),
+        }
     }
 }
 
@@ -190,40 +184,40 @@ impl Kernel {
         }
         let handle = match backend {
             KernelBackend::Cuda => {
-                // SAFETY: all strings are NUL-terminated and live; mlx-c copies them.
-                let raw = unsafe {
-                    sys::mlx_fast_cuda_kernel_new(
-                        name.as_ptr(),
-                        inputs.raw(),
-                        outputs.raw(),
-                        body.as_ptr(),
-                        header.as_ptr(),
-                        source.ensure_row_contiguous,
-                        source.shared_memory,
-                    )
-                };
-                if raw.ctx.is_null() {
-                    return Err(ffi::failed(OP));
-                }
-                Handle::Cuda(raw)
+                ffi::handle_out(
+                    OP,
+                    // SAFETY: all strings are NUL-terminated and live; mlx-c copies them.
+                    || unsafe {
+                        sys::mlx_fast_cuda_kernel_new(
+                            name.as_ptr(),
+                            inputs.raw(),
+                            outputs.raw(),
+                            body.as_ptr(),
+                            header.as_ptr(),
+                            source.ensure_row_contiguous,
+                            source.shared_memory,
+                        )
+                    },
+                    Handle::Cuda,
+                )?
             }
             KernelBackend::Metal => {
-                // SAFETY: as above.
-                let raw = unsafe {
-                    sys::mlx_fast_metal_kernel_new(
-                        name.as_ptr(),
-                        inputs.raw(),
-                        outputs.raw(),
-                        body.as_ptr(),
-                        header.as_ptr(),
-                        source.ensure_row_contiguous,
-                        source.atomic_outputs,
-                    )
-                };
-                if raw.ctx.is_null() {
-                    return Err(ffi::failed(OP));
-                }
-                Handle::Metal(raw)
+                ffi::handle_out(
+                    OP,
+                    // SAFETY: as above.
+                    || unsafe {
+                        sys::mlx_fast_metal_kernel_new(
+                            name.as_ptr(),
+                            inputs.raw(),
+                            outputs.raw(),
+                            body.as_ptr(),
+                            header.as_ptr(),
+                            source.ensure_row_contiguous,
+                            source.atomic_outputs,
+                        )
+                    },
+                    Handle::Metal,
+                )?
             }
         };
         Ok(Kernel {
@@ -270,7 +264,7 @@ impl Kernel {
             Handle::Cuda(kernel) => {
                 let config = CudaConfig::new();
                 config.fill(launch, &template_names)?;
-                arrays_out(OP, |out| {
+                ffi::arrays_out(OP, |out| {
                     // SAFETY: live handles; the outputs are owned by `arrays_out`.
                     unsafe {
                         sys::mlx_fast_cuda_kernel_apply(
@@ -286,7 +280,7 @@ impl Kernel {
             Handle::Metal(kernel) => {
                 let config = MetalConfig::new();
                 config.fill(launch, &template_names)?;
-                arrays_out(OP, |out| {
+                ffi::arrays_out(OP, |out| {
                     // SAFETY: live handles; the outputs are owned by `arrays_out`.
                     unsafe {
                         sys::mlx_fast_metal_kernel_apply(
@@ -321,12 +315,12 @@ impl std::fmt::Debug for Kernel {
 impl Drop for Kernel {
     fn drop(&mut self) {
         // SAFETY: owned handle, freed once.
-        unsafe {
+        ffi::free(|| unsafe {
             match self.handle {
                 Handle::Cuda(raw) => sys::mlx_fast_cuda_kernel_free(raw),
                 Handle::Metal(raw) => sys::mlx_fast_metal_kernel_free(raw),
             }
-        }
+        });
     }
 }
 
@@ -340,7 +334,7 @@ macro_rules! config_type {
         impl $name {
             fn new() -> $name {
                 // SAFETY: no preconditions; freed in `Drop`.
-                $name(unsafe { sys::$new() })
+                $name(ffi::call(|| unsafe { sys::$new() }))
             }
 
             fn fill(&self, launch: &KernelLaunch, template_names: &[CString]) -> Result<()> {
@@ -382,7 +376,7 @@ macro_rules! config_type {
         impl Drop for $name {
             fn drop(&mut self) {
                 // SAFETY: owned handle, freed once.
-                unsafe { sys::$free(self.0) };
+                ffi::free(|| unsafe { sys::$free(self.0) });
             }
         }
     };

@@ -117,14 +117,10 @@ pub fn rope_device(x: &Array, options: RopeOptions<'_>, stream: &Stream) -> Resu
         ));
     }
     let (base, freqs) = match options.frequencies {
-        RopeFrequencies::Base(base) => {
-            (sys::mlx_optional_float { value: base, has_value: true }, None)
-        }
-        RopeFrequencies::Custom(freqs) => {
-            (sys::mlx_optional_float { value: 0.0, has_value: false }, Some(freqs))
-        }
+        RopeFrequencies::Base(base) => (Some(base), None),
+        RopeFrequencies::Custom(freqs) => (None, Some(freqs)),
     };
-    let freqs = ffi::optional_array(freqs);
+    let (base, freqs) = (ffi::optional_float(base), ffi::optional_array(freqs));
     match options.offset {
         RopeOffset::Position(offset) => ffi::array_out("rope", |out| {
             // SAFETY: live handles, or an empty handle for absent frequencies.

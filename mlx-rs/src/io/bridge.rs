@@ -316,7 +316,6 @@ impl<'a, T: Target + 'a> Attached<'a, T> {
         direction: Direction,
         name: &str,
     ) -> Result<Attached<'a, T>> {
-        ffi::init();
         let label = CString::new(name).unwrap_or_else(|_| c"a Rust stream".to_owned());
         let bridge = Arc::new(Bridge {
             target: Mutex::new(Some(target as *mut T)),
@@ -326,12 +325,12 @@ impl<'a, T: Target + 'a> Attached<'a, T> {
         let desc = Box::into_raw(Box::new(Arc::clone(&bridge))).cast::<c_void>();
         // SAFETY: `desc` is a leaked `Box<Arc<Bridge<T>>>` matching the callbacks' type; on
         // success mlx-c owns it and frees it through `free`.
-        let handle = unsafe {
+        let handle = ffi::call(|| unsafe {
             match direction {
                 Direction::Read => sys::mlx_io_reader_new(desc, vtable::<T>()).ctx,
                 Direction::Write => sys::mlx_io_writer_new(desc, vtable::<T>()).ctx,
             }
-        };
+        });
         if handle.is_null() {
             // mlx-c failed (out of memory). Whether its reader object was built, and so freed
             // the descriptor through `free`, cannot be told: leak the small box rather than risk
@@ -398,13 +397,13 @@ impl<'a, T: Target + 'a> Attached<'a, T> {
     fn descriptor_matches(&self) -> bool {
         let mut desc: *mut c_void = std::ptr::null_mut();
         // SAFETY: the handle is live; the call writes one pointer.
-        let status = unsafe {
+        let found = ffi::status("io_descriptor", || unsafe {
             match self.direction {
                 Direction::Read => sys::mlx_io_reader_descriptor(&mut desc, self.reader()),
                 Direction::Write => sys::mlx_io_writer_descriptor(&mut desc, self.writer()),
             }
-        };
-        if status != 0 || desc.is_null() {
+        });
+        if found.is_err() || desc.is_null() {
             return false;
         }
         // SAFETY: the descriptor is our live `Box<Arc<Bridge<T>>>` (mlx-c still holds it).
@@ -419,11 +418,11 @@ impl<T: Target> Drop for Attached<'_, T> {
         *lock(&self.bridge.target) = None;
         // SAFETY: the handle is owned by `self` and released once. MLX may keep its reader
         // object (and so the descriptor) alive longer; it then calls `free` itself.
-        unsafe {
+        ffi::free(|| unsafe {
             match self.direction {
                 Direction::Read => sys::mlx_io_reader_free(self.reader()),
                 Direction::Write => sys::mlx_io_writer_free(self.writer()),
-            };
-        }
+            }
+        });
     }
 }

@@ -36,20 +36,15 @@ struct Gguf(sys::mlx_io_gguf);
 
 impl Gguf {
     fn new(op: &'static str) -> Result<Gguf> {
-        ffi::init();
-        // SAFETY: no preconditions; mlx-c returns an empty handle on failure; owned by the result.
-        let gguf = Gguf(unsafe { sys::mlx_io_gguf_new() });
-        if gguf.0.ctx.is_null() {
-            return Err(ffi::failed(op));
-        }
-        Ok(gguf)
+        // SAFETY: no preconditions; mlx-c returns an empty handle on failure.
+        ffi::handle_out(op, || unsafe { sys::mlx_io_gguf_new() }, Gguf)
     }
 }
 
 impl Drop for Gguf {
     fn drop(&mut self) {
         // SAFETY: owned handle, freed once.
-        ffi::serialized(|| unsafe { sys::mlx_io_gguf_free(self.0) });
+        ffi::free(|| unsafe { sys::mlx_io_gguf_free(self.0) });
     }
 }
 
@@ -93,7 +88,7 @@ pub fn load_gguf_device(path: impl AsRef<Path>, stream: &Stream) -> Result<Loade
     // MLX 0.32.2 trusts the header's counts and lengths (and can crash on a corrupt one): check
     // the structure first. The walk also yields the metadata keys, which mlx-c cannot list.
     let metadata_keys = validate(OP, path)?;
-    let mut gguf = Gguf(sys::mlx_io_gguf { ctx: std::ptr::null_mut() });
+    let mut gguf = Gguf(ffi::empty());
     // SAFETY: `c` is NUL-terminated and outlives the call; the call fills `gguf`, which owns
     // the result (an empty handle is freed harmlessly).
     io_error(ffi::status(OP, || unsafe {

@@ -57,12 +57,7 @@ mod safetensors;
 use std::ffi::CString;
 use std::path::Path;
 
-use mlx_sys as sys;
-
-use crate::array::Array;
 use crate::error::{Error, ErrorKind, Result};
-use crate::ffi;
-use crate::vector::VectorArray;
 
 pub use gguf::{GgufMetadata, load_gguf, load_gguf_device, save_gguf};
 pub use npy::{load, load_device, load_from_reader, load_from_reader_device, save, save_to_writer};
@@ -91,13 +86,6 @@ fn io_error<T>(result: Result<T>) -> Result<T> {
 /// An [`ErrorKind::Io`] error of `op` from a Rust I/O error about `path`.
 fn std_io_error(op: &'static str, path: &Path, error: std::io::Error) -> Error {
     Error::new(ErrorKind::Io, op, format!("{}: {error}", path.display())).with_source(error)
-}
-
-/// Evaluates `arrays` together.
-fn eval_all(op: &'static str, arrays: &[&Array]) -> Result<()> {
-    let vector = VectorArray::from_arrays(arrays);
-    // SAFETY: the vector is live.
-    ffi::status(op, || unsafe { sys::mlx_eval(vector.raw()) })
 }
 
 /// The CPU stream MLX loads on by default (`mlx.core.load` uses the CPU unless told otherwise).

@@ -7,7 +7,7 @@ use std::path::Path;
 use mlx_sys as sys;
 
 use super::bridge::{Attached, Direction, ReaderTarget, WriterTarget};
-use super::{c_path, eval_all, io_error, load_stream, std_io_error};
+use super::{c_path, io_error, load_stream, std_io_error};
 use crate::array::Array;
 use crate::error::{Error, ErrorKind, Result};
 use crate::ffi;
@@ -80,7 +80,7 @@ pub fn load_from_reader_device<R: Read + Seek + Send>(
         sys::mlx_load_reader(out, attached.reader(), stream.raw())
     });
     let array = attached.check_result(OP, loaded)?;
-    attached.check_result(OP, eval_all(OP, &[&array]))?;
+    attached.check_result(OP, ffi::eval_all(OP, &[&array]))?;
     Ok(array)
 }
 

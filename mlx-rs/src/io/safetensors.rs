@@ -7,7 +7,7 @@ use std::path::Path;
 use mlx_sys as sys;
 
 use super::bridge::{Attached, Direction, ReaderTarget, WriterTarget};
-use super::{c_path, eval_all, io_error, load_stream};
+use super::{c_path, io_error, load_stream};
 use crate::array::Array;
 use crate::error::{Error, ErrorKind, Result};
 use crate::ffi;
@@ -95,7 +95,7 @@ pub fn load_safetensors_from_reader_device<R: Read + Seek + Send>(
     let arrays = arrays.to_map(OP)?;
     let metadata = metadata.to_map(OP)?;
     let all: Vec<&Array> = arrays.values().collect();
-    attached.check_result(OP, eval_all(OP, &all))?;
+    attached.check_result(OP, ffi::eval_all(OP, &all))?;
     Ok((arrays, metadata))
 }
 

@@ -16,7 +16,6 @@ use mlx_macros::default_device;
 use mlx_sys as sys;
 
 use super::conversion::{Number, scalar_of};
-use crate::vector::arrays_out;
 use crate::{Array, Dtype, Error, Result, Stream, ffi};
 
 binary_ops! {
@@ -224,7 +223,7 @@ pub fn divmod_device(a: &Array, b: &Array, stream: &Stream) -> Result<(Array, Ar
 
 fn raw_divmod(a: &Array, b: &Array, stream: &Stream) -> Result<(Array, Array)> {
     // SAFETY: live handles; the output vector is owned by `arrays_out`.
-    let parts = arrays_out("divmod", |out| unsafe {
+    let parts = ffi::arrays_out("divmod", |out| unsafe {
         sys::mlx_divmod(out, a.raw(), b.raw(), stream.raw())
     })?;
     match <[Array; 2]>::try_from(parts) {
@@ -258,14 +257,10 @@ pub fn clip_device(
     a_max: Option<&Array>,
     stream: &Stream,
 ) -> Result<Array> {
-    // SAFETY: live handles. An absent bound is an empty handle owned by `none`, which outlives
-    // the call and frees it on every path; the output is owned by `array_out`.
-    ffi::array_out("clip", |out| unsafe {
-        let none = Array::from_raw(sys::mlx_array_new());
-        let low = a_min.map_or(none.raw(), Array::raw);
-        let high = a_max.map_or(none.raw(), Array::raw);
-        sys::mlx_clip(out, a.raw(), low, high, stream.raw())
-    })
+    let (low, high) = (ffi::optional_array(a_min), ffi::optional_array(a_max));
+    // SAFETY: live handles, or empty handles for absent bounds; the output is owned by
+    // `array_out`.
+    ffi::array_out("clip", |out| unsafe { sys::mlx_clip(out, a.raw(), low, high, stream.raw()) })
 }
 
 /// Replaces NaN with `nan`, +inf with `posinf` and -inf with `neginf` (`mlx.core.nan_to_num`).
@@ -288,13 +283,10 @@ pub fn nan_to_num_device(
     neginf: Option<f32>,
     stream: &Stream,
 ) -> Result<Array> {
-    let optional = |v: Option<f32>| sys::mlx_optional_float {
-        value: v.unwrap_or(0.0),
-        has_value: v.is_some(),
-    };
+    let (posinf, neginf) = (ffi::optional_float(posinf), ffi::optional_float(neginf));
     // SAFETY: live handles; the optionals are plain values; the output is owned by `array_out`.
     ffi::array_out("nan_to_num", |out| unsafe {
-        sys::mlx_nan_to_num(out, a.raw(), nan, optional(posinf), optional(neginf), stream.raw())
+        sys::mlx_nan_to_num(out, a.raw(), nan, posinf, neginf, stream.raw())
     })
 }
 

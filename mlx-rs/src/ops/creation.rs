@@ -3,7 +3,7 @@
 use mlx_macros::default_device;
 use mlx_sys as sys;
 
-use crate::vector::{self, VectorArray};
+use crate::vector::VectorArray;
 use crate::{Array, ArrayElement, Dtype, Error, Result, Stream, ffi};
 
 /// An array of `shape` filled with zeros, as in `mlx.core.zeros`.
@@ -332,7 +332,7 @@ pub fn meshgrid_device<A: AsRef<Array>>(
     };
     // SAFETY: live handles; `indexing` is NUL-terminated and static; the output vector is owned
     // by `arrays_out`.
-    vector::arrays_out("meshgrid", |out| unsafe {
+    ffi::arrays_out("meshgrid", |out| unsafe {
         sys::mlx_meshgrid(out, inputs.raw(), sparse, indexing.as_ptr(), stream.raw())
     })
 }

@@ -10,14 +10,6 @@ use mlx_sys as sys;
 
 use crate::{Array, Dtype, Result, Stream, ffi};
 
-/// An `mlx_optional_dtype` for `dtype`.
-fn optional_dtype(dtype: Option<Dtype>) -> sys::mlx_optional_dtype {
-    match dtype {
-        Some(d) => sys::mlx_optional_dtype { value: d.to_raw(), has_value: true },
-        None => sys::mlx_optional_dtype { value: Dtype::Float32.to_raw(), has_value: false },
-    }
-}
-
 /// Cumulative sum along `axis` (`None`: the flattened array). `dtype` sets the accumulation and
 /// result type (`None`: as MLX promotes the input, e.g. `bool_` sums as `int32`).
 ///
@@ -37,7 +29,7 @@ pub fn cumsum_device(
     dtype: Option<Dtype>,
     stream: &Stream,
 ) -> Result<Array> {
-    let dtype = optional_dtype(dtype);
+    let dtype = ffi::optional_dtype(dtype);
     match axis {
         // SAFETY: live handles; the output is owned by `array_out`.
         None => ffi::array_out("cumsum", |out| unsafe {
@@ -69,7 +61,7 @@ pub fn cumprod_device(
     dtype: Option<Dtype>,
     stream: &Stream,
 ) -> Result<Array> {
-    let dtype = optional_dtype(dtype);
+    let dtype = ffi::optional_dtype(dtype);
     match axis {
         // SAFETY: live handles; the output is owned by `array_out`.
         None => ffi::array_out("cumprod", |out| unsafe {
@@ -82,89 +74,65 @@ pub fn cumprod_device(
     }
 }
 
-/// Cumulative maximum along `axis` (`None`: the flattened array).
-///
-/// ```
-/// use mlx_rs::{Array, ops};
-/// let a = Array::from_slice(&[2, 1, 5, 3], &[4])?;
-/// assert_eq!(ops::cummax(&a, Some(0), false, true)?.to_vec::<i32>()?, [2, 2, 5, 5]);
-/// # Ok::<(), mlx_rs::Error>(())
-/// ```
-#[default_device]
-pub fn cummax_device(
-    a: &Array,
-    axis: Option<i32>,
-    reverse: bool,
-    inclusive: bool,
-    stream: &Stream,
-) -> Result<Array> {
-    match axis {
-        // SAFETY: live handles; the output is owned by `array_out`.
-        None => ffi::array_out("cummax", |out| unsafe {
-            sys::mlx_cummax(out, a.raw(), reverse, inclusive, stream.raw())
-        }),
-        // SAFETY: live handles; the output is owned by `array_out`.
-        Some(axis) => ffi::array_out("cummax", |out| unsafe {
-            sys::mlx_cummax_axis(out, a.raw(), axis, reverse, inclusive, stream.raw())
-        }),
-    }
+/// Defines scans without a dtype argument that mlx-c has in two forms: over the flattened array
+/// and along one axis.
+macro_rules! scan_ops {
+    ($($(#[$doc:meta])* $device:ident, $op:literal, $flat:ident, $axis:ident;)*) => {$(
+        $(#[$doc])*
+        #[default_device]
+        pub fn $device(
+            a: &Array,
+            axis: Option<i32>,
+            reverse: bool,
+            inclusive: bool,
+            stream: &Stream,
+        ) -> Result<Array> {
+            match axis {
+                // SAFETY: live handles; the output is owned by `array_out`.
+                None => ffi::array_out($op, |out| unsafe {
+                    sys::$flat(out, a.raw(), reverse, inclusive, stream.raw())
+                }),
+                // SAFETY: live handles; the output is owned by `array_out`.
+                Some(axis) => ffi::array_out($op, |out| unsafe {
+                    sys::$axis(out, a.raw(), axis, reverse, inclusive, stream.raw())
+                }),
+            }
+        }
+    )*};
 }
 
-/// Cumulative minimum along `axis` (`None`: the flattened array).
-///
-/// ```
-/// use mlx_rs::{Array, ops};
-/// let a = Array::from_slice(&[2, 1, 5, 0], &[4])?;
-/// assert_eq!(ops::cummin(&a, Some(0), false, true)?.to_vec::<i32>()?, [2, 1, 1, 0]);
-/// # Ok::<(), mlx_rs::Error>(())
-/// ```
-#[default_device]
-pub fn cummin_device(
-    a: &Array,
-    axis: Option<i32>,
-    reverse: bool,
-    inclusive: bool,
-    stream: &Stream,
-) -> Result<Array> {
-    match axis {
-        // SAFETY: live handles; the output is owned by `array_out`.
-        None => ffi::array_out("cummin", |out| unsafe {
-            sys::mlx_cummin(out, a.raw(), reverse, inclusive, stream.raw())
-        }),
-        // SAFETY: live handles; the output is owned by `array_out`.
-        Some(axis) => ffi::array_out("cummin", |out| unsafe {
-            sys::mlx_cummin_axis(out, a.raw(), axis, reverse, inclusive, stream.raw())
-        }),
-    }
-}
+scan_ops! {
+    /// Cumulative maximum along `axis` (`None`: the flattened array).
+    ///
+    /// ```
+    /// use mlx_rs::{Array, ops};
+    /// let a = Array::from_slice(&[2, 1, 5, 3], &[4])?;
+    /// assert_eq!(ops::cummax(&a, Some(0), false, true)?.to_vec::<i32>()?, [2, 2, 5, 5]);
+    /// # Ok::<(), mlx_rs::Error>(())
+    /// ```
+    cummax_device, "cummax", mlx_cummax, mlx_cummax_axis;
 
-/// Cumulative `log(sum(exp(a)))` along `axis` (`None`: the flattened array), without overflow.
-///
-/// ```
-/// use mlx_rs::{Array, ops};
-/// let a = Array::from_slice(&[0.0f32, 0.0], &[2])?;
-/// let l = ops::logcumsumexp(&a, Some(0), false, true)?.to_vec::<f32>()?;
-/// assert!(l[0] == 0.0 && (l[1] - 2f32.ln()).abs() < 1e-6);
-/// # Ok::<(), mlx_rs::Error>(())
-/// ```
-#[default_device]
-pub fn logcumsumexp_device(
-    a: &Array,
-    axis: Option<i32>,
-    reverse: bool,
-    inclusive: bool,
-    stream: &Stream,
-) -> Result<Array> {
-    match axis {
-        // SAFETY: live handles; the output is owned by `array_out`.
-        None => ffi::array_out("logcumsumexp", |out| unsafe {
-            sys::mlx_logcumsumexp(out, a.raw(), reverse, inclusive, stream.raw())
-        }),
-        // SAFETY: live handles; the output is owned by `array_out`.
-        Some(axis) => ffi::array_out("logcumsumexp", |out| unsafe {
-            sys::mlx_logcumsumexp_axis(out, a.raw(), axis, reverse, inclusive, stream.raw())
-        }),
-    }
+    /// Cumulative minimum along `axis` (`None`: the flattened array).
+    ///
+    /// ```
+    /// use mlx_rs::{Array, ops};
+    /// let a = Array::from_slice(&[2, 1, 5, 0], &[4])?;
+    /// assert_eq!(ops::cummin(&a, Some(0), false, true)?.to_vec::<i32>()?, [2, 1, 1, 0]);
+    /// # Ok::<(), mlx_rs::Error>(())
+    /// ```
+    cummin_device, "cummin", mlx_cummin, mlx_cummin_axis;
+
+    /// Cumulative `log(sum(exp(a)))` along `axis` (`None`: the flattened array), without
+    /// overflow.
+    ///
+    /// ```
+    /// use mlx_rs::{Array, ops};
+    /// let a = Array::from_slice(&[0.0f32, 0.0], &[2])?;
+    /// let l = ops::logcumsumexp(&a, Some(0), false, true)?.to_vec::<f32>()?;
+    /// assert!(l[0] == 0.0 && (l[1] - 2f32.ln()).abs() < 1e-6);
+    /// # Ok::<(), mlx_rs::Error>(())
+    /// ```
+    logcumsumexp_device, "logcumsumexp", mlx_logcumsumexp, mlx_logcumsumexp_axis;
 }
 
 /// The `n`-th discrete difference along `axis` (Python defaults: `n = 1`, `axis = -1`):

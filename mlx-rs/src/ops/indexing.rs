@@ -10,8 +10,9 @@
 use mlx_macros::default_device;
 use mlx_sys as sys;
 
-use super::shape::{broadcast_to_device, concatenate_device, normalize_axis, reshape_device};
+use super::shape::{broadcast_to_device, concatenate_device, reshape_device};
 use super::{Axes, IndexArray};
+use crate::array::normalize_axis;
 use crate::dtype::ArrayElement;
 use crate::vector::VectorArray;
 use crate::{Array, Dtype, Error, Result, Stream, ffi};

@@ -99,7 +99,7 @@ pub fn outer_device(a: &Array, b: &Array, stream: &Stream) -> Result<Array> {
 /// ```
 #[default_device]
 pub fn hadamard_transform_device(a: &Array, scale: Option<f32>, stream: &Stream) -> Result<Array> {
-    let scale = sys::mlx_optional_float { value: scale.unwrap_or(0.0), has_value: scale.is_some() };
+    let scale = ffi::optional_float(scale);
     ffi::array_out("hadamard_transform", |out| {
         // SAFETY: live handles; the output is owned by `array_out`.
         unsafe { sys::mlx_hadamard_transform(out, a.raw(), scale, stream.raw()) }

@@ -4,22 +4,9 @@ use mlx_macros::default_device;
 use mlx_sys as sys;
 
 use super::Axes;
-use crate::vector::{self, VectorArray};
+use crate::array::normalize_axis;
+use crate::vector::VectorArray;
 use crate::{Array, Dtype, Error, Result, Stream, ffi};
-
-/// `axis` as an index into `ndim` dimensions, or an error naming `op`.
-pub(crate) fn normalize_axis(op: &'static str, axis: i32, ndim: usize) -> Result<usize> {
-    let n = ndim as i64;
-    let a = i64::from(axis);
-    let index = if a < 0 { a + n } else { a };
-    if index < 0 || index >= n {
-        return Err(Error::invalid(
-            op,
-            format!("axis {axis} is out of bounds for array with {ndim} dimensions"),
-        ));
-    }
-    Ok(index as usize)
-}
 
 /// `a` with the given `shape` (one entry may be `-1`, inferred), as in `mlx.core.reshape`.
 ///
@@ -244,7 +231,7 @@ pub fn broadcast_arrays_device<A: AsRef<Array>>(
 ) -> Result<Vec<Array>> {
     let inputs = VectorArray::from_arrays(arrays);
     // SAFETY: live handles; the output vector is owned by `arrays_out`.
-    vector::arrays_out("broadcast_arrays", |out| unsafe {
+    ffi::arrays_out("broadcast_arrays", |out| unsafe {
         sys::mlx_broadcast_arrays(out, inputs.raw(), stream.raw())
     })
 }
@@ -318,10 +305,10 @@ pub fn stack_device<A: AsRef<Array>>(arrays: &[A], axis: i32, stream: &Stream) -
 pub fn unstack_device(a: &Array, axis: i32, stream: &Stream) -> Result<Vec<Array>> {
     if axis == 0 {
         // SAFETY: live handles; the output vector is owned by `arrays_out`.
-        vector::arrays_out("unstack", |out| unsafe { sys::mlx_unstack(out, a.raw(), stream.raw()) })
+        ffi::arrays_out("unstack", |out| unsafe { sys::mlx_unstack(out, a.raw(), stream.raw()) })
     } else {
         // SAFETY: live handles; the output vector is owned by `arrays_out`.
-        vector::arrays_out("unstack", |out| unsafe {
+        ffi::arrays_out("unstack", |out| unsafe {
             sys::mlx_unstack_axis(out, a.raw(), axis, stream.raw())
         })
     }
@@ -348,7 +335,7 @@ pub fn split_device(a: &Array, num_splits: i32, axis: i32, stream: &Stream) -> R
         ));
     }
     // SAFETY: live handles; the output vector is owned by `arrays_out`.
-    vector::arrays_out("split", |out| unsafe {
+    ffi::arrays_out("split", |out| unsafe {
         sys::mlx_split(out, a.raw(), num_splits, axis, stream.raw())
     })
 }
@@ -372,7 +359,7 @@ pub fn split_sections_device(
 ) -> Result<Vec<Array>> {
     // SAFETY: live handles; `indices` is valid for its length; the output vector is owned by
     // `arrays_out`.
-    vector::arrays_out("split", |out| unsafe {
+    ffi::arrays_out("split", |out| unsafe {
         sys::mlx_split_sections(out, a.raw(), indices.as_ptr(), indices.len(), axis, stream.raw())
     })
 }

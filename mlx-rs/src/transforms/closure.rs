@@ -183,26 +183,27 @@ impl Closure<'static> {
 
     /// An empty handle to be filled by mlx-c.
     pub(crate) fn empty() -> Self {
-        ffi::init();
         // SAFETY: no preconditions; freed in `Drop`.
-        Closure::from_raw(unsafe { sys::mlx_closure_new() })
+        Closure::from_raw(ffi::call(|| unsafe { sys::mlx_closure_new() }))
     }
 }
 
 impl<'a> Closure<'a> {
     fn from_payload(payload: Payload, alive: Option<Rc<Cell<bool>>>) -> Result<Self> {
-        ffi::init();
         let payload = Box::into_raw(Box::new(payload));
-        // SAFETY: the trampoline matches the payload type; mlx-c owns the payload from here and
-        // frees it with `drop_payload` (also on failure).
-        let raw = unsafe {
-            sys::mlx_closure_new_func_payload(Some(trampoline), payload.cast(), Some(drop_payload))
-        };
-        let closure = Closure { raw, alive, _borrow: PhantomData };
-        if closure.raw.ctx.is_null() {
-            return Err(ffi::failed("closure"));
-        }
-        Ok(closure)
+        ffi::handle_out(
+            "closure",
+            // SAFETY: the trampoline matches the payload type; mlx-c owns the payload from here
+            // and frees it with `drop_payload` (also on failure).
+            || unsafe {
+                sys::mlx_closure_new_func_payload(
+                    Some(trampoline),
+                    payload.cast(),
+                    Some(drop_payload),
+                )
+            },
+            |raw| Closure { raw, alive, _borrow: PhantomData },
+        )
     }
 
     /// Wraps a closure borrowed for `'a`; calls after the returned handle is dropped fail
@@ -229,7 +230,7 @@ impl<'a> Closure<'a> {
     pub(crate) fn apply<A: AsRef<Array>>(&self, inputs: &[A]) -> Result<Vec<Array>> {
         let inputs = VectorArray::from_arrays(inputs);
         call_with_closures("apply", || {
-            crate::vector::arrays_out("apply", |out| {
+            ffi::arrays_out("apply", |out| {
                 // SAFETY: live handles; the outputs are owned by `arrays_out`.
                 unsafe { sys::mlx_closure_apply(out, self.raw, inputs.raw()) }
             })
@@ -243,6 +244,6 @@ impl Drop for Closure<'_> {
             alive.set(false);
         }
         // SAFETY: owned handle, freed once; MLX frees the payload when its last copy goes.
-        ffi::serialized(|| unsafe { sys::mlx_closure_free(self.raw) });
+        ffi::free(|| unsafe { sys::mlx_closure_free(self.raw) });
     }
 }

@@ -184,12 +184,11 @@ pub fn clear_compile_cache() -> Result<()> {
     impl Drop for Cache {
         fn drop(&mut self) {
             // SAFETY: owned handle, freed once.
-            unsafe { sys::mlx_compile_cache_free(self.0) };
+            ffi::free(|| unsafe { sys::mlx_compile_cache_free(self.0) });
         }
     }
-    ffi::init();
     // SAFETY: no preconditions; freed by `Cache`'s drop.
-    let mut cache = Cache(unsafe { sys::mlx_compile_cache_new() });
+    let mut cache = Cache(ffi::call(|| unsafe { sys::mlx_compile_cache_new() }));
     // SAFETY: the handle is live; the call points it at MLX's global cache.
     ffi::status("clear_compile_cache", || unsafe { sys::mlx_detail_compile_cache(&mut cache.0) })?;
     // SAFETY: the handle is live.

@@ -95,13 +95,15 @@ extern "C" fn vmap_trampoline(
         let (outputs, mut axes) = rule(&arrays_of(inputs)?, &ints(axes, num))?;
         write_arrays(out, &outputs)?;
         // SAFETY: `axes` holds `len` ints; mlx-c copies them into a new vector.
-        let vector = unsafe { sys::mlx_vector_int_new_data(axes.as_mut_ptr(), axes.len()) };
+        let vector =
+            ffi::call(|| unsafe { sys::mlx_vector_int_new_data(axes.as_mut_ptr(), axes.len()) });
         // SAFETY: `out_axes` is owned by mlx-c for this call and copies `vector`; then `vector`
         // is freed.
-        let status = unsafe { sys::mlx_vector_int_set(out_axes, vector) };
+        let set =
+            ffi::status("custom_vmap", || unsafe { sys::mlx_vector_int_set(out_axes, vector) });
         // SAFETY: `vector` was created above and is freed once.
-        unsafe { sys::mlx_vector_int_free(vector) };
-        ffi::check("custom_vmap", status)
+        ffi::free(|| unsafe { sys::mlx_vector_int_free(vector) });
+        set
     });
     if done.is_some() { 0 } else { 1 }
 }
@@ -114,56 +116,69 @@ struct RuleHandles {
 }
 
 impl RuleHandles {
-    fn new(rules: CustomRules) -> RuleHandles {
-        ffi::init();
-        let null = std::ptr::null_mut();
+    /// Handles of the given rules (empty handles for the missing ones); a rule closure that
+    /// mlx-c cannot make is an error of `op`, with the handles made so far freed.
+    fn new(op: &'static str, rules: CustomRules) -> Result<RuleHandles> {
+        let mut handles = RuleHandles { vjp: ffi::empty(), jvp: ffi::empty(), vmap: ffi::empty() };
         // The trampolines match their payload types; mlx-c owns each payload and frees it with
         // `drop_boxed` when its last copy goes.
-        let vjp = match rules.vjp {
-            // SAFETY: as above.
-            Some(rule) => unsafe {
-                sys::mlx_closure_custom_new_func_payload(
-                    Some(vjp_trampoline),
-                    Box::into_raw(Box::new(rule)).cast(),
-                    Some(drop_boxed::<VjpRule>),
-                )
-            },
-            None => sys::mlx_closure_custom { ctx: null },
-        };
-        let jvp = match rules.jvp {
-            // SAFETY: as above.
-            Some(rule) => unsafe {
-                sys::mlx_closure_custom_jvp_new_func_payload(
-                    Some(jvp_trampoline),
-                    Box::into_raw(Box::new(rule)).cast(),
-                    Some(drop_boxed::<JvpRule>),
-                )
-            },
-            None => sys::mlx_closure_custom_jvp { ctx: null },
-        };
-        let vmap = match rules.vmap {
-            // SAFETY: as above.
-            Some(rule) => unsafe {
-                sys::mlx_closure_custom_vmap_new_func_payload(
-                    Some(vmap_trampoline),
-                    Box::into_raw(Box::new(rule)).cast(),
-                    Some(drop_boxed::<VmapRule>),
-                )
-            },
-            None => sys::mlx_closure_custom_vmap { ctx: null },
-        };
-        RuleHandles { vjp, jvp, vmap }
+        if let Some(rule) = rules.vjp {
+            let payload = Box::into_raw(Box::new(rule)).cast();
+            handles.vjp = ffi::handle_out(
+                op,
+                // SAFETY: as above.
+                || unsafe {
+                    sys::mlx_closure_custom_new_func_payload(
+                        Some(vjp_trampoline),
+                        payload,
+                        Some(drop_boxed::<VjpRule>),
+                    )
+                },
+                |raw| raw,
+            )?;
+        }
+        if let Some(rule) = rules.jvp {
+            let payload = Box::into_raw(Box::new(rule)).cast();
+            handles.jvp = ffi::handle_out(
+                op,
+                // SAFETY: as above.
+                || unsafe {
+                    sys::mlx_closure_custom_jvp_new_func_payload(
+                        Some(jvp_trampoline),
+                        payload,
+                        Some(drop_boxed::<JvpRule>),
+                    )
+                },
+                |raw| raw,
+            )?;
+        }
+        if let Some(rule) = rules.vmap {
+            let payload = Box::into_raw(Box::new(rule)).cast();
+            handles.vmap = ffi::handle_out(
+                op,
+                // SAFETY: as above.
+                || unsafe {
+                    sys::mlx_closure_custom_vmap_new_func_payload(
+                        Some(vmap_trampoline),
+                        payload,
+                        Some(drop_boxed::<VmapRule>),
+                    )
+                },
+                |raw| raw,
+            )?;
+        }
+        Ok(handles)
     }
 }
 
 impl Drop for RuleHandles {
     fn drop(&mut self) {
         // SAFETY: owned handles (or empty ones, which free as no-ops), freed once.
-        unsafe {
-            sys::mlx_closure_custom_free(self.vjp);
-            sys::mlx_closure_custom_jvp_free(self.jvp);
-            sys::mlx_closure_custom_vmap_free(self.vmap);
-        }
+        ffi::free(|| unsafe { sys::mlx_closure_custom_free(self.vjp) });
+        // SAFETY: as above.
+        ffi::free(|| unsafe { sys::mlx_closure_custom_jvp_free(self.jvp) });
+        // SAFETY: as above.
+        ffi::free(|| unsafe { sys::mlx_closure_custom_vmap_free(self.vmap) });
     }
 }
 
@@ -186,7 +201,7 @@ pub fn custom_function(
     rules: CustomRules,
 ) -> Result<Function> {
     let fun = Closure::owned(f)?;
-    let handles = RuleHandles::new(rules);
+    let handles = RuleHandles::new("custom_function", rules)?;
     let mut out = Closure::empty();
     call_with_closures("custom_function", || {
         // SAFETY: live handles; the result is owned by `out`.
@@ -209,8 +224,8 @@ pub fn custom_vjp(
     vjp: impl Fn(&[Array], &[Array], &[Array]) -> Result<Vec<Array>> + 'static,
 ) -> Result<Function> {
     let fun = Closure::owned(f)?;
-    let handles =
-        RuleHandles::new(CustomRules { vjp: Some(Box::new(vjp)), ..CustomRules::default() });
+    let rules = CustomRules { vjp: Some(Box::new(vjp)), ..CustomRules::default() };
+    let handles = RuleHandles::new("custom_vjp", rules)?;
     let mut out = Closure::empty();
     call_with_closures("custom_vjp", || {
         // SAFETY: live handles; the result is owned by `out`.

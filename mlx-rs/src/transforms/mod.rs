@@ -18,7 +18,7 @@ use mlx_macros::default_device;
 use mlx_sys as sys;
 
 use crate::error::{Error, Result};
-use crate::vector::{VectorArray, arrays_out};
+use crate::vector::VectorArray;
 use crate::{Array, Stream, ffi};
 use closure::{ArrayFn, Closure, call_with_closures};
 
@@ -58,9 +58,7 @@ impl std::fmt::Debug for Function {
 /// Takes any slice of arrays or references (`&[a, b]`, `&[&a, &b]`, `&vec`), as every list
 /// argument of this crate does.
 pub fn eval<A: AsRef<Array>>(outputs: &[A]) -> Result<()> {
-    let vector = VectorArray::from_arrays(outputs);
-    // SAFETY: the vector is live.
-    ffi::status("eval", || unsafe { sys::mlx_eval(vector.raw()) })
+    ffi::eval_all("eval", outputs)
 }
 
 /// Starts evaluating `outputs` in the background and returns at once.
@@ -123,12 +121,7 @@ fn two_vectors(
     op: &'static str,
     call: impl FnOnce(*mut sys::mlx_vector_array, *mut sys::mlx_vector_array) -> std::ffi::c_int,
 ) -> Result<(Vec<Array>, Vec<Array>)> {
-    let mut first = VectorArray::new();
-    let mut second = VectorArray::new();
-    call_with_closures(op, || {
-        ffi::check(op, ffi::serialized(|| call(first.as_raw_mut(), second.as_raw_mut())))
-    })?;
-    Ok((first.to_arrays()?, second.to_arrays()?))
+    call_with_closures(op, || ffi::two_vectors_out(op, call))
 }
 
 /// `f` and its gradient with respect to the inputs `argnums`, as one reusable function.
@@ -164,9 +157,9 @@ fn value_and_grad_closure(fun: &Closure<'_>, argnums: &[i32]) -> Result<ValueAnd
     if argnums.is_empty() {
         return Err(Error::invalid("value_and_grad", "argnums must name at least one input"));
     }
-    ffi::init();
     // SAFETY: no preconditions; freed in `Drop`.
-    let mut out = ValueAndGrad { raw: unsafe { sys::mlx_closure_value_and_grad_new() } };
+    let raw = ffi::call(|| unsafe { sys::mlx_closure_value_and_grad_new() });
+    let mut out = ValueAndGrad { raw };
     call_with_closures("value_and_grad", || {
         // SAFETY: live handles; `argnums` holds `len` ints; the result is owned by `out`.
         ffi::status("value_and_grad", || unsafe {
@@ -214,7 +207,7 @@ impl std::fmt::Debug for ValueAndGrad {
 impl Drop for ValueAndGrad {
     fn drop(&mut self) {
         // SAFETY: owned handle, freed once.
-        ffi::serialized(|| unsafe { sys::mlx_closure_value_and_grad_free(self.raw) });
+        ffi::free(|| unsafe { sys::mlx_closure_value_and_grad_free(self.raw) });
     }
 }
 
@@ -281,7 +274,7 @@ pub fn vmap<A: AsRef<Array>>(
     }
     let (traced_inputs, traced_outputs) =
         (VectorArray::from_arrays(&traced_inputs), VectorArray::from_arrays(&traced_outputs));
-    arrays_out("vmap", |out| {
+    ffi::arrays_out("vmap", |out| {
         // SAFETY: live handles; the axes slices hold `len` ints; outputs owned by `arrays_out`.
         unsafe {
             sys::mlx_detail_vmap_replace(
@@ -327,7 +320,7 @@ pub fn depends<A: AsRef<Array>, B: AsRef<Array>>(
 ) -> Result<Vec<Array>> {
     let (inputs, dependencies) =
         (VectorArray::from_arrays(inputs), VectorArray::from_arrays(dependencies));
-    arrays_out("depends", |out| {
+    ffi::arrays_out("depends", |out| {
         // SAFETY: live handles; the outputs are owned by `arrays_out`.
         unsafe { sys::mlx_depends(out, inputs.raw(), dependencies.raw()) }
     })
