@@ -180,7 +180,7 @@ impl Device {
     pub(crate) fn empty_raw() -> sys::mlx_device {
         ffi::init();
         // SAFETY: no preconditions; the caller owns the handle.
-        unsafe { sys::mlx_device_new() }
+        ffi::call(|| unsafe { sys::mlx_device_new() })
     }
 
     /// Takes ownership of `raw`, which an mlx-c call has filled if `filled` is `Ok`; reads its
@@ -195,7 +195,7 @@ impl Device {
         impl Drop for Owned {
             fn drop(&mut self) {
                 // SAFETY: owned handle, freed once.
-                unsafe { sys::mlx_device_free(self.0) };
+                ffi::free(|| unsafe { sys::mlx_device_free(self.0) });
             }
         }
         let owned = Owned(raw);
@@ -243,7 +243,7 @@ impl std::hash::Hash for Device {
 impl Drop for Device {
     fn drop(&mut self) {
         // SAFETY: owned handle, freed once.
-        unsafe { sys::mlx_device_free(self.raw) };
+        ffi::free(|| unsafe { sys::mlx_device_free(self.raw) });
     }
 }
 

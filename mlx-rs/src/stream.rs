@@ -89,7 +89,7 @@ impl Stream {
     fn empty() -> Stream {
         ffi::init();
         // SAFETY: no preconditions; the handle is owned by the result.
-        Stream::from_raw(unsafe { sys::mlx_stream_new() })
+        Stream::from_raw(ffi::call(|| unsafe { sys::mlx_stream_new() }))
     }
 
     /// An owned result of an mlx-c constructor that returns an empty handle on failure.
@@ -174,7 +174,10 @@ impl Stream {
     pub fn cpu() -> Result<Stream> {
         ffi::init();
         // SAFETY: no preconditions; mlx-c returns an empty handle on failure.
-        Stream::from_constructor("default_cpu_stream", unsafe { sys::mlx_default_cpu_stream_new() })
+        Stream::from_constructor(
+            "default_cpu_stream",
+            ffi::call(|| unsafe { sys::mlx_default_cpu_stream_new() }),
+        )
     }
 
     /// This thread's default stream on the first GPU; an error without a GPU backend.
@@ -190,7 +193,10 @@ impl Stream {
     pub fn gpu() -> Result<Stream> {
         ffi::init();
         // SAFETY: no preconditions; mlx-c returns an empty handle on failure.
-        Stream::from_constructor("default_gpu_stream", unsafe { sys::mlx_default_gpu_stream_new() })
+        Stream::from_constructor(
+            "default_gpu_stream",
+            ffi::call(|| unsafe { sys::mlx_default_gpu_stream_new() }),
+        )
     }
 
     /// The device this stream runs on.
@@ -355,7 +361,7 @@ impl Eq for Stream {}
 impl Drop for Stream {
     fn drop(&mut self) {
         // SAFETY: owned handle, freed once.
-        unsafe { sys::mlx_stream_free(self.raw) };
+        ffi::free(|| unsafe { sys::mlx_stream_free(self.raw) });
     }
 }
 
@@ -401,7 +407,7 @@ impl VectorStream {
     fn new() -> VectorStream {
         ffi::init();
         // SAFETY: no preconditions; freed in `Drop`.
-        VectorStream(unsafe { sys::mlx_vector_stream_new() })
+        VectorStream(ffi::call(|| unsafe { sys::mlx_vector_stream_new() }))
     }
 
     fn to_streams(&self) -> Result<Vec<Stream>> {
@@ -423,7 +429,7 @@ impl VectorStream {
 impl Drop for VectorStream {
     fn drop(&mut self) {
         // SAFETY: owned handle, freed once.
-        unsafe { sys::mlx_vector_stream_free(self.0) };
+        ffi::free(|| unsafe { sys::mlx_vector_stream_free(self.0) });
     }
 }
 
@@ -505,7 +511,7 @@ impl ThreadLocalStream {
 impl Drop for ThreadLocalStream {
     fn drop(&mut self) {
         // SAFETY: owned handle, freed once. The streams MLX made for it stay registered.
-        unsafe { sys::mlx_stream_thread_local_free(self.raw) };
+        ffi::free(|| unsafe { sys::mlx_stream_thread_local_free(self.raw) });
     }
 }
 
@@ -583,7 +589,7 @@ impl ThreadUnsafeStream {
 impl Drop for ThreadUnsafeStream {
     fn drop(&mut self) {
         // SAFETY: owned handle, freed once. MLX keeps the stream registered.
-        unsafe { sys::mlx_stream_free(self.raw) };
+        ffi::free(|| unsafe { sys::mlx_stream_free(self.raw) });
     }
 }
 
