@@ -69,10 +69,12 @@ pub fn from_source(
             xcode.cxx
         );
     }
-    if let Some(path) = metallib
-        && !path.is_file()
-    {
-        return Err(BuildError::new(format!("MLX's build wrote no {}", path.display())));
+    if let Some(path) = metallib {
+        if !path.is_file() {
+            return Err(BuildError::new(format!("MLX's build wrote no {}", path.display())));
+        }
+        // The library loads it from there at run time: rebuild if it goes (cache cleared).
+        println!("cargo:rerun-if-changed={}", path.display());
     }
     metadata(cfg, mlx_src, &built.build_dir.join("_deps/mlx-build"), metallib);
     Ok(())
