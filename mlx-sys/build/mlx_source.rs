@@ -25,7 +25,7 @@ pub fn locate(cfg: &Config) -> Result<PathBuf, BuildError> {
         if cfg.offline {
             return Err(offline_error(cfg));
         }
-        entry.fill(|staging| clone(staging))?;
+        entry.fill(clone)?;
     }
     check_tree(&entry.dir)?;
     Ok(entry.dir)
