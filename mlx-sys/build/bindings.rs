@@ -8,9 +8,9 @@
 use std::path::Path;
 
 #[cfg(feature = "bindgen")]
-use crate::BuildError;
-#[cfg(feature = "bindgen")]
 use crate::config::Config;
+#[cfg(feature = "bindgen")]
+use crate::error::BuildError;
 
 /// The first line of the generated file.
 #[cfg(feature = "bindgen")]

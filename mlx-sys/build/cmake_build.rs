@@ -1,26 +1,32 @@
 //! Configures and builds mlx-c (and, on macOS, MLX itself) with CMake.
 //!
-//! CMake is driven directly rather than through a one-shot helper because the macOS source build
-//! must patch MLX between configuring (which fetches MLX) and building.
+//! CMake is driven directly rather than through the `cmake` crate: on macOS that crate passes the
+//! `cc` crate's flags, whose deployment target defaults to the SDK's version, next to the
+//! `CMAKE_OSX_DEPLOYMENT_TARGET` MLX reads (objects and metallib for different macOS versions); it
+//! takes the compiler from `PATH` as CMake does; it cannot tell CMake the host processor under
+//! Rosetta. The README's "Why not the cmake crate" gives the details. What the crate would add
+//! here (build type, job count, architecture) is three arguments below.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::BuildError;
-use crate::config::{Backend, Config};
-use crate::files::copy_tree;
-use crate::mlx_package::MlxInstall;
+use crate::config::{Backend, Config, Xcode};
+use crate::error::BuildError;
+use crate::macos;
+use crate::mlx_install::MlxInstall;
+use crate::pins;
 use crate::process::{run, run_logged};
 
 /// Where MLX comes from for the CMake build.
 pub enum MlxSource<'a> {
     /// An installed MLX package, found with `find_package(MLX)`.
     Installed(&'a MlxInstall),
-    /// MLX built from source by mlx-c's CMake; `patch` runs on MLX's source tree after
-    /// configuring and before building.
+    /// MLX built from source by mlx-c's CMake, from an already patched tree.
     FromSource {
-        /// Applies the MLX patches to the given source root.
-        patch: &'a dyn Fn(&Path) -> Result<(), BuildError>,
+        /// The patched MLX source tree.
+        source: &'a Path,
+        /// Where MLX writes `mlx.metallib` and where the library looks for it at run time.
+        metallib_dir: &'a Path,
     },
 }
 
@@ -34,11 +40,17 @@ pub struct Built {
 }
 
 const CMAKE_HINT: &str = "the build needs CMake 3.25 or newer and a C++20 compiler (Debian: apt-get install \
-                          cmake g++; macOS: Xcode command line tools and `brew install cmake`); set \
-                          CMAKE to use another cmake";
+                          cmake g++; macOS: Xcode with its Metal toolchain, and `brew install \
+                          cmake`); set CMAKE to use another cmake";
 
-/// Configures and builds mlx-c from the (patched) source tree `mlx_c_src`.
-pub fn build(cfg: &Config, mlx_c_src: &Path, mlx: MlxSource<'_>) -> Result<Built, BuildError> {
+/// Configures and builds mlx-c from the (patched) source tree `mlx_c_src`. `xcode` is the probe of
+/// the Apple toolchain, present exactly on macOS.
+pub fn build(
+    cfg: &Config,
+    mlx_c_src: &Path,
+    mlx: MlxSource<'_>,
+    xcode: Option<&Xcode>,
+) -> Result<Built, BuildError> {
     let build_dir = cfg.out_dir.join("cmake-build");
     let mut configure = Command::new(&cfg.cmake);
     configure
@@ -50,10 +62,15 @@ pub fn build(cfg: &Config, mlx_c_src: &Path, mlx: MlxSource<'_>) -> Result<Built
         .arg("-DBUILD_SHARED_LIBS=OFF")
         .arg("-DMLX_C_BUILD_EXAMPLES=OFF")
         .arg("-DCMAKE_POSITION_INDEPENDENT_CODE=ON");
-    if cfg.is_macos() {
-        let target = crate::config::user_var("MACOSX_DEPLOYMENT_TARGET")
-            .unwrap_or_else(|| crate::pins::MACOS_DEPLOYMENT_TARGET.to_owned());
-        configure.arg(format!("-DCMAKE_OSX_DEPLOYMENT_TARGET={target}"));
+    if let (Some(xcode), Some(deployment_target)) = (xcode, &cfg.deployment_target) {
+        configure.args(macos::cmake_args(&macos::CmakeTarget {
+            target: &cfg.target,
+            host: &cfg.host,
+            target_arch: &cfg.target_arch,
+            deployment_target,
+            cc: &xcode.cc,
+            cxx: &xcode.cxx,
+        })?);
     }
     match &mlx {
         MlxSource::Installed(install) => {
@@ -61,37 +78,30 @@ pub fn build(cfg: &Config, mlx_c_src: &Path, mlx: MlxSource<'_>) -> Result<Built
                 .arg("-DMLX_C_USE_SYSTEM_MLX=ON")
                 .arg(format!("-DMLX_DIR={}", install.prefix.join("share/cmake/MLX").display()));
         }
-        MlxSource::FromSource { .. } => {
+        MlxSource::FromSource { source, metallib_dir } => {
+            let metal = cfg.backend == Backend::Metal;
             configure
                 .arg("-DMLX_C_USE_SYSTEM_MLX=OFF")
-                .arg(format!("-DMLX_BUILD_METAL={}", on_off(cfg.backend == Backend::Metal)))
-                .arg("-DMLX_BUILD_CPU=ON");
-            if let Some(src) = &cfg.mlx_src {
-                // Patch a private copy, never the user's checkout.
-                let copy = cfg.out_dir.join("mlx-src");
-                copy_tree(src, &copy)?;
-                configure.arg(format!("-DFETCHCONTENT_SOURCE_DIR_MLX={}", copy.display()));
-            } else if cfg.offline {
+                .arg(format!("-DMLX_BUILD_METAL={}", on_off(metal)))
+                .arg("-DMLX_BUILD_CPU=ON")
+                .arg(format!("-DFETCHCONTENT_SOURCE_DIR_MLX={}", source.display()));
+            if metal {
+                configure.arg(format!("-DMLX_METAL_PATH={}", metallib_dir.display()));
+            }
+            for (name, dir) in &cfg.dependency_sources {
+                configure.arg(format!("-DFETCHCONTENT_SOURCE_DIR_{name}={}", dir.display()));
+            }
+            if cfg.offline {
+                let given: Vec<&str> = cfg.dependency_sources.iter().map(|(n, _)| *n).collect();
+                let missing = macos::missing_offline_sources(&build_dir, &given, metal);
+                if !missing.is_empty() {
+                    return Err(macos::offline_sources_error(&missing, pins::MLX_VERSION));
+                }
                 configure.arg("-DFETCHCONTENT_FULLY_DISCONNECTED=ON");
             }
         }
     }
     run_logged(&mut configure, CMAKE_HINT)?;
-    if let MlxSource::FromSource { patch } = &mlx {
-        let source = match &cfg.mlx_src {
-            Some(_) => cfg.out_dir.join("mlx-src"),
-            None => build_dir.join("_deps/mlx-src"),
-        };
-        if !source.join("CMakeLists.txt").is_file() {
-            return Err(BuildError::new(format!(
-                "CMake did not fetch MLX into {}: set FETCHCONTENT_SOURCE_DIR_MLX to an MLX {} \
-                 checkout for offline builds",
-                source.display(),
-                crate::pins::MLX_VERSION
-            )));
-        }
-        patch(&source)?;
-    }
     run(
         Command::new(&cfg.cmake).arg("--build").arg(&build_dir).args([
             "--config",

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use crate::BuildError;
+use crate::error::BuildError;
 
 /// The name of the marker file that makes a cache entry complete.
 const COMPLETE_MARKER: &str = ".mlx-sys-complete";
@@ -40,21 +40,34 @@ pub fn verify_sha256(path: &Path, expected: &str) -> Result<(), BuildError> {
     }
 }
 
-/// Copies the directory tree `from` into `to` (created if missing), following no symlinks.
-pub fn copy_tree(from: &Path, to: &Path) -> Result<(), BuildError> {
+/// Copies the directory tree `from` into `to` (created if missing), following no symlinks and
+/// skipping `.git`. Files listed in `except` (relative paths with `/`) are left alone: they are
+/// the patched files, which [`crate::patches::sync_patched`] writes.
+pub fn copy_tree(from: &Path, to: &Path, except: &[String]) -> Result<(), BuildError> {
+    copy_tree_at(from, to, "", except)
+}
+
+fn copy_tree_at(
+    from: &Path,
+    to: &Path,
+    relative: &str,
+    except: &[String],
+) -> Result<(), BuildError> {
     fs::create_dir_all(to).map_err(|e| BuildError::io("create", to, e))?;
     let entries = fs::read_dir(from).map_err(|e| BuildError::io("list", from, e))?;
     for entry in entries {
         let entry = entry.map_err(|e| BuildError::io("list", from, e))?;
         let source = entry.path();
         let target = to.join(entry.file_name());
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let path = if relative.is_empty() { name.clone() } else { format!("{relative}/{name}") };
         let kind = entry.file_type().map_err(|e| BuildError::io("stat", &source, e))?;
         if kind.is_dir() {
-            if entry.file_name() == ".git" {
+            if name == ".git" {
                 continue;
             }
-            copy_tree(&source, &target)?;
-        } else if kind.is_file() {
+            copy_tree_at(&source, &target, &path, except)?;
+        } else if kind.is_file() && !except.contains(&path) {
             copy_if_changed(&source, &target)?;
         }
     }

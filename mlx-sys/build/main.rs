@@ -1,55 +1,33 @@
 //! Build script of `mlx-sys`: obtains the pinned mlx-c and MLX, patches, builds, and links them.
 //!
-//! The steps, one module each: read the environment ([`config`]); find the mlx-c sources
-//! ([`mlx_c_source`]); find or fetch MLX ([`mlx_package`], [`wheel`]); apply `patches/`
-//! ([`patches`]); build with CMake ([`cmake_build`]); generate the FFI when asked ([`bindings`]);
-//! emit link and run-time metadata ([`link`]). Pinned versions live in [`pins`].
+//! The steps, one module each: read the environment and ask the Apple toolchain ([`config`]);
+//! find the mlx-c sources ([`mlx_c_source`]); find or fetch MLX ([`mlx_package`], [`wheel`],
+//! [`mlx_install`]; on macOS its sources, [`mlx_source`]); apply `patches/` ([`patches`]); build
+//! with CMake ([`cmake_build`]); generate the FFI when asked ([`bindings`]); emit link and run-time
+//! metadata ([`link`]). The macOS decisions are plain functions in [`macos`]; errors are
+//! [`error::BuildError`]; pinned versions live in [`pins`].
 
 mod bindings;
 mod cmake_build;
 mod config;
+mod error;
 mod files;
 mod link;
+mod macos;
 mod mlx_c_source;
+mod mlx_install;
 mod mlx_package;
+mod mlx_source;
 mod patches;
 mod pins;
 mod process;
 mod wheel;
 
-use std::fmt;
 use std::path::Path;
-use std::process::Command;
 
 use cmake_build::MlxSource;
-use config::{Config, MetalCompat};
-
-/// A build failure, printed as a readable message.
-#[derive(Debug)]
-pub struct BuildError(String);
-
-impl BuildError {
-    /// An error with `message`.
-    pub fn new(message: impl Into<String>) -> BuildError {
-        BuildError(message.into())
-    }
-
-    /// A failed file-system operation on `path`.
-    pub fn io(action: &str, path: &Path, err: std::io::Error) -> BuildError {
-        BuildError(format!("cannot {action} {}: {err}", path.display()))
-    }
-
-    /// Prefixes the message with where the problem came from.
-    pub fn context(self, what: &str) -> BuildError {
-        BuildError(format!("{what}: {}", self.0))
-    }
-}
-
-impl fmt::Display for BuildError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+use config::{Config, Xcode};
+use error::BuildError;
 
 fn main() {
     if let Err(err) = run() {
@@ -72,22 +50,35 @@ fn run() -> Result<(), BuildError> {
     println!("cargo:rerun-if-changed={}", patches_dir.display());
     let all_patches = patches::load_dir(&patches_dir).map_err(BuildError::new)?;
 
+    // macOS: fail now, with what to install, rather than in the middle of MLX's configure.
+    let xcode = if cfg.is_macos() { Some(cfg.probe_xcode(cfg.mlx_dir.is_none())?) } else { None };
+    if let Some(target) = &cfg.deployment_target
+        && let Some(warning) =
+            macos::deployment_target_warning(cfg.deployment_target_in_env, target)
+    {
+        println!("cargo:warning={warning}");
+    }
+    let metal_compat = cfg.metal_compat_needed(xcode.as_ref())?;
+
     let pristine = mlx_c_source::locate(&cfg)?;
     let mlx_c_src = cfg.out_dir.join("mlx-c");
-    files::copy_tree(&pristine, &mlx_c_src)?;
-    apply_patches(&cfg, &all_patches, "mlx-c", pins::MLX_C_VERSION, &mlx_c_src)?;
+    patched_copy(&all_patches, "mlx-c", pins::MLX_C_VERSION, metal_compat, &pristine, &mlx_c_src)?;
     println!("cargo:mlx_c_include={}", mlx_c_src.display());
 
-    if cfg.is_macos() && cfg.mlx_dir.is_none() {
-        let patch_mlx =
-            |root: &Path| apply_patches(&cfg, &all_patches, "mlx", pins::MLX_VERSION, root);
-        let built =
-            cmake_build::build(&cfg, &mlx_c_src, MlxSource::FromSource { patch: &patch_mlx })?;
-        link::from_source(&cfg, &built)?;
-    } else {
-        let mlx = mlx_package::locate(&cfg)?;
-        let built = cmake_build::build(&cfg, &mlx_c_src, MlxSource::Installed(&mlx.linked))?;
-        link::installed(&cfg, &built, &mlx)?;
+    match &xcode {
+        Some(xcode) if cfg.mlx_dir.is_none() => {
+            build_from_source(&cfg, xcode, &all_patches, metal_compat, &mlx_c_src)?
+        }
+        _ => {
+            let mlx = mlx_package::locate(&cfg)?;
+            let built = cmake_build::build(
+                &cfg,
+                &mlx_c_src,
+                MlxSource::Installed(&mlx.linked),
+                xcode.as_ref(),
+            )?;
+            link::installed(&cfg, &built, &mlx, xcode.as_ref())?;
+        }
     }
 
     #[cfg(feature = "bindgen")]
@@ -95,57 +86,72 @@ fn run() -> Result<(), BuildError> {
     Ok(())
 }
 
-/// Applies the patches that target `tree` at `version` to `root`.
-fn apply_patches(
+/// The macOS default: MLX from source (patched copy of the shared clone), built by mlx-c's CMake.
+fn build_from_source(
     cfg: &Config,
+    xcode: &Xcode,
+    all_patches: &[patches::Patch],
+    metal_compat: bool,
+    mlx_c_src: &Path,
+) -> Result<(), BuildError> {
+    let pristine = mlx_source::locate(cfg)?;
+    let mlx_src = cfg.out_dir.join("mlx-src");
+    patched_copy(all_patches, "mlx", pins::MLX_VERSION, metal_compat, &pristine, &mlx_src)?;
+    let deployment_target =
+        cfg.deployment_target.as_deref().unwrap_or(pins::MACOS_DEPLOYMENT_TARGET);
+    let metallib_dir = match &cfg.metal_path {
+        Some(dir) => dir.clone(),
+        None => macos::metallib_dir(
+            &cfg.cache_dir,
+            &macos::MetallibKey {
+                mlx_version: pins::MLX_VERSION,
+                deployment_target,
+                sdk_version: &xcode.sdk_version,
+                build_type: cfg.cmake_build_type,
+                custom_source: cfg.mlx_src.as_deref(),
+            },
+        ),
+    };
+    let metal = cfg.backend == config::Backend::Metal;
+    if metal {
+        std::fs::create_dir_all(&metallib_dir)
+            .map_err(|e| BuildError::io("create", &metallib_dir, e))?;
+    }
+    let built = cmake_build::build(
+        cfg,
+        mlx_c_src,
+        MlxSource::FromSource { source: &mlx_src, metallib_dir: &metallib_dir },
+        Some(xcode),
+    )?;
+    let metallib = metal.then(|| macos::metallib_file(&metallib_dir));
+    link::from_source(cfg, &built, xcode, &mlx_src, metallib.as_deref())
+}
+
+/// Makes `copy` the pristine tree `pristine` with the patches that target `tree` at `version`
+/// and whose condition holds. Files are written only when their text changes, and a patch whose
+/// condition no longer holds is undone.
+fn patched_copy(
     all: &[patches::Patch],
     tree: &str,
     version: &str,
-    root: &Path,
+    metal_compat: bool,
+    pristine: &Path,
+    copy: &Path,
 ) -> Result<(), BuildError> {
     let (chosen, stale) = patches::select(all, tree, version, |when| match when {
-        "metal-compat" => metal_compat_needed(cfg),
+        "metal-compat" => metal_compat,
         _ => false,
     });
-    for patch in stale {
+    for patch in &stale {
         println!(
             "cargo:warning=patch {} targets {} {}, but the build uses {tree} {version}: not applied",
             patch.name, patch.tree, patch.version
         );
     }
-    for patch in chosen {
-        patches::apply(patch, root).map_err(BuildError::new)?;
-    }
+    let known: Vec<&patches::Patch> =
+        all.iter().filter(|p| p.tree == tree && p.version == version).collect();
+    let touched = patches::touched_paths(&known);
+    files::copy_tree(pristine, copy, &touched)?;
+    patches::sync_patched(pristine, copy, &known, &chosen).map_err(BuildError::new)?;
     Ok(())
-}
-
-/// Whether MLX needs the Metal-compatibility patches: asked for with `MLX_METAL_COMPAT`, or, by
-/// default, when the macOS SDK predates macOS 26 (no Metal 4 language, no `macOS 26` availability
-/// symbols).
-fn metal_compat_needed(cfg: &Config) -> bool {
-    if !cfg.is_macos() || cfg.backend != config::Backend::Metal {
-        return false;
-    }
-    match cfg.metal_compat {
-        MetalCompat::On => true,
-        MetalCompat::Off => false,
-        MetalCompat::Auto => {
-            let sdk =
-                Command::new("xcrun").args(["--sdk", "macosx", "--show-sdk-version"]).output();
-            let major = sdk.ok().filter(|out| out.status.success()).and_then(|out| {
-                let text = String::from_utf8_lossy(&out.stdout).into_owned();
-                text.trim().split('.').next().and_then(|m| m.parse::<u32>().ok())
-            });
-            match major {
-                Some(major) => major < 26,
-                None => {
-                    println!(
-                        "cargo:warning=cannot read the macOS SDK version (xcrun); applying the \
-                         Metal-compatibility patches. Set MLX_METAL_COMPAT=off to skip them"
-                    );
-                    true
-                }
-            }
-        }
-    }
 }

@@ -11,8 +11,8 @@ use std::process::Command;
 
 use flate2::read::GzDecoder;
 
-use crate::BuildError;
-use crate::config::{Config, user_var};
+use crate::config::Config;
+use crate::error::BuildError;
 use crate::files::{CacheEntry, verify_sha256};
 use crate::pins;
 use crate::process::run;
@@ -71,16 +71,13 @@ fn check_tree(dir: &Path) -> Result<(), BuildError> {
 }
 
 /// The registry cache cargo keeps `.crate` archives in.
-fn cargo_registry_cache() -> Option<PathBuf> {
-    let home = user_var("CARGO_HOME")
-        .map(PathBuf::from)
-        .or_else(|| user_var("HOME").map(|h| PathBuf::from(h).join(".cargo")))?;
-    Some(home.join("registry").join("cache"))
+fn cargo_registry_cache(cfg: &Config) -> Option<PathBuf> {
+    Some(cfg.cargo_home.as_ref()?.join("registry").join("cache"))
 }
 
-fn find_cached_archive() -> Option<PathBuf> {
+fn find_cached_archive(cfg: &Config) -> Option<PathBuf> {
     let file = format!("{}-{}.crate", pins::MLX_C_CRATE, pins::MLX_C_VERSION);
-    let registries = fs::read_dir(cargo_registry_cache()?).ok()?;
+    let registries = fs::read_dir(cargo_registry_cache(cfg)?).ok()?;
     registries
         .filter_map(Result::ok)
         .map(|registry| registry.path().join(&file))
@@ -89,7 +86,7 @@ fn find_cached_archive() -> Option<PathBuf> {
 
 /// The path of the pinned `.crate` archive, fetching it with cargo if no registry cache has it.
 fn registry_archive(cfg: &Config) -> Result<PathBuf, BuildError> {
-    if let Some(found) = find_cached_archive() {
+    if let Some(found) = find_cached_archive(cfg) {
         return Ok(found);
     }
     if cfg.offline {
@@ -116,12 +113,12 @@ fn registry_archive(cfg: &Config) -> Result<PathBuf, BuildError> {
         "cargo could not fetch the mlx-c sources from the registry; check the network, or point \
          MLX_C_SRC at an mlx-c 0.7.0 checkout",
     )?;
-    find_cached_archive().ok_or_else(|| {
+    find_cached_archive(cfg).ok_or_else(|| {
         BuildError::new(format!(
             "cargo fetched {} {} but its archive is not under {:?}",
             pins::MLX_C_CRATE,
             pins::MLX_C_VERSION,
-            cargo_registry_cache()
+            cargo_registry_cache(cfg)
         ))
     })
 }

@@ -53,6 +53,7 @@ pub struct Hunk {
 }
 
 /// What applying a patch did.
+#[allow(dead_code)] // the build goes through `sync_patched`; `apply` patches a tree in place
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     /// At least one hunk changed a file.
@@ -215,7 +216,8 @@ fn find_block(haystack: &[String], needle: &[String], hint: usize) -> Option<usi
         .min_by_key(|&at| at.abs_diff(hint))
 }
 
-/// Applies `patch` to the tree at `root`.
+/// Applies `patch` to the tree at `root`, in place.
+#[allow(dead_code)] // the build goes through `sync_patched`, which keeps a pristine tree apart
 pub fn apply(patch: &Patch, root: &Path) -> Result<Outcome, String> {
     let mut changed = false;
     for file in &patch.files {
@@ -223,44 +225,97 @@ pub fn apply(patch: &Patch, root: &Path) -> Result<Outcome, String> {
         let text = fs::read_to_string(&path).map_err(|e| {
             format!("patch {} does not apply: cannot read {}: {e}", patch.name, path.display())
         })?;
-        let trailing_newline = text.ends_with('\n');
-        let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
-        let mut file_changed = false;
-        for (index, hunk) in file.hunks.iter().enumerate() {
-            let hint = hunk.old_start.saturating_sub(1);
-            let new_present = hunk.new != hunk.old && find_block(&lines, &hunk.new, hint).is_some();
-            if new_present {
-                continue;
-            }
-            match find_block(&lines, &hunk.old, hint) {
-                Some(at) => {
-                    lines.splice(at..at + hunk.old.len(), hunk.new.iter().cloned());
-                    file_changed = true;
-                }
-                None => {
-                    return Err(format!(
-                        "patch {} does not apply: hunk {} of {} (at line {}) matches neither the \
-                         original nor the patched text; is the tree at {} {}?",
-                        patch.name,
-                        index + 1,
-                        file.path,
-                        hunk.old_start,
-                        patch.tree,
-                        patch.version
-                    ));
-                }
-            }
-        }
-        if file_changed {
-            let mut out = lines.join("\n");
-            if trailing_newline {
-                out.push('\n');
-            }
-            fs::write(&path, out).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        let patched = apply_to_text(patch, file, &text)?;
+        if patched != text {
+            fs::write(&path, patched)
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
             changed = true;
         }
     }
     Ok(if changed { Outcome::Applied } else { Outcome::AlreadyApplied })
+}
+
+/// The text of `file` after `patch`'s hunks for it; hunks already in place are left as they are.
+fn apply_to_text(patch: &Patch, file: &FileEdit, text: &str) -> Result<String, String> {
+    let trailing_newline = text.ends_with('\n');
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    let mut changed = false;
+    for (index, hunk) in file.hunks.iter().enumerate() {
+        let hint = hunk.old_start.saturating_sub(1);
+        let new_present = hunk.new != hunk.old && find_block(&lines, &hunk.new, hint).is_some();
+        if new_present {
+            continue;
+        }
+        match find_block(&lines, &hunk.old, hint) {
+            Some(at) => {
+                lines.splice(at..at + hunk.old.len(), hunk.new.iter().cloned());
+                changed = true;
+            }
+            None => {
+                return Err(format!(
+                    "patch {} does not apply: hunk {} of {} (at line {}) matches neither the \
+                     original nor the patched text; is the tree at {} {}?",
+                    patch.name,
+                    index + 1,
+                    file.path,
+                    hunk.old_start,
+                    patch.tree,
+                    patch.version
+                ));
+            }
+        }
+    }
+    if !changed {
+        return Ok(text.to_owned());
+    }
+    let mut out = lines.join("\n");
+    if trailing_newline {
+        out.push('\n');
+    }
+    Ok(out)
+}
+
+/// The paths (relative to the tree root) that any of `patches` edits, sorted, without repeats.
+pub fn touched_paths(patches: &[&Patch]) -> Vec<String> {
+    let mut paths: Vec<String> =
+        patches.iter().flat_map(|p| p.files.iter().map(|f| f.path.clone())).collect();
+    paths.sort();
+    paths.dedup();
+    paths
+}
+
+/// Brings the files of `copy` that any patch of `known` edits to their pristine text (from
+/// `pristine`) with the `chosen` patches applied, in order. Only files whose text changes are
+/// written, so that a build with the same patches recompiles nothing, and a patch that is no
+/// longer chosen (`MLX_METAL_COMPAT` or the SDK changed) is undone. Returns the paths written.
+pub fn sync_patched(
+    pristine: &Path,
+    copy: &Path,
+    known: &[&Patch],
+    chosen: &[&Patch],
+) -> Result<Vec<String>, String> {
+    let mut written = Vec::new();
+    for path in touched_paths(known) {
+        let source = pristine.join(&path);
+        let mut text = fs::read_to_string(&source)
+            .map_err(|e| format!("cannot read {} to patch it: {e}", source.display()))?;
+        for patch in chosen {
+            for file in patch.files.iter().filter(|f| f.path == path) {
+                text = apply_to_text(patch, file, &text)?;
+            }
+        }
+        let target = copy.join(&path);
+        if fs::read_to_string(&target).is_ok_and(|old| old == text) {
+            continue;
+        }
+        if let Some(parent) = target.parent() {
+            fs::create_dir_all(parent)
+                .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+        }
+        fs::write(&target, text).map_err(|e| format!("cannot write {}: {e}", target.display()))?;
+        written.push(path);
+    }
+    Ok(written)
 }
 
 /// The patches of `all` that target `tree` at `version` and whose condition is on.

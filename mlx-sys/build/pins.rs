@@ -42,3 +42,9 @@ pub const WHEEL_SHA256: &[(&str, &str)] = &[
 /// The macOS deployment target used when `MACOSX_DEPLOYMENT_TARGET` is not set. MLX picks its
 /// Metal language from it at build time: 15.0 gives Metal 3.2 and compiles the NAX kernels out.
 pub const MACOS_DEPLOYMENT_TARGET: &str = "15.0";
+
+/// Where the macOS source build clones MLX from (the repository mlx-c's CMake names).
+pub const MLX_GIT_URL: &str = "https://github.com/ml-explore/mlx.git";
+
+/// The tag of [`MLX_VERSION`] in [`MLX_GIT_URL`] (the tag mlx-c's CMake fetches).
+pub const MLX_GIT_TAG: &str = "v0.32.2";

@@ -2,7 +2,7 @@
 
 use std::process::{Command, Output};
 
-use crate::BuildError;
+use crate::error::BuildError;
 
 /// Runs `command` and returns its output, or an error that names the command and shows what it
 /// printed. `hint` tells the user how to fix a missing tool.

@@ -5,10 +5,10 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::BuildError;
-use crate::config::{Backend, Config, cargo_var};
+use crate::config::{Backend, Config};
+use crate::error::BuildError;
 use crate::files::{CacheEntry, verify_sha256};
-use crate::mlx_package::MlxInstall;
+use crate::mlx_install::MlxInstall;
 use crate::pins;
 use crate::process::run;
 
@@ -26,7 +26,7 @@ fn distribution(backend: Backend) -> Result<&'static str, BuildError> {
 /// Returns the unpacked wheel for `backend`, fetching it on first use.
 pub fn install(cfg: &Config, backend: Backend) -> Result<MlxInstall, BuildError> {
     let dist = distribution(backend)?;
-    let arch = cargo_var("CARGO_CFG_TARGET_ARCH")?;
+    let arch = &cfg.target_arch;
     let platform = format!("manylinux_2_35_{arch}");
     let file_name =
         format!("{}-{}-py3-none-{platform}.whl", dist.replace('-', "_"), pins::MLX_VERSION);

@@ -7,7 +7,7 @@ mod patches;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use patches::{Outcome, apply, load_dir, parse, select};
+use patches::{Outcome, apply, load_dir, parse, select, sync_patched, touched_paths};
 
 const HEADER: &str = "# What: greet the world\n# Why: the test needs a reason\n\
                       # Target: demo 1.0\n# When: always\n# Upstream: not upstream\n";
@@ -133,4 +133,46 @@ fn repository_patches_parse_and_target_the_pinned_trees() {
         assert_eq!(patch.version, pinned, "{} targets a stale version", patch.name);
         assert!(matches!(patch.when.as_str(), "always" | "metal-compat"), "{}", patch.name);
     }
+}
+
+#[test]
+fn sync_applies_undoes_and_rewrites_nothing_when_unchanged() {
+    let compat =
+        parse("compat.patch", &format!("{HEADER}{DIFF}").replace("always", "metal-compat"))
+            .unwrap();
+    let pristine = tree("sync-pristine", ORIGINAL);
+    let copy = tree("sync-copy", ORIGINAL);
+    let known = [&compat];
+    assert_eq!(touched_paths(&known), ["src/hello.c"]);
+
+    // MLX_METAL_COMPAT on (or an old SDK): the copy gets the patch, the pristine tree does not.
+    assert_eq!(sync_patched(&pristine, &copy, &known, &[&compat]).unwrap(), ["src/hello.c"]);
+    assert_eq!(read(&copy), PATCHED);
+    assert_eq!(read(&pristine), ORIGINAL);
+    // The same settings again: nothing is written, so nothing is recompiled.
+    assert!(sync_patched(&pristine, &copy, &known, &[&compat]).unwrap().is_empty());
+    assert_eq!(read(&copy), PATCHED);
+
+    // MLX_METAL_COMPAT off (or a newer SDK): the patch is undone.
+    assert_eq!(sync_patched(&pristine, &copy, &known, &[]).unwrap(), ["src/hello.c"]);
+    assert_eq!(read(&copy), ORIGINAL);
+    assert!(sync_patched(&pristine, &copy, &known, &[]).unwrap().is_empty());
+
+    // And redone.
+    assert_eq!(sync_patched(&pristine, &copy, &known, &[&compat]).unwrap(), ["src/hello.c"]);
+    assert_eq!(read(&copy), PATCHED);
+    fs::remove_dir_all(pristine).unwrap();
+    fs::remove_dir_all(copy).unwrap();
+}
+
+#[test]
+fn sync_fails_with_the_patch_name_when_the_pristine_tree_differs() {
+    let patch = parse("demo.patch", &format!("{HEADER}{DIFF}")).unwrap();
+    let pristine = tree("sync-bad-pristine", "int main() { return 1; }\n");
+    let copy = tree("sync-bad-copy", ORIGINAL);
+    let err = sync_patched(&pristine, &copy, &[&patch], &[&patch]).unwrap_err();
+    assert!(err.contains("demo.patch") && err.contains("src/hello.c"), "{err}");
+    assert_eq!(read(&copy), ORIGINAL, "nothing written");
+    fs::remove_dir_all(pristine).unwrap();
+    fs::remove_dir_all(copy).unwrap();
 }
