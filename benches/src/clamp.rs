@@ -438,7 +438,7 @@ mod tests {
         let clipped = clip_take_ids(&ids, 4).unwrap();
         assert_eq!(clipped.to_vec::<i32>().unwrap(), [-4, -1, 2, 3]);
         let via_clip = ops::take(&w, &clipped, Some(0)).unwrap().to_vec::<f32>().unwrap();
-        let via_take = take_clamped(&w, &ids).unwrap().to_vec::<f32>().unwrap();
+        let via_take = take(&w, &ids).unwrap().to_vec::<f32>().unwrap();
         assert_eq!(via_clip, via_take);
         let e = Array::from_slice(&[0u32, 5, 9], &[3]).unwrap();
         assert_eq!(clip_expert_ids(&e, 8).unwrap().to_vec::<u32>().unwrap(), [0, 5, 7]);
