@@ -5,13 +5,15 @@
 
 use std::ops::{Add, BitAnd, BitOr, BitXor, Div, Mul, Neg, Not, Rem, Shl, Shr, Sub};
 
+use std::rc::Rc;
+
 use super::Array;
 use crate::dtype::Dtype;
 use crate::error::Result;
 use crate::ops::{self, Number, ScalarOperand, cached_scalar, number_of};
 
 /// The scalar as an array next to `like`, with Python MLX's dtype rule for scalars.
-fn operand(op: &'static str, value: Number, like: &Array) -> Result<Array> {
+fn operand(op: &'static str, value: Number, like: &Array) -> Result<Rc<Array>> {
     let dtype = like.dtype();
     let target = match value {
         Number::Bool(_) => dtype,
@@ -56,14 +58,14 @@ macro_rules! binary_operator {
         impl<T: ScalarOperand> $Trait<T> for &Array {
             type Output = Result<Array>;
             fn $method(self, rhs: T) -> Result<Array> {
-                ops::$op(self, &operand(stringify!($op), number_of(rhs), self)?)
+                ops::$op(self, &*operand(stringify!($op), number_of(rhs), self)?)
             }
         }
 
         impl<T: ScalarOperand> $Trait<T> for Array {
             type Output = Result<Array>;
             fn $method(self, rhs: T) -> Result<Array> {
-                ops::$op(&self, &operand(stringify!($op), number_of(rhs), &self)?)
+                ops::$op(&self, &*operand(stringify!($op), number_of(rhs), &self)?)
             }
         }
 
@@ -71,14 +73,14 @@ macro_rules! binary_operator {
             impl $Trait<&Array> for $scalar {
                 type Output = Result<Array>;
                 fn $method(self, rhs: &Array) -> Result<Array> {
-                    ops::$op(&operand(stringify!($op), number_of(self), rhs)?, rhs)
+                    ops::$op(&*operand(stringify!($op), number_of(self), rhs)?, rhs)
                 }
             }
 
             impl $Trait<Array> for $scalar {
                 type Output = Result<Array>;
                 fn $method(self, rhs: Array) -> Result<Array> {
-                    ops::$op(&operand(stringify!($op), number_of(self), &rhs)?, &rhs)
+                    ops::$op(&*operand(stringify!($op), number_of(self), &rhs)?, &rhs)
                 }
             }
         )*

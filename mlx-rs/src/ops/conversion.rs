@@ -1,6 +1,8 @@
 //! Dtype conversions and layout copies: `astype`, `view`, `real`, `imag`, `conjugate`,
 //! `contiguous`, `copy`.
 
+use std::rc::Rc;
+
 use half::{bf16, f16};
 use mlx_macros::default_device;
 use mlx_sys as sys;
@@ -287,7 +289,7 @@ const SCALAR_CACHE_LEN: usize = 32;
 
 thread_local! {
     /// This thread's recently used scalar constants, most recent last.
-    static SCALARS: std::cell::RefCell<Vec<(ScalarKey, Array)>> =
+    static SCALARS: std::cell::RefCell<Vec<(ScalarKey, Rc<Array>)>> =
         const { std::cell::RefCell::new(Vec::new()) };
 }
 
@@ -302,8 +304,8 @@ struct ScalarKey {
 /// [`scalar_of`], served from a small per-thread cache of the constants used last, so that the
 /// scalar operand of `&x + 1.0` is not made anew by every op. A scalar array is an immutable
 /// leaf of every graph it appears in, so sharing one between graphs changes nothing they
-/// compute.
-pub(crate) fn cached_scalar(op: &'static str, value: Number, dtype: Dtype) -> Result<Array> {
+/// compute. An `Rc` is handed out, so that a hit costs no MLX handle of its own.
+pub(crate) fn cached_scalar(op: &'static str, value: Number, dtype: Dtype) -> Result<Rc<Array>> {
     let (kind, bits) = match value {
         Number::Bool(b) => (0, u128::from(b)),
         Number::Int(v) => (1, v as u128),
@@ -313,20 +315,20 @@ pub(crate) fn cached_scalar(op: &'static str, value: Number, dtype: Dtype) -> Re
     let hit = SCALARS
         .try_with(|cache| {
             let cache = cache.try_borrow().ok()?;
-            cache.iter().rev().find(|(k, _)| *k == key).map(|(_, a)| a.clone())
+            cache.iter().rev().find(|(k, _)| *k == key).map(|(_, a)| Rc::clone(a))
         })
         .ok()
         .flatten();
     if let Some(array) = hit {
         return Ok(array);
     }
-    let array = scalar_of(op, value, dtype)?;
+    let array = Rc::new(scalar_of(op, value, dtype)?);
     let _ = SCALARS.try_with(|cache| {
         if let Ok(mut cache) = cache.try_borrow_mut() {
             if cache.len() == SCALAR_CACHE_LEN {
                 cache.remove(0);
             }
-            cache.push((key, array.clone()));
+            cache.push((key, Rc::clone(&array)));
         }
     });
     Ok(array)
