@@ -279,7 +279,7 @@ pub fn run(args: &ClampArgs) -> Result2<Vec<CaseResult>> {
             cases.push(Case::new(group.clone(), v.name.into(), run));
         }
         let run = Box::new(move || clip_take_ids(ids, vocab));
-        cases.push(Case::new(group, "clip alone".into() run));
+        cases.push(Case::new(group, "clip alone".into(), run));
         let group = format!("moe 3x gather_qmm {phase} ({tokens} tok)");
         for v in VARIANTS {
             let idx: &dyn IndexArray = if v.bounded { bounded_idx } else { idx };
@@ -287,7 +287,7 @@ pub fn run(args: &ClampArgs) -> Result2<Vec<CaseResult>> {
             cases.push(Case::new(group.clone(), v.name.into(), run));
         }
         let run = Box::new(move || clip_expert_ids(idx, experts));
-        cases.push(Case::new(group, "clip alone (x1)".into() run));
+        cases.push(Case::new(group, "clip alone (x1)".into(), run));
     }
     for case in &cases {
         for _ in 0..args.warmup {
