@@ -23,7 +23,10 @@ use crate::{Array, Dtype, Error, Result, ops};
 ///
 /// Cheap to clone (the function is shared). Like [`Array`], neither `Send` nor `Sync`.
 #[derive(Clone)]
-pub struct Schedule(Rc<dyn Fn(&Array) -> Result<Array>>);
+pub struct Schedule(Rc<ScheduleFn>);
+
+/// The function a [`Schedule`] wraps.
+type ScheduleFn = dyn Fn(&Array) -> Result<Array>;
 
 impl fmt::Debug for Schedule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
