@@ -144,7 +144,7 @@ pub enum KeysValues {
 /// A key/value cache of one attention layer, as mlx-lm's `_BaseCache` and its subclasses.
 ///
 /// Object safe: a model's caches are a `Vec<Box<dyn Cache>>` (see [`make_prompt_cache`]).
-pub trait Cache {
+pub trait Cache: std::fmt::Debug {
     /// The Python class name, used in prompt-cache files (`"KVCache"`, ...).
     fn class_name(&self) -> &'static str;
 

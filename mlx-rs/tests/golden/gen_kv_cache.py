@@ -169,7 +169,8 @@ for heads in (4, 2):
             for mname, m in (("none", None), ("causal", "causal"), ("bool", bool_mask), ("additive", add_mask)):
                 if L == 1 and mname == "causal":
                     continue
-                out = base.quantized_scaled_dot_product_attention(q, qk, qv, scale=0.125, mask=m, group_size=gs, bits=bits)
+                # mlx-lm scales `queries` in place (`queries *= scale`): pass a fresh array each time.
+                out = base.quantized_scaled_dot_product_attention(mx.array(q), qk, qv, scale=0.125, mask=m, group_size=gs, bits=bits)
                 cases[f"qsdpa_h{heads}_l{L}_g{gs}_b{bits}_{mname}"] = {
                     "heads": heads, "L": L, "T": T, "group_size": gs, "bits": bits, "mask": mname, "out": encode(out),
                 }
