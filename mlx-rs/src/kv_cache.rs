@@ -28,7 +28,8 @@
 //!     let v = random::normal(&[1, 2, n, 8], Dtype::Float32, 0.0, 1.0, None)?;
 //!     let mask = cache.make_mask(n, None, false)?;
 //!     let kv = Cache::update_and_fetch(&mut cache, &k, &v)?;
-//!     let out = scaled_dot_product_attention(&q, &kv, 8f32.sqrt().recip(), mask.as_attention_mask(), None)?;
+//!     let scale = 1.0 / 8f32.sqrt();
+//!     let out = scaled_dot_product_attention(&q, &kv, scale, mask.as_attention_mask(), None)?;
 //!     assert_eq!(out.shape(), [1, 4, n, 8]);
 //! }
 //! assert_eq!(cache.offset(), 6);
@@ -66,6 +67,9 @@ use crate::{Array, Dtype, ops};
 
 /// The block size (in positions) by which the caches grow, as mlx-lm's `step`.
 pub const STEP: i32 = 256;
+
+/// A model's caches, one per layer (mlx-lm's `prompt_cache` list).
+pub type PromptCache = Vec<Box<dyn Cache>>;
 
 /// One entry of a cache's [`state`](Cache::state): what mlx-lm's `state` tuples hold.
 #[derive(Clone, Debug)]
@@ -143,7 +147,8 @@ pub enum KeysValues {
 
 /// A key/value cache of one attention layer, as mlx-lm's `_BaseCache` and its subclasses.
 ///
-/// Object safe: a model's caches are a `Vec<Box<dyn Cache>>` (see [`make_prompt_cache`]).
+/// Object safe: a model's caches are a [`PromptCache`], `Vec<Box<dyn Cache>>` (see
+/// [`make_prompt_cache`]).
 pub trait Cache: std::fmt::Debug {
     /// The Python class name, used in prompt-cache files (`"KVCache"`, ...).
     fn class_name(&self) -> &'static str;
@@ -258,7 +263,8 @@ fn check_kv(op: &'static str, keys: &Array, values: &Array) -> Result<[i32; 5]> 
         return Err(Error::invalid(
             op,
             format!(
-                "keys and values must be (batch, kv_heads, positions, head_dim), got {k:?} and {v:?}"
+                "keys and values must be (batch, kv_heads, positions, head_dim), \
+                 got {k:?} and {v:?}"
             ),
         ));
     }
@@ -353,6 +359,16 @@ impl KVCache {
     /// Errors when the shapes are not 4-D, disagree, or do not fit the buffer of earlier
     /// updates.
     pub fn update_and_fetch(&mut self, keys: &Array, values: &Array) -> Result<(Array, Array)> {
+        // Every step is fallible: on an error the cache is left as it was.
+        let saved = self.clone();
+        let result = self.try_update(keys, values);
+        if result.is_err() {
+            *self = saved;
+        }
+        result
+    }
+
+    fn try_update(&mut self, keys: &Array, values: &Array) -> Result<(Array, Array)> {
         const OP: &str = "KVCache::update_and_fetch";
         let [b, h, s, dk, dv] = check_kv(OP, keys, values)?;
         let prev = self.offset;
@@ -602,6 +618,16 @@ impl RotatingKVCache {
     /// (not in temporal order once wrapped; the mask accounts for that), or its used prefix
     /// while not yet full.
     pub fn update_and_fetch(&mut self, keys: &Array, values: &Array) -> Result<(Array, Array)> {
+        // Every step is fallible: on an error the cache is left as it was.
+        let saved = self.clone();
+        let result = self.try_update(keys, values);
+        if result.is_err() {
+            *self = saved;
+        }
+        result
+    }
+
+    fn try_update(&mut self, keys: &Array, values: &Array) -> Result<(Array, Array)> {
         const OP: &str = "RotatingKVCache::update_and_fetch";
         let dims = check_kv(OP, keys, values)?;
         if let (Some(k), Some(v)) = (&self.keys, &self.values) {
@@ -821,6 +847,16 @@ impl QuantizedKVCache {
         keys: &Array,
         values: &Array,
     ) -> Result<(Quantized, Quantized)> {
+        // Every step is fallible: on an error the cache is left as it was.
+        let saved = self.clone();
+        let result = self.try_update(keys, values);
+        if result.is_err() {
+            *self = saved;
+        }
+        result
+    }
+
+    fn try_update(&mut self, keys: &Array, values: &Array) -> Result<(Quantized, Quantized)> {
         const OP: &str = "QuantizedKVCache::update_and_fetch";
         let [b, h, s, dk, dv] = check_kv(OP, keys, values)?;
         if self.bits <= 0 || 32 % self.bits != 0 || self.group_size <= 0 {
@@ -1124,10 +1160,7 @@ pub fn scaled_dot_product_attention(
 
 /// One cache per layer (mlx-lm's `make_prompt_cache` for a model without `make_cache`):
 /// [`KVCache`]s, or [`RotatingKVCache`]s of window `max_kv_size` keeping 4 positions.
-pub fn make_prompt_cache(
-    num_layers: usize,
-    max_kv_size: Option<i32>,
-) -> Result<Vec<Box<dyn Cache>>> {
+pub fn make_prompt_cache(num_layers: usize, max_kv_size: Option<i32>) -> Result<PromptCache> {
     (0..num_layers)
         .map(|_| -> Result<Box<dyn Cache>> {
             Ok(match max_kv_size {
@@ -1225,13 +1258,14 @@ pub fn prompt_cache_entries(
 ///
 /// ```
 /// use std::collections::HashMap;
-/// use mlx_rs::kv_cache::{Cache, KVCache, load_prompt_cache_with_metadata, save_prompt_cache};
-/// use mlx_rs::Array;
+/// use mlx_rs::kv_cache::{Cache, KVCache, PromptCache, save_prompt_cache};
+/// use mlx_rs::{Array, kv_cache::load_prompt_cache_with_metadata};
 /// let mut cache = KVCache::new();
 /// let k = Array::ones::<f32>(&[1, 2, 3, 4])?;
 /// cache.update_and_fetch(&k, &k)?;
-/// let caches: Vec<Box<dyn Cache>> = vec![Box::new(cache)];
-/// let path = std::env::temp_dir().join(format!("doc_prompt_cache_{}.safetensors", std::process::id()));
+/// let caches: PromptCache = vec![Box::new(cache)];
+/// let name = format!("doc_prompt_cache_{}.safetensors", std::process::id());
+/// let path = std::env::temp_dir().join(name);
 /// let meta = HashMap::from([("model".to_owned(), "tiny".to_owned())]);
 /// save_prompt_cache(&path, &caches, &meta)?;
 /// let (loaded, meta_back) = load_prompt_cache_with_metadata(&path)?;
@@ -1251,7 +1285,7 @@ pub fn save_prompt_cache(
 
 /// Loads the caches of a prompt-cache file written by [`save_prompt_cache`] or mlx-lm's
 /// `save_prompt_cache` (mlx-lm's `load_prompt_cache`).
-pub fn load_prompt_cache(path: impl AsRef<Path>) -> Result<Vec<Box<dyn Cache>>> {
+pub fn load_prompt_cache(path: impl AsRef<Path>) -> Result<PromptCache> {
     Ok(load_prompt_cache_with_metadata(path)?.0)
 }
 
@@ -1260,7 +1294,7 @@ pub fn load_prompt_cache(path: impl AsRef<Path>) -> Result<Vec<Box<dyn Cache>>> 
 /// as `"a.b"` into dictionaries.
 pub fn load_prompt_cache_with_metadata(
     path: impl AsRef<Path>,
-) -> Result<(Vec<Box<dyn Cache>>, HashMap<String, String>)> {
+) -> Result<(PromptCache, HashMap<String, String>)> {
     let (arrays, meta) = crate::io::load_safetensors(path)?;
     prompt_cache_from_entries(arrays, &meta)
 }
@@ -1345,7 +1379,7 @@ fn scalar_value(path: &str, a: &Array) -> Result<StateValue> {
 pub fn prompt_cache_from_entries(
     mut arrays: HashMap<String, Array>,
     metadata: &HashMap<String, String>,
-) -> Result<(Vec<Box<dyn Cache>>, HashMap<String, String>)> {
+) -> Result<(PromptCache, HashMap<String, String>)> {
     const OP: &str = "load_prompt_cache";
     let mut user = HashMap::new();
     let mut classes = BTreeMap::new();
@@ -1406,7 +1440,7 @@ pub fn prompt_cache_from_entries(
         insert_node(&mut tree, &path, &parse_path(&path)?, leaf)?;
     }
     let mut states: BTreeMap<usize, Node> = tree;
-    let mut caches: Vec<Box<dyn Cache>> = Vec::with_capacity(classes.len());
+    let mut caches: PromptCache = Vec::with_capacity(classes.len());
     for (n, (i, class)) in classes.into_iter().enumerate() {
         if i != n {
             return Err(Error::invalid(OP, format!("no class name for cache {n}")));

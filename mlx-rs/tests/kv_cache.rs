@@ -82,7 +82,8 @@ fn replay(cache: &mut dyn Cache, c: &Value) {
     let dims = ints(&c["dims"]);
     let (b, h, d) = (dims[0], dims[1], dims[2]);
     let mut k = 0;
-    // The golden floats carry 9 significant digits: within 2e-8 is the same float32 (neighbours differ by 6e-8 or more).
+    // The golden floats carry 9 significant digits: within 2e-8 is the same float32 (float32
+    // neighbours differ by 6e-8 or more).
     let (rtol, atol) = if on_gpu() { (1e-5, 1e-5) } else { (2e-8, 1e-12) };
     for (step, (op, rec)) in
         c["script"].as_array().unwrap().iter().zip(c["records"].as_array().unwrap()).enumerate()
@@ -117,7 +118,7 @@ fn replay(cache: &mut dyn Cache, c: &Value) {
                             for (part, a) in parts {
                                 let full = format!("{name}.{part}");
                                 match rec.get(&full) {
-                                    // GPU rounding may flip a code; compare the packed words on CPU.
+                                    // GPU rounding may flip a code: packed words on CPU only.
                                     Some(want) if part == "w" && on_gpu() => {
                                         assert_eq!(a.shape(), common::shape_of(want).as_slice())
                                     }
@@ -275,7 +276,7 @@ fn attention_through_the_cache_dispatches_on_the_kind() {
 }
 
 /// The caches the generator saved, rebuilt here by the same updates.
-fn rust_prompt_cache() -> Vec<Box<dyn Cache>> {
+fn rust_prompt_cache() -> kv_cache::PromptCache {
     fn fill(mut c: Box<dyn Cache>, dims: [i32; 3], ns: &[i32]) -> Box<dyn Cache> {
         let [b, h, d] = dims;
         for (k, &n) in ns.iter().enumerate() {
