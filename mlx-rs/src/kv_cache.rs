@@ -55,6 +55,21 @@
 //!
 //! mlx-lm 0.32.0 keeps every field of a cache (offset, window, write position, group size, bits)
 //! in its `state`; it has no separate `meta_state`, and neither do these caches.
+//!
+//! # Differences from mlx-lm
+//! - Bad input is an `Err` (keys that are not 4-D, keys and values that disagree, new entries
+//!   whose batch, heads or head dimension differ from the buffer's, a head dimension that is not
+//!   a multiple of the quantization group, a file whose state does not fit its class), and a
+//!   failed update leaves the cache as it was.
+//! - [`RotatingKVCache`]'s `trim` never moves the write position below 0 (mlx-lm's would, on a
+//!   cache that is not trimmable, and then index from the end).
+//! - [`quantized_scaled_dot_product_attention`] does not scale the caller's queries in place
+//!   (mlx-lm's `queries *= scale` does).
+//! - Only `KVCache`, `RotatingKVCache` and `QuantizedKVCache` load from files; the batch caches,
+//!   `ArraysCache`, `ChunkedKVCache`, `CacheList` and `ConcatenateKVCache` are not here.
+//!
+//! # Threads
+//! The caches hold [`Array`]s and, like them, are neither `Send` nor `Sync`.
 
 use std::any::Any;
 use std::collections::{BTreeMap, HashMap};
