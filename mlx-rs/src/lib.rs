@@ -98,6 +98,7 @@ mod ffi;
 pub mod fft;
 pub mod graph;
 pub mod io;
+pub mod kv_cache;
 pub mod linalg;
 pub mod losses;
 mod map;
