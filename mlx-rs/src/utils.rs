@@ -109,10 +109,32 @@ impl<T> Tree<T> {
             .ok_or_else(|| Error::invalid(OP, format!("the tree has no leaf at `{path}`")))
     }
 
+    /// The subtree at a dotted `path`, mutably, if there is one.
+    pub fn get_mut(&mut self, path: &str) -> Option<&mut Tree<T>> {
+        if path.is_empty() {
+            return Some(self);
+        }
+        path.split('.').try_fold(self, |node, key| match node {
+            Tree::Map(map) => map.get_mut(key),
+            Tree::List(list) => key.parse::<usize>().ok().and_then(|i| list.get_mut(i)),
+            Tree::Leaf(_) => None,
+        })
+    }
+
     /// Sets the leaf at a dotted `path`, creating maps on the way, and returns the leaf it
-    /// replaced. Errors when the path runs through a leaf, indexes a list out of range, or names
-    /// a list element by a key that is not a number.
+    /// replaced. Errors when the path runs through a leaf, indexes a list out of range, names
+    /// a list element by a key that is not a number, or names a non-empty subtree.
     pub fn insert(&mut self, path: &str, leaf: T) -> Result<Option<T>> {
+        match self.insert_tree(path, Tree::Leaf(leaf))? {
+            Some(Tree::Leaf(old)) => Ok(Some(old)),
+            _ => Ok(None),
+        }
+    }
+
+    /// Sets the subtree at a dotted `path`, creating maps on the way, and returns what it
+    /// replaced (a leaf or an empty map; replacing a non-empty subtree is an error, as it would
+    /// drop leaves silently). Errors as [`Tree::insert`].
+    pub fn insert_tree(&mut self, path: &str, tree: Tree<T>) -> Result<Option<Tree<T>>> {
         let mut node = self;
         for key in path.split('.') {
             node = match node {
@@ -131,11 +153,14 @@ impl<T> Tree<T> {
                 }
             };
         }
-        match std::mem::replace(node, Tree::Leaf(leaf)) {
-            Tree::Leaf(old) => Ok(Some(old)),
-            Tree::Map(map) if map.is_empty() => Ok(None),
-            _ => Err(Error::invalid(OP, format!("`{path}` is a subtree, not a leaf"))),
+        if !matches!(node, Tree::Leaf(_)) && !node.is_empty() {
+            return Err(Error::invalid(OP, format!("`{path}` is a subtree, not a leaf")));
         }
+        let old = std::mem::replace(node, tree);
+        Ok(match old {
+            Tree::Leaf(_) => Some(old),
+            _ => None,
+        })
     }
 
     /// Calls `f(path, leaf)` for every leaf, in flattening order.
@@ -524,9 +549,18 @@ mod tests {
         assert!(tree.insert("x.y.z", 3).is_err());
         let doubled = tree.map_with_path(|p, v| Ok(format!("{p}={}", v * 2))).unwrap();
         assert_eq!(doubled.get_leaf("x.y").map(String::as_str), Some("x.y=4"));
-        let replaced = tree.with_leaves([9]).unwrap();
+        let mut sub = Tree::new();
+        sub.insert("m", 5).unwrap();
+        assert!(tree.insert_tree("x", sub.clone()).is_err(), "x holds a leaf");
+        assert_eq!(tree.insert_tree("opt", sub).unwrap(), None);
+        assert_eq!(tree.paths(), ["x.y", "opt.m"]);
+        if let Some(Tree::Leaf(v)) = tree.get_mut("opt.m") {
+            *v = 6;
+        }
+        assert_eq!(tree.leaf("opt.m").unwrap(), &6);
+        let replaced = tree.with_leaves([9, 6]).unwrap();
         assert_eq!(replaced.get_leaf("x.y"), Some(&9));
-        assert!(tree.with_leaves([1, 2]).is_err());
+        assert!(tree.with_leaves([1, 2, 3]).is_err());
         assert!(tree.with_leaves(Vec::<i32>::new()).is_err());
     }
 
