@@ -45,17 +45,13 @@ impl Linear {
                 format!("weight must be 2-D, got shape {:?}", weight.shape()),
             ));
         }
-        if let Some(b) = &bias {
-            if b.shape() != [weight.shape()[0]] {
-                return Err(Error::invalid(
-                    "Linear",
-                    format!(
-                        "bias shape {:?} does not match weight {:?}",
-                        b.shape(),
-                        weight.shape()
-                    ),
-                ));
-            }
+        if let Some(b) = &bias
+            && b.shape() != [weight.shape()[0]]
+        {
+            return Err(Error::invalid(
+                "Linear",
+                format!("bias shape {:?} does not match weight {:?}", b.shape(), weight.shape()),
+            ));
         }
         Ok(Linear { weight: Param::new(weight), bias: bias.map(Param::new), training: true })
     }

@@ -218,7 +218,7 @@ impl QuantizedEmbedding {
             weights: ops::take(&self.weight, x, 0)?,
             scales: ops::take(&self.scales, x, 0)?,
             biases: match &self.biases {
-                Some(b) => Some(ops::take(&**b, x, 0)?),
+                Some(b) => Some(ops::take(b, x, 0)?),
                 None => None,
             },
         };
