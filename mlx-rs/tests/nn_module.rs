@@ -285,10 +285,13 @@ fn save_and_load_weights_round_trip_through_files() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// Named weights, as `load_weights` takes them.
+type Weights = Vec<(String, Array)>;
+
 #[test]
 fn strict_loading_names_the_offending_path() {
     let good = model().named_parameters();
-    let load = |edit: &dyn Fn(&mut Vec<(String, Array)>)| {
+    let load = |edit: &dyn Fn(&mut Weights)| {
         let mut w = good.clone();
         edit(&mut w);
         let mut m = Model::new(16, 64, 2).unwrap();
