@@ -47,10 +47,12 @@ mod container;
 mod dropout;
 mod embedding;
 mod linear;
+mod lora;
 mod module;
 mod normalization;
 mod positional;
 mod quantized;
+mod switch;
 
 pub use activations::{
     Gelu, GeluApprox, LeakyRelu, LogSoftmax, Relu, Sigmoid, Silu, Softmax, Tanh, gelu, gelu_approx,
@@ -60,6 +62,7 @@ pub use container::{Layer, Sequential};
 pub use dropout::Dropout;
 pub use embedding::Embedding;
 pub use linear::Linear;
+pub use lora::LoRALinear;
 /// `#[derive(Module)]`: see [`trait@Module`] for the rules and the misuse that fails to compile.
 pub use mlx_macros::Module;
 pub use module::{LoadReport, Mismatch, Module, Param, push_key, value_and_grad};
@@ -69,6 +72,7 @@ pub use quantized::{
     MaybeQuantized, Quantizable, QuantizeDecision, QuantizedEmbedding, QuantizedLinear,
     ToQuantized, mode_defaults, quantize,
 };
+pub use switch::{GatherForward, QuantizedSwitchLinear, SORT_THRESHOLD, SwitchGlu, SwitchLinear};
 
 use crate::{Array, Result};
 

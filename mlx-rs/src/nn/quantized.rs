@@ -18,7 +18,7 @@ pub fn mode_defaults(mode: QuantizationMode) -> (i32, i32) {
 }
 
 /// Resolved quantization settings: explicit group size and bits.
-fn resolve(params: QuantizationParams) -> QuantizationParams {
+pub(crate) fn resolve(params: QuantizationParams) -> QuantizationParams {
     let (g, b) = mode_defaults(params.mode);
     QuantizationParams {
         group_size: Some(params.group_size.unwrap_or(g)),
@@ -40,7 +40,11 @@ fn frozen_parts(q: Quantized) -> (Param, Param, Option<Param>) {
     (Param::frozen(q.weights), Param::frozen(q.scales), q.biases.map(Param::frozen))
 }
 
-fn check_biases(op: &'static str, mode: QuantizationMode, biases: &Option<Array>) -> Result<()> {
+pub(crate) fn check_biases(
+    op: &'static str,
+    mode: QuantizationMode,
+    biases: &Option<Array>,
+) -> Result<()> {
     if mode.has_biases() != biases.is_some() {
         return Err(Error::invalid(
             op,
@@ -235,9 +239,9 @@ impl QuantizedEmbedding {
 crate::nn::impl_forward!(QuantizedLinear, QuantizedEmbedding);
 
 /// A layer that has a quantized form ([`Linear`], [`Embedding`]).
-pub trait ToQuantized: Module + Forward + Sized {
+pub trait ToQuantized: Module + Sized {
     /// The quantized form.
-    type Quantized: Module + Forward;
+    type Quantized: Module;
     /// The layer's name in Python (`"Linear"`, `"Embedding"`), for predicates.
     const KIND: &'static str;
     /// Quantizes the layer with resolved settings.
@@ -285,7 +289,11 @@ impl<L: ToQuantized> From<L> for MaybeQuantized<L> {
     }
 }
 
-impl<L: ToQuantized> MaybeQuantized<L> {
+impl<L> MaybeQuantized<L>
+where
+    L: ToQuantized + Forward,
+    L::Quantized: Forward,
+{
     /// The layer's forward pass, dense or quantized.
     pub fn forward(&self, x: &Array) -> Result<Array> {
         match self {
@@ -305,7 +313,11 @@ impl MaybeQuantized<Embedding> {
     }
 }
 
-impl<L: ToQuantized> Forward for MaybeQuantized<L> {
+impl<L> Forward for MaybeQuantized<L>
+where
+    L: ToQuantized + Forward,
+    L::Quantized: Forward,
+{
     fn forward(&self, x: &Array) -> Result<Array> {
         MaybeQuantized::forward(self, x)
     }
