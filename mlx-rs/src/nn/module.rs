@@ -232,21 +232,21 @@ pub trait Module {
         let mut new: HashMap<String, Array> =
             params.paths().into_iter().zip(params.leaves().into_iter().cloned()).collect();
         let mut known = HashSet::new();
+        let mut mismatch = None;
         self.visit_parameters(&mut String::new(), &mut |path, p| {
             if let Some(a) = new.get(path) {
-                if a.shape() != p.shape() {
-                    known.insert(format!(
-                        "!`{path}`: shape {:?} does not match the parameter's {:?}",
+                known.insert(path.to_owned());
+                if a.shape() != p.shape() && mismatch.is_none() {
+                    mismatch = Some(format!(
+                        "`{path}`: shape {:?} does not match the parameter's {:?}",
                         a.shape(),
                         p.shape()
                     ));
-                } else {
-                    known.insert(path.to_owned());
                 }
             }
         });
-        if let Some(bad) = known.iter().find(|k| k.starts_with('!')) {
-            return Err(Error::invalid("Module::update", &bad[1..]));
+        if let Some(message) = mismatch {
+            return Err(Error::invalid("Module::update", message));
         }
         if let Some(unknown) = params.paths().into_iter().find(|p| !known.contains(p)) {
             return Err(Error::invalid(
