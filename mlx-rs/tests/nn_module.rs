@@ -326,6 +326,18 @@ fn strict_loading_names_the_offending_path() {
         e.1 = e.1.astype(Dtype::Float16).unwrap();
     });
     assert!(dtype.contains("`norm.weight`") && dtype.contains("float16"), "{dtype}");
+    // A model cast to the checkpoint's dtype loads it.
+    let half: Vec<(String, Array)> =
+        good.iter().map(|(k, v)| (k.clone(), v.astype(Dtype::Bfloat16).unwrap())).collect();
+    let mut m = Model::new(16, 64, 2).unwrap();
+    m.set_dtype(Dtype::Bfloat16).unwrap();
+    m.load_weights(half).unwrap();
+    assert_eq!(m.norm.weight.dtype(), Dtype::Bfloat16);
+    nn::quantize(&mut m, QuantizationParams::default(), |_, _| QuantizeDecision::Default).unwrap();
+    m.set_dtype(Dtype::Float16).unwrap();
+    let q = m.parameters();
+    assert_eq!(q.leaf("lm_head.weight").unwrap().dtype(), Dtype::Uint32);
+    assert_eq!(q.leaf("lm_head.scales").unwrap().dtype(), Dtype::Float16);
     // Lenient: the mismatch is reported and skipped, the rest loaded.
     let mut w = good.clone();
     w.iter_mut().find(|(k, _)| k == "norm.weight").unwrap().1 =

@@ -262,6 +262,19 @@ pub trait Module {
         })
     }
 
+    /// Casts every floating-point parameter to `dtype` (Python's `model.set_dtype(dtype)`;
+    /// integer parameters such as packed quantized weights are left alone). Strict loading
+    /// checks dtypes, so a model is cast to its checkpoint's dtype before loading.
+    fn set_dtype(&mut self, dtype: crate::Dtype) -> Result<()> {
+        self.visit_parameters_mut(&mut String::new(), &mut |_, p| {
+            if p.dtype().is_floating() && p.dtype() != dtype {
+                let cast = p.astype(dtype)?;
+                p.set(cast);
+            }
+            Ok(())
+        })
+    }
+
     /// Freezes every parameter.
     fn freeze(&mut self) {
         set_frozen(self, &mut |_| true, true);
