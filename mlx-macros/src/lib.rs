@@ -2,11 +2,37 @@
 //!
 //! [`macro@default_device`] writes the default-stream form of an op from its explicit-stream form,
 //! so that every op exists as `foo_device(.., stream)` and `foo(..)` without writing it twice.
+//! [`macro@Module`] implements `mlx_rs::nn::Module` for a struct of layers or an enum of
+//! alternative layers.
 
 use proc_macro::TokenStream;
 use proc_macro2::Span;
 use quote::{format_ident, quote};
-use syn::{FnArg, ImplItemFn, Pat, Signature, parse_macro_input, spanned::Spanned};
+use syn::{DeriveInput, FnArg, ImplItemFn, Pat, Signature, parse_macro_input, spanned::Spanned};
+
+mod module;
+
+/// Implements `mlx_rs::nn::Module` (see its documentation for the rules, attributes and the
+/// misuse cases that fail to compile).
+///
+/// - A struct with named fields: every field whose type is a module (a layer, `Param`,
+///   `Vec<_>`, `Option<_>`, `Box<_>` of those) contributes its parameters under the field's name;
+///   scalar and `String` fields are configuration and are skipped. `#[module(skip)]` skips any
+///   other field, `#[module(rename = "key")]` changes the path key, and `#[module(training)]`
+///   marks a `bool` field that stores the training flag.
+/// - An enum whose variants are all newtypes (`Dense(DenseMlp)`): the active variant's module,
+///   with no extra path key.
+///
+/// Misuse (a plain `Array` field, tuple or unit structs, non-newtype variants, unions, unknown
+/// options) is a compile error, never a panic.
+#[proc_macro_derive(Module, attributes(module))]
+pub fn derive_module(item: TokenStream) -> TokenStream {
+    let input = parse_macro_input!(item as DeriveInput);
+    match module::derive(input) {
+        Ok(tokens) => tokens.into(),
+        Err(err) => err.to_compile_error().into(),
+    }
+}
 
 /// Generates `foo(..)` from `foo_device(.., stream: &Stream)`.
 ///

@@ -79,7 +79,8 @@
 //!
 //! # Modules
 //! Named as in Python's `mlx.core`: [`ops`] (the `mlx.core` operations), [`random`], [`linalg`],
-//! [`utils`] (parameter trees, as `mlx.utils`),
+//! [`utils`] (parameter trees, as `mlx.utils`), [`nn`] (layers and `#[derive(Module)]`, as
+//! `mlx.nn`),
 //! [`fft`], [`fast`] (fused kernels and custom CUDA/Metal kernels), [`quantization`],
 //! [`transforms`] (eval, grad, vjp, jvp, vmap, compile), [`export`], [`io`], [`memory`],
 //! [`distributed`], [`graph`], [`cuda`] and [`metal`].
@@ -104,6 +105,7 @@ pub mod losses;
 mod map;
 pub mod memory;
 pub mod metal;
+pub mod nn;
 pub mod ops;
 pub mod optimizers;
 pub mod quantization;

@@ -1,0 +1,280 @@
+//! Mixture-of-experts layers as mlx-lm's `switch_layers`: [`SwitchLinear`],
+//! [`QuantizedSwitchLinear`] and [`SwitchGlu`], on `gather_mm` / `gather_qmm`.
+
+use crate::error::{Context, Error, Result};
+use crate::nn::linear::uniform_init;
+use crate::nn::quantized::{check_biases, resolve};
+use crate::nn::{MaybeQuantized, Module, Param, ToQuantized, swiglu};
+use crate::ops::{self, BoundedIndices, IndexArray};
+use crate::quantization::{self, GatherIndices, QuantizationMode, QuantizationParams, Quantized};
+use crate::{Array, Dtype};
+
+/// One linear map per expert (mlx-lm's `SwitchLinear`): `weight` `[experts, output, input]`,
+/// `bias` `[experts, output]` when present.
+#[derive(Clone, Debug, Module)]
+pub struct SwitchLinear {
+    /// `[num_experts, output_dims, input_dims]`.
+    pub weight: Param,
+    /// `[num_experts, output_dims]`, if the layer has a bias.
+    pub bias: Option<Param>,
+    #[module(training)]
+    training: bool,
+}
+
+fn add_expert_bias(y: Array, bias: &Option<Param>, indices: &dyn IndexArray) -> Result<Array> {
+    match bias {
+        Some(b) => &y + ops::take(b, indices, 0)?.expand_dims(-2)?,
+        None => Ok(y),
+    }
+}
+
+impl SwitchLinear {
+    /// Initialised as mlx-lm's: weight uniform in `±1/sqrt(input_dims)`, bias zeros.
+    pub fn new(
+        input_dims: i32,
+        output_dims: i32,
+        num_experts: i32,
+        bias: bool,
+    ) -> Result<SwitchLinear> {
+        if input_dims <= 0 || output_dims <= 0 || num_experts <= 0 {
+            return Err(Error::invalid("SwitchLinear", "dimensions must be positive"));
+        }
+        let scale = (1.0 / f64::from(input_dims)).sqrt() as f32;
+        let weight = uniform_init(&[num_experts, output_dims, input_dims], scale)?;
+        let bias = if bias {
+            Some(ops::zeros(&[num_experts, output_dims], Dtype::Float32)?)
+        } else {
+            None
+        };
+        SwitchLinear::from_weights(weight, bias)
+    }
+
+    /// A layer with the given `[experts, output, input]` weight and optional `[experts, output]`
+    /// bias.
+    pub fn from_weights(weight: Array, bias: Option<Array>) -> Result<SwitchLinear> {
+        if weight.ndim() != 3 {
+            return Err(Error::invalid(
+                "SwitchLinear",
+                format!("weight must be 3-D, got shape {:?}", weight.shape()),
+            ));
+        }
+        if let Some(b) = &bias
+            && b.shape() != &weight.shape()[..2]
+        {
+            return Err(Error::invalid(
+                "SwitchLinear",
+                format!("bias shape {:?} does not match weight {:?}", b.shape(), weight.shape()),
+            ));
+        }
+        Ok(SwitchLinear { weight: Param::new(weight), bias: bias.map(Param::new), training: true })
+    }
+
+    /// The number of experts.
+    pub fn num_experts(&self) -> i32 {
+        self.weight.shape()[0]
+    }
+
+    /// `x @ weight[indices]ᵀ (+ bias[indices])`: `x` `[..., 1, input]` broadcast against
+    /// `indices` `[..., k]` gives `[..., k, 1, output]`. `sorted` says the indices are sorted
+    /// (the fast path of [`SwitchGlu`]). Plain index arrays are clamped into range by
+    /// `gather_mm`; [`BoundedIndices`] skip that.
+    pub fn forward(&self, x: &Array, indices: &dyn IndexArray, sorted: bool) -> Result<Array> {
+        let w = self.weight.swapaxes(-1, -2)?;
+        let y = quantization::gather_mm(
+            x,
+            &w,
+            GatherIndices { lhs: None, rhs: Some(indices), sorted },
+        )?;
+        add_expert_bias(y, &self.bias, indices)
+    }
+}
+
+/// [`SwitchLinear`] with quantized expert weights (mlx-lm's `QuantizedSwitchLinear`):
+/// parameters `weight`, `scales`, `biases` (affine mode), frozen, and `bias` (if any).
+#[derive(Clone, Debug, Module)]
+pub struct QuantizedSwitchLinear {
+    /// Packed weights, `[num_experts, output_dims, input_dims * bits / 32]`.
+    pub weight: Param,
+    /// One scale per group.
+    pub scales: Param,
+    /// One bias per group (affine mode).
+    pub biases: Option<Param>,
+    /// `[num_experts, output_dims]`, if the layer has a bias.
+    pub bias: Option<Param>,
+    /// Elements per group.
+    pub group_size: i32,
+    /// Bits per element.
+    pub bits: i32,
+    /// The format.
+    #[module(skip)]
+    pub mode: QuantizationMode,
+    #[module(training)]
+    training: bool,
+}
+
+impl QuantizedSwitchLinear {
+    /// Quantizes a [`SwitchLinear`] (`SwitchLinear.to_quantized`); `None` group size or bits
+    /// take the mode's default.
+    pub fn from_switch_linear(
+        layer: &SwitchLinear,
+        params: QuantizationParams,
+    ) -> Result<QuantizedSwitchLinear> {
+        let params = resolve(params);
+        let q = quantization::quantize(&layer.weight, params).context("QuantizedSwitchLinear")?;
+        Ok(QuantizedSwitchLinear {
+            weight: Param::frozen(q.weights),
+            scales: Param::frozen(q.scales),
+            biases: q.biases.map(Param::frozen),
+            bias: layer.bias.as_ref().map(|b| Param::new(b.value().clone())),
+            group_size: params.group_size.unwrap_or(64),
+            bits: params.bits.unwrap_or(4),
+            mode: params.mode,
+            training: layer.training(),
+        })
+    }
+
+    /// A layer from already packed parts.
+    pub fn from_parts(
+        weight: Array,
+        scales: Array,
+        biases: Option<Array>,
+        bias: Option<Array>,
+        params: QuantizationParams,
+    ) -> Result<QuantizedSwitchLinear> {
+        let params = resolve(params);
+        check_biases("QuantizedSwitchLinear", params.mode, &biases)?;
+        Ok(QuantizedSwitchLinear {
+            weight: Param::frozen(weight),
+            scales: Param::frozen(scales),
+            biases: biases.map(Param::frozen),
+            bias: bias.map(Param::new),
+            group_size: params.group_size.unwrap_or(64),
+            bits: params.bits.unwrap_or(4),
+            mode: params.mode,
+            training: true,
+        })
+    }
+
+    /// The quantization settings.
+    pub fn params(&self) -> QuantizationParams {
+        QuantizationParams {
+            group_size: Some(self.group_size),
+            bits: Some(self.bits),
+            mode: self.mode,
+        }
+    }
+
+    /// As [`SwitchLinear::forward`], with `gather_qmm`.
+    pub fn forward(&self, x: &Array, indices: &dyn IndexArray, sorted: bool) -> Result<Array> {
+        let q = Quantized {
+            weights: self.weight.value().clone(),
+            scales: self.scales.value().clone(),
+            biases: self.biases.as_ref().map(|b| b.value().clone()),
+        };
+        let gather = GatherIndices { lhs: None, rhs: Some(indices), sorted };
+        let y = quantization::gather_qmm(x, &q, gather, true, self.params())?;
+        add_expert_bias(y, &self.bias, indices)
+    }
+}
+
+/// A gathered layer: one input, expert indices, and whether they are sorted.
+pub trait GatherForward {
+    /// Applies the layer to the experts `indices`.
+    fn forward_gather(&self, x: &Array, indices: &dyn IndexArray, sorted: bool) -> Result<Array>;
+}
+
+impl GatherForward for SwitchLinear {
+    fn forward_gather(&self, x: &Array, indices: &dyn IndexArray, sorted: bool) -> Result<Array> {
+        self.forward(x, indices, sorted)
+    }
+}
+
+impl GatherForward for QuantizedSwitchLinear {
+    fn forward_gather(&self, x: &Array, indices: &dyn IndexArray, sorted: bool) -> Result<Array> {
+        self.forward(x, indices, sorted)
+    }
+}
+
+impl ToQuantized for SwitchLinear {
+    type Quantized = QuantizedSwitchLinear;
+    const KIND: &'static str = "SwitchLinear";
+    fn to_quantized(&self, params: QuantizationParams) -> Result<QuantizedSwitchLinear> {
+        QuantizedSwitchLinear::from_switch_linear(self, params)
+    }
+    fn weight_shape(&self) -> &[i32] {
+        self.weight.shape()
+    }
+}
+
+impl MaybeQuantized<SwitchLinear> {
+    /// The gathered forward pass, dense or quantized.
+    pub fn forward_gather(
+        &self,
+        x: &Array,
+        indices: &dyn IndexArray,
+        sorted: bool,
+    ) -> Result<Array> {
+        match self {
+            MaybeQuantized::Dense(l) => l.forward(x, indices, sorted),
+            MaybeQuantized::Quantized(q) => q.forward(x, indices, sorted),
+        }
+    }
+}
+
+/// The SwiGLU expert block of mixture-of-experts models (mlx-lm's `SwitchGLU` with its default
+/// `SwiGLU` activation): `down(silu(gate(x)) * up(x))` per selected expert.
+///
+/// With 64 or more (token, expert) pairs the pairs are sorted by expert first, as mlx-lm does,
+/// so that each expert's weights are read once (`gather_mm`'s sorted path), and unsorted after.
+#[derive(Clone, Debug, Module)]
+pub struct SwitchGlu {
+    /// `[experts, hidden, input]`.
+    pub gate_proj: MaybeQuantized<SwitchLinear>,
+    /// `[experts, hidden, input]`.
+    pub up_proj: MaybeQuantized<SwitchLinear>,
+    /// `[experts, input, hidden]`.
+    pub down_proj: MaybeQuantized<SwitchLinear>,
+}
+
+/// The number of (token, expert) pairs from which [`SwitchGlu`] sorts (mlx-lm's threshold).
+pub const SORT_THRESHOLD: usize = 64;
+
+impl SwitchGlu {
+    /// Initialised as mlx-lm's `SwitchGLU(input_dims, hidden_dims, num_experts, bias=bias)`.
+    pub fn new(
+        input_dims: i32,
+        hidden_dims: i32,
+        num_experts: i32,
+        bias: bool,
+    ) -> Result<SwitchGlu> {
+        Ok(SwitchGlu {
+            gate_proj: SwitchLinear::new(input_dims, hidden_dims, num_experts, bias)?.into(),
+            up_proj: SwitchLinear::new(input_dims, hidden_dims, num_experts, bias)?.into(),
+            down_proj: SwitchLinear::new(hidden_dims, input_dims, num_experts, bias)?.into(),
+        })
+    }
+
+    /// `x` `[..., input]` through the experts `indices` `[..., k]` (from the router's
+    /// `argpartition`, or clamped once with [`BoundedIndices::clamped`]): `[..., k, input]`.
+    pub fn forward(&self, x: &Array, indices: &BoundedIndices) -> Result<Array> {
+        let x = x.expand_dims([-2, -3])?;
+        let indices = indices.stop_gradient()?;
+        let apply = |x: &Array, idx: &dyn IndexArray, sorted: bool| -> Result<Array> {
+            let up = self.up_proj.forward_gather(x, idx, sorted)?;
+            let gate = self.gate_proj.forward_gather(x, idx, sorted)?;
+            self.down_proj.forward_gather(&swiglu(&gate, &up)?, idx, sorted)
+        };
+        if indices.array().size() < SORT_THRESHOLD {
+            return apply(&x, &indices, false)?.squeeze(-2);
+        }
+        let shape = indices.array().shape().to_vec();
+        let k = shape.last().copied().unwrap_or(1);
+        let flat = indices.flatten(0, -1)?;
+        let order = BoundedIndices::argsort(flat.array(), 0)?;
+        let inv_order = BoundedIndices::argsort(order.array(), 0)?;
+        let rows = ops::take(&x.flatten(0, -3)?, &order.floor_divide(k)?, 0)?;
+        let sorted_idx = flat.take(&order, 0)?;
+        let y = apply(&rows, &sorted_idx, true)?;
+        ops::take(&y, &inv_order, 0)?.unflatten(0, &shape)?.squeeze(-2)
+    }
+}
