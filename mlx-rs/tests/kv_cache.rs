@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use common::{assert_close, assert_err, assert_matches, case, load, on_gpu, values_f64};
 use mlx_rs::fast::{self, AttentionMask};
-use mlx_rs::kv_cache::{
+use mlx_rs::nn::cache::{
     self, Cache, CacheMask, KVCache, KeysValues, QuantizedKVCache, RotatingKVCache, StateValue,
 };
 use mlx_rs::quantization::{self, QuantizationParams};
@@ -227,7 +227,7 @@ fn quantized_attention_matches_mlx_lm_and_dense_attention() {
             other => panic!("{other}"),
         };
         let out =
-            kv_cache::quantized_scaled_dot_product_attention(&q, &qk, &qv, 0.125, mask, gs, bits)
+            cache::quantized_scaled_dot_product_attention(&q, &qk, &qv, 0.125, mask, gs, bits)
                 .unwrap();
         let tol = if on_gpu() { 2e-3 } else { 1e-5 };
         assert_matches(&out, &c["out"], tol, tol);
@@ -254,15 +254,13 @@ fn attention_through_the_cache_dispatches_on_the_kind() {
     let mut quant = QuantizedKVCache::new();
     let d = Cache::update_and_fetch(&mut dense, &k, &v).unwrap();
     let qd = Cache::update_and_fetch(&mut quant, &k, &v).unwrap();
-    let a =
-        kv_cache::scaled_dot_product_attention(&q, &d, 0.125, AttentionMask::None, None).unwrap();
-    let b =
-        kv_cache::scaled_dot_product_attention(&q, &qd, 0.125, AttentionMask::None, None).unwrap();
+    let a = cache::scaled_dot_product_attention(&q, &d, 0.125, AttentionMask::None, None).unwrap();
+    let b = cache::scaled_dot_product_attention(&q, &qd, 0.125, AttentionMask::None, None).unwrap();
     assert_eq!(a.shape(), [1, 4, 1, 64]);
     assert_close(&values_f64(&a), &values_f64(&b), 1e-2, 1e-2);
     let sinks = Array::zeros::<f32>(&[4]).unwrap();
     assert_err(
-        kv_cache::scaled_dot_product_attention(&q, &qd, 0.125, AttentionMask::None, Some(&sinks)),
+        cache::scaled_dot_product_attention(&q, &qd, 0.125, AttentionMask::None, Some(&sinks)),
         &["sinks"],
     );
     // to_quantized gives the same cache as quantizing on the way in.
@@ -276,7 +274,7 @@ fn attention_through_the_cache_dispatches_on_the_kind() {
 }
 
 /// The caches the generator saved, rebuilt here by the same updates.
-fn rust_prompt_cache() -> kv_cache::PromptCache {
+fn rust_prompt_cache() -> cache::PromptCache {
     fn fill(mut c: Box<dyn Cache>, dims: [i32; 3], ns: &[i32]) -> Box<dyn Cache> {
         let [b, h, d] = dims;
         for (k, &n) in ns.iter().enumerate() {
@@ -327,7 +325,7 @@ fn temp_path(name: &str) -> std::path::PathBuf {
 fn prompt_cache_written_by_python_loads() {
     let path = temp_path("python");
     std::fs::write(&path, PROMPT_FILE).unwrap();
-    let (loaded, meta) = kv_cache::load_prompt_cache_with_metadata(&path).unwrap();
+    let (loaded, meta) = cache::load_prompt_cache_with_metadata(&path).unwrap();
     std::fs::remove_file(&path).ok();
     assert_eq!(meta, user_metadata());
     let classes: Vec<&str> = loaded.iter().map(|c| c.class_name()).collect();
@@ -360,7 +358,7 @@ fn prompt_cache_written_by_rust_matches_the_python_file() {
     std::fs::remove_file(&python).ok();
     // Also kept for a check by Python: `python3 gen_kv_cache.py --check-rust PATH`.
     let path = std::env::temp_dir().join("mlx_rs_kv_cache_rust_prompt.safetensors");
-    kv_cache::save_prompt_cache(&path, &rust_prompt_cache(), &user_metadata()).unwrap();
+    cache::save_prompt_cache(&path, &rust_prompt_cache(), &user_metadata()).unwrap();
     let (arrays, meta) = mlx_rs::io::load_safetensors(&path).unwrap();
     assert_eq!(meta, py_meta, "metadata");
     let mut names: Vec<&String> = arrays.keys().collect();
@@ -379,7 +377,7 @@ fn prompt_cache_written_by_rust_matches_the_python_file() {
     assert_eq!(listing["arrays"].as_object().unwrap().len(), arrays.len());
     assert_eq!(listing["metadata"]["1.2"], "QuantizedKVCache");
     // And the Rust file loads back.
-    let back = kv_cache::load_prompt_cache(&path).unwrap();
+    let back = cache::load_prompt_cache(&path).unwrap();
     assert_eq!(back.len(), 4);
     assert_same_state(&back[2].state(), &rust_prompt_cache()[2].state(), "2");
 }
@@ -388,33 +386,33 @@ fn prompt_cache_written_by_rust_matches_the_python_file() {
 fn prompt_cache_scalars_strings_and_bad_files() {
     // Entries of every kind survive the flattening.
     let caches = rust_prompt_cache();
-    let (mut arrays, mut meta) = kv_cache::prompt_cache_entries(&caches, &HashMap::new()).unwrap();
+    let (mut arrays, mut meta) = cache::prompt_cache_entries(&caches, &HashMap::new()).unwrap();
     assert_eq!(meta["2.0"], "");
     assert_eq!(meta["1.0"], "KVCache");
     assert_eq!(arrays["0.2"].dtype(), Dtype::Int32);
     assert_eq!(arrays["0.2"].item::<i32>().unwrap(), 261);
     assert_eq!(arrays["3.0"].shape(), [0]);
-    let (back, user) = kv_cache::prompt_cache_from_entries(arrays.clone(), &meta).unwrap();
+    let (back, user) = cache::prompt_cache_from_entries(arrays.clone(), &meta).unwrap();
     assert!(user.is_empty());
     assert_eq!(back[0].offset(), 261);
     // Unknown class.
     meta.insert("1.0".to_owned(), "MambaCache".to_owned());
-    assert_err(kv_cache::prompt_cache_from_entries(arrays.clone(), &meta), &["MambaCache"]);
+    assert_err(cache::prompt_cache_from_entries(arrays.clone(), &meta), &["MambaCache"]);
     meta.insert("1.0".to_owned(), "KVCache".to_owned());
     // A missing state entry, a stray array, a bad metadata key.
     let keys = arrays.remove("0.0").unwrap();
-    assert_err(kv_cache::prompt_cache_from_entries(arrays.clone(), &meta), &["no entry 0"]);
+    assert_err(cache::prompt_cache_from_entries(arrays.clone(), &meta), &["no entry 0"]);
     arrays.insert("0.0".to_owned(), keys);
     let mut stray = arrays.clone();
     stray.insert("7.0".to_owned(), Array::scalar(1.0f32));
-    assert_err(kv_cache::prompt_cache_from_entries(stray, &meta), &["cache 7"]);
+    assert_err(cache::prompt_cache_from_entries(stray, &meta), &["cache 7"]);
     let mut bad = meta.clone();
     bad.insert("format".to_owned(), "mlx".to_owned());
-    assert_err(kv_cache::prompt_cache_from_entries(arrays.clone(), &bad), &["format"]);
+    assert_err(cache::prompt_cache_from_entries(arrays.clone(), &bad), &["format"]);
     // An offset past the buffer.
     let mut far = arrays.clone();
     far.insert("0.2".to_owned(), Array::scalar(100_000i32));
-    assert_err(kv_cache::prompt_cache_from_entries(far, &meta), &["offset"]);
+    assert_err(cache::prompt_cache_from_entries(far, &meta), &["offset"]);
 }
 
 #[test]
@@ -436,14 +434,14 @@ fn caches_reject_bad_shapes_and_trim_as_mlx_lm() {
     let odd = Array::zeros::<f32>(&[1, 1, 1, 48]).unwrap();
     assert_err(q.update_and_fetch(&odd, &odd), &["group size"]);
     // make_prompt_cache / trim_prompt_cache.
-    let mut caches = kv_cache::make_prompt_cache(3, None).unwrap();
+    let mut caches = cache::make_prompt_cache(3, None).unwrap();
     for c in caches.iter_mut() {
         c.update_and_fetch(&k, &k).unwrap();
     }
-    assert!(kv_cache::can_trim_prompt_cache(&caches));
-    assert_eq!(kv_cache::trim_prompt_cache(&mut caches, 2), 2);
+    assert!(cache::can_trim_prompt_cache(&caches));
+    assert_eq!(cache::trim_prompt_cache(&mut caches, 2), 2);
     assert!(caches.iter().all(|c| c.offset() == 1));
-    let mut rotating = kv_cache::make_prompt_cache(2, Some(2)).unwrap();
+    let mut rotating = cache::make_prompt_cache(2, Some(2)).unwrap();
     for c in rotating.iter_mut() {
         for _ in 0..3 {
             c.update_and_fetch(
@@ -453,7 +451,7 @@ fn caches_reject_bad_shapes_and_trim_as_mlx_lm() {
             .unwrap();
         }
     }
-    assert!(!kv_cache::can_trim_prompt_cache(&rotating));
-    assert_eq!(kv_cache::trim_prompt_cache(&mut rotating, 1), 0);
+    assert!(!cache::can_trim_prompt_cache(&rotating));
+    assert_eq!(cache::trim_prompt_cache(&mut rotating, 1), 0);
     assert_eq!(rotating[0].nbytes(), 2 * 2 * 2 * 4 * 4);
 }

@@ -4,7 +4,7 @@
 mod common;
 
 use mlx_rs::Array;
-use mlx_rs::losses::{
+use mlx_rs::nn::losses::{
     BinaryCrossEntropyOptions, CrossEntropyOptions, Reduction, binary_cross_entropy, cross_entropy,
     huber_loss, kl_div_loss, l1_loss, masked_reduce, mse_loss, nll_loss, smooth_l1_loss,
 };

@@ -6,13 +6,14 @@ mod common;
 
 use std::sync::OnceLock;
 
+use mlx_rs::nn::losses;
 use mlx_rs::optimizers::{
     Adafactor, AdafactorOptions, Adam, AdamOptions, AdamW, AdamWOptions, LearningRate, Lion,
     LionOptions, Optimizer, RMSprop, RmspropOptions, SGD, Schedule, SgdOptions, clip_grad_norm,
     cosine_decay, exponential_decay, join_schedules, linear_schedule, step_decay,
 };
 use mlx_rs::utils::{Tree, tree_flatten};
-use mlx_rs::{Array, Error, Result, losses, transforms};
+use mlx_rs::{Array, Error, Result, transforms};
 use serde_json::Value;
 
 fn golden() -> &'static Value {

@@ -1,4 +1,6 @@
-//! Neural-network layers and the [`Module`] trait, named as Python's `mlx.nn`.
+//! Neural-network layers and the [`Module`] trait, named as Python's `mlx.nn`, with the
+//! losses ([`losses`], `mlx.nn.losses`) and the KV caches of LLM attention ([`cache`], as
+//! mlx-lm's `models/cache.py`).
 //!
 //! A model is a struct of layers with `#[derive(Module)]`; its parameters are a
 //! [`Tree`](crate::utils::Tree) with Python's dotted paths (`layers.3.self_attn.q_proj.weight`),
@@ -43,11 +45,13 @@
 //! ```
 
 mod activations;
+pub mod cache;
 mod container;
 mod dropout;
 mod embedding;
 mod linear;
 mod lora;
+pub mod losses;
 mod module;
 mod normalization;
 mod positional;

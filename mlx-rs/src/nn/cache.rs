@@ -17,7 +17,7 @@
 //! [`Cache::make_mask`] gives the attention mask for the new positions.
 //!
 //! ```
-//! use mlx_rs::kv_cache::{Cache, KVCache, scaled_dot_product_attention};
+//! use mlx_rs::nn::cache::{Cache, KVCache, scaled_dot_product_attention};
 //! use mlx_rs::{Array, Dtype, random};
 //!
 //! let mut cache = KVCache::new();
@@ -222,7 +222,7 @@ pub trait Cache: std::fmt::Debug {
 /// `create_causal_mask` (shape `(n, offset + n)`).
 ///
 /// ```
-/// let m = mlx_rs::kv_cache::create_causal_mask(2, 1, None)?;
+/// let m = mlx_rs::nn::cache::create_causal_mask(2, 1, None)?;
 /// assert_eq!(m.to_vec::<bool>()?, [true, true, false, true, true, true]);
 /// # Ok::<(), mlx_rs::Error>(())
 /// ```
@@ -1273,8 +1273,8 @@ pub fn prompt_cache_entries(
 ///
 /// ```
 /// use std::collections::HashMap;
-/// use mlx_rs::kv_cache::{Cache, KVCache, PromptCache, save_prompt_cache};
-/// use mlx_rs::{Array, kv_cache::load_prompt_cache_with_metadata};
+/// use mlx_rs::nn::cache::{Cache, KVCache, PromptCache, save_prompt_cache};
+/// use mlx_rs::{Array, nn::cache::load_prompt_cache_with_metadata};
 /// let mut cache = KVCache::new();
 /// let k = Array::ones::<f32>(&[1, 2, 3, 4])?;
 /// cache.update_and_fetch(&k, &k)?;

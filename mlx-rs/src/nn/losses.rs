@@ -5,7 +5,7 @@
 //!
 //! ```
 //! use mlx_rs::Array;
-//! use mlx_rs::losses::{CrossEntropyOptions, Reduction, cross_entropy};
+//! use mlx_rs::nn::losses::{CrossEntropyOptions, Reduction, cross_entropy};
 //! let logits = Array::from_slice(&[2.0f32, 0.0, 0.0, 0.0, 3.0, 0.0], &[2, 3])?;
 //! let targets = Array::from_slice(&[0i32, 1], &[2])?;
 //! let options = CrossEntropyOptions { reduction: Reduction::Mean, ..Default::default() };
