@@ -83,7 +83,10 @@ pub fn get_memory_limit() -> Result<usize> {
 /// ```
 pub fn set_memory_limit(limit: usize) -> Result<usize> {
     // SAFETY: the call writes one `size_t` into a live local.
-    size_out("set_memory_limit", |out| unsafe { sys::mlx_set_memory_limit(out, limit) })
+    let previous =
+        size_out("set_memory_limit", |out| unsafe { sys::mlx_set_memory_limit(out, limit) })?;
+    ffi::set_output_limit(limit);
+    Ok(previous)
 }
 
 /// Sets the most memory the cache may hold and returns the previous limit, as in
