@@ -161,7 +161,10 @@ pub(crate) fn check_output(op: &'static str, array: &Array, output: Output) -> R
     let mut bytes = Some(itemsize);
     for &d in shape {
         let Ok(d) = u64::try_from(d) else {
-            return Err(Error::invalid(op, format!("the result's shape {shape:?} has a negative size")));
+            return Err(Error::invalid(
+                op,
+                format!("the result's shape {shape:?} has a negative size"),
+            ));
         };
         bytes = bytes.and_then(|b| b.checked_mul(d));
     }

@@ -10,11 +10,9 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use mlx_rs::quantization::{
-    self, GatherIndices, QuantizationMode, QuantizationParams, Quantized,
-};
+use mlx_rs::quantization::{self, GatherIndices, QuantizationMode, QuantizationParams, Quantized};
 use mlx_rs::transforms::{self, CustomRules};
-use mlx_rs::{Array, Dtype, Result, io, memory, ops};
+use mlx_rs::{Array, Dtype, Index, Result, io, memory, ops};
 
 const CASE: &str = "MLX_RS_CRASH_CASE";
 
@@ -27,11 +25,14 @@ fn err<T: std::fmt::Debug>(result: Result<T>) -> String {
 }
 
 /// `Err` of the first failing step, for cases where the error may come at creation or at
-/// evaluation.
+/// evaluation. An array that comes back is evaluated and its last element read (where the
+/// crashes of issue 13 happened) before the case fails.
 fn err_of(f: impl FnOnce() -> Result<Array>) -> String {
     err(f().and_then(|a| {
         a.eval()?;
-        Ok(a.shape().to_vec())
+        let last: Vec<Index> = a.shape().iter().map(|&d| Index::from((d - 1).max(0))).collect();
+        let element = a.index(last)?.astype(Dtype::Float32)?.item::<f32>()?;
+        Ok((a.shape().to_vec(), element))
     }))
 }
 
@@ -99,8 +100,8 @@ fn run_case(name: &str) -> String {
             err_of(|| ops::outer(&v, &v))
         }
         "broadcast_then_exp_over_limit" => {
-            let big = ops::broadcast_to(&Array::scalar(1.0f32), shape_of(over_limit_elements()))
-                .unwrap();
+            let big =
+                ops::broadcast_to(&Array::scalar(1.0f32), shape_of(over_limit_elements())).unwrap();
             // The view shares one element; materialising it is what must fail.
             err_of(|| big.exp())
         }
@@ -146,7 +147,11 @@ fn run_case(name: &str) -> String {
         }
         "quantize_mxfp4_group_64" => {
             let w = ops::ones(&[2, 64], Dtype::Float32).unwrap();
-            let p = QuantizationParams { group_size: Some(64), mode: QuantizationMode::Mxfp4, ..Default::default() };
+            let p = QuantizationParams {
+                group_size: Some(64),
+                mode: QuantizationMode::Mxfp4,
+                ..Default::default()
+            };
             err(quantization::quantize(&w, p).map(|q| q.weights.shape().to_vec()))
         }
         "dequantize_group_size_0" => {
@@ -221,8 +226,8 @@ fn run_case(name: &str) -> String {
             assert!(transforms::vmap(|_| Ok(vec![]), &[&v], &[0], &[]).unwrap().is_empty());
             let compiled = transforms::compile(|_| Ok(vec![])).unwrap();
             assert!(compiled.apply(&[&v]).unwrap().is_empty());
-            let custom = transforms::custom_function(|_| Ok(vec![]), CustomRules::default())
-                .unwrap();
+            let custom =
+                transforms::custom_function(|_| Ok(vec![]), CustomRules::default()).unwrap();
             assert!(custom.apply(&[&x]).unwrap().is_empty());
             "Ok: vjp, jvp, vmap, compile and custom_function return empty results".to_owned()
         }
@@ -254,11 +259,7 @@ fn in_child(name: &str, expected: &str) {
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "case {name} failed ({}):\n{stdout}\n{stderr}",
-        out.status
-    );
+    assert!(out.status.success(), "case {name} failed ({}):\n{stdout}\n{stderr}", out.status);
     // libtest prints `test crash_case_child ... ` before the case's own output.
     let line = stdout.lines().find_map(|l| l.split_once("CASE-RESULT: ")).map(|(_, r)| r);
     let line = line.unwrap_or_default();
