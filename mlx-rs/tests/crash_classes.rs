@@ -192,6 +192,20 @@ fn run_case(name: &str) -> String {
             err(io::load_safetensors_from_reader(&mut std::io::Cursor::new(bytes))
                 .map(|(a, _)| a.len()))
         }
+        "safetensors_offsets_past_end" => {
+            let header = r#"{"w":{"dtype":"F32","shape":[4],"data_offsets":[1000,1016]}}"#;
+            let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+            bytes.extend_from_slice(header.as_bytes());
+            bytes.resize(bytes.len() + 16, 0);
+            let path = temp_file("past.st", &bytes);
+            err(io::load_safetensors(&path).map(|(a, _)| a.len()))
+        }
+        "safetensors_truncated_file" => {
+            let mut bytes = safetensors_bytes("[4]", 16);
+            bytes.truncate(bytes.len() - 4);
+            let path = temp_file("short.st", &bytes);
+            err(io::load_safetensors(&path).map(|(a, _)| a.len()))
+        }
         "npy_truncated_after_load" => {
             let data: Vec<f32> = (0..4096).map(|i| i as f32).collect();
             let path = temp_file("trunc.npy", b"");
@@ -302,6 +316,8 @@ cases! {
     safetensors_wrapping_shape => "tensor `w` in the file",
     safetensors_negative_dims => "negative size",
     safetensors_reader_wrapping_shape => "tensor `w` in the file",
+    safetensors_offsets_past_end => "exceeding the size of the file",
+    safetensors_truncated_file => "Err: load_safetensors",
     grad_no_outputs => "returned no outputs",
     value_and_grad_no_outputs => "returned no outputs",
     others_no_outputs => "Ok: vjp, jvp, vmap, compile and custom_function",

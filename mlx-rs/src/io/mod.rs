@@ -91,31 +91,17 @@ fn std_io_error(op: &'static str, path: &Path, error: std::io::Error) -> Error {
 /// Checks the arrays a file describes before anything evaluates them: MLX 0.32.2 takes the
 /// header's shapes as they are, so a negative size or a byte size that wraps loads as `Ok` and
 /// crashes on the first read. Each array must pass the op-output check (see
-/// `ffi::check_output`), and together they must fit in the `data_bytes` the file holds past its
-/// header, where that is known.
+/// `ffi::check_output`); a failure is an [`ErrorKind::Io`] error naming the tensor.
 fn check_loaded<'a>(
     op: &'static str,
     arrays: impl IntoIterator<Item = (&'a str, &'a crate::Array)>,
-    data_bytes: Option<u64>,
 ) -> Result<()> {
-    let mut total = 0u64;
     for (name, array) in arrays {
         crate::ffi::check_output(op, array, crate::ffi::Output::Allocates).map_err(|e| {
             Error::new(ErrorKind::Io, op, format!("tensor `{name}` in the file: {}", e.message()))
         })?;
-        total = total.saturating_add(array.nbytes() as u64);
     }
-    match data_bytes {
-        Some(available) if total > available => Err(Error::new(
-            ErrorKind::Io,
-            op,
-            format!(
-                "the file's tensors describe {total} bytes of data but it holds {available}; \
-                 perhaps a truncated download or a corrupt header?"
-            ),
-        )),
-        _ => Ok(()),
-    }
+    Ok(())
 }
 
 /// The CPU stream MLX loads on by default (`mlx.core.load` uses the CPU unless told otherwise).

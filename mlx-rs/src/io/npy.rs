@@ -80,7 +80,7 @@ pub fn load_from_reader_device<R: Read + Seek + Send>(
         sys::mlx_load_reader(out, attached.reader(), stream.raw())
     });
     let array = attached.check_result(OP, loaded)?;
-    super::check_loaded(OP, [("array", &array)], None)?;
+    super::check_loaded(OP, [("array", &array)])?;
     attached.check_result(OP, ffi::eval_all(OP, &[&array]))?;
     Ok(array)
 }
@@ -123,7 +123,7 @@ fn check_complete(op: &'static str, path: &Path, array: &Array) -> Result<()> {
         1 => 10 + u64::from(u16::from_le_bytes([head[8], head[9]])),
         _ => 12 + u64::from(u32::from_le_bytes([head[8], head[9], head[10], head[11]])),
     };
-    super::check_loaded(op, [("array", array)], None)?;
+    super::check_loaded(op, [("array", array)])?;
     let needed = data_offset.checked_add(array.nbytes() as u64);
     if needed.is_none_or(|needed| len < needed) {
         return Err(Error::new(
