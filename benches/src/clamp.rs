@@ -202,6 +202,12 @@ struct Case<'a> {
     total_ns: Vec<f64>,
 }
 
+impl<'a> Case<'a> {
+    fn new(group: String, name: String, run: Box<dyn Fn() -> Result<Array> + 'a>) -> Case<'a> {
+        Case { group, name, run, build_ns: vec![], total_ns: vec![] }
+    }
+}
+
 fn time_once(case: &Case<'_>) -> Result<(f64, f64)> {
     let start = Instant::now();
     let out = (case.run)()?;
@@ -270,42 +276,18 @@ pub fn run(args: &ClampArgs) -> Result2<Vec<CaseResult>> {
         for v in VARIANTS {
             let ids: &dyn IndexArray = if v.bounded { bounded_ids } else { ids };
             let run = Box::new(move || take(&inp.weight, ids));
-            cases.push(Case {
-                group: group.clone(),
-                name: v.name.into(),
-                run,
-                build_ns: vec![],
-                total_ns: vec![],
-            });
+            cases.push(Case::new(group.clone(), v.name.into(), run));
         }
         let run = Box::new(move || clip_take_ids(ids, vocab));
-        cases.push(Case {
-            group,
-            name: "clip alone".into(),
-            run,
-            build_ns: vec![],
-            total_ns: vec![],
-        });
+        cases.push(Case::new(group, "clip alone".into(), run));
         let group = format!("moe 3x gather_qmm {phase} ({tokens} tok)");
         for v in VARIANTS {
             let idx: &dyn IndexArray = if v.bounded { bounded_idx } else { idx };
             let run = Box::new(move || moe_layer(inp, x, idx));
-            cases.push(Case {
-                group: group.clone(),
-                name: v.name.into(),
-                run,
-                build_ns: vec![],
-                total_ns: vec![],
-            });
+            cases.push(Case::new(group.clone(), v.name.into(), run));
         }
         let run = Box::new(move || clip_expert_ids(idx, experts));
-        cases.push(Case {
-            group,
-            name: "clip alone (x1)".into(),
-            run,
-            build_ns: vec![],
-            total_ns: vec![],
-        });
+        cases.push(Case::new(group, "clip alone (x1)".into(), run));
     }
     for case in &cases {
         for _ in 0..args.warmup {

@@ -78,7 +78,11 @@ impl NodeNamer {
     }
 
     /// Writes the graph of `outputs` as DOT text to `writer`, with this namer's names.
-    pub fn export_to_dot(&self, writer: &mut impl Write, outputs: &[&Array]) -> Result<()> {
+    pub fn export_to_dot<A: AsRef<Array>>(
+        &self,
+        writer: &mut impl Write,
+        outputs: &[A],
+    ) -> Result<()> {
         let outputs = VectorArray::from_arrays(outputs);
         let text = capture("export_to_dot", |file| {
             // SAFETY: live handles; `file` is an open stream that `capture` closes afterwards.
@@ -89,7 +93,11 @@ impl NodeNamer {
 
     /// Writes MLX's plain-text listing of the graph of `outputs` to `writer`, with this namer's
     /// names: one line per operation, inputs before outputs.
-    pub fn print_graph(&self, writer: &mut impl Write, outputs: &[&Array]) -> Result<()> {
+    pub fn print_graph<A: AsRef<Array>>(
+        &self,
+        writer: &mut impl Write,
+        outputs: &[A],
+    ) -> Result<()> {
         let outputs = VectorArray::from_arrays(outputs);
         let text = capture("print_graph", |file| {
             // SAFETY: live handles; `file` is an open stream that `capture` closes afterwards.
@@ -110,16 +118,16 @@ impl Drop for NodeNamer {
 /// `names` names some of the nodes (e.g. the inputs); the others are named `A`, `B`, ...
 ///
 /// Errors: [`ErrorKind::Io`] when `writer` fails; a name containing a NUL byte.
-pub fn export_to_dot(
+pub fn export_to_dot<A: AsRef<Array>>(
     writer: &mut impl Write,
-    outputs: &[&Array],
+    outputs: &[A],
     names: &[(&Array, &str)],
 ) -> Result<()> {
     NodeNamer::with_names(names)?.export_to_dot(writer, outputs)
 }
 
 /// The graph of `outputs` as DOT text (see [`export_to_dot`]).
-pub fn to_dot(outputs: &[&Array], names: &[(&Array, &str)]) -> Result<String> {
+pub fn to_dot<A: AsRef<Array>>(outputs: &[A], names: &[(&Array, &str)]) -> Result<String> {
     let mut text = Vec::new();
     export_to_dot(&mut text, outputs, names)?;
     Ok(String::from_utf8_lossy(&text).into_owned())
@@ -137,9 +145,9 @@ pub fn to_dot(outputs: &[&Array], names: &[(&Array, &str)]) -> Result<String> {
 /// assert!(String::from_utf8_lossy(&out).contains("Multiply"));
 /// # Ok::<(), mlx_rs::Error>(())
 /// ```
-pub fn print_graph(
+pub fn print_graph<A: AsRef<Array>>(
     writer: &mut impl Write,
-    outputs: &[&Array],
+    outputs: &[A],
     names: &[(&Array, &str)],
 ) -> Result<()> {
     NodeNamer::with_names(names)?.print_graph(writer, outputs)

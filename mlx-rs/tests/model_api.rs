@@ -116,10 +116,12 @@ fn keyed_value_and_grad_matches_python_and_the_positional_form() {
     // The closure borrows x and y (and the tree) for the duration of the call.
     let (values, grads) =
         transforms::value_and_grad_tree(&params, |p| Ok(vec![loss(p, &x, &y)?])).unwrap();
-    common::assert_matches(&values[0], &case["value"], 1e-5, 1e-6);
+    // GPU matmuls use TF32.
+    let (rtol, atol) = if common::on_gpu() { (5e-3, 1e-3) } else { (1e-4, 1e-6) };
+    common::assert_matches(&values[0], &case["value"], rtol, atol);
     assert_eq!(grads.paths(), params.paths());
     for (path, grad) in tree_flatten(&grads) {
-        common::assert_matches(&grad, &case[format!("grad.{path}")], 1e-4, 1e-6);
+        common::assert_matches(&grad, &case[format!("grad.{path}")], rtol, atol);
     }
 
     // The positional form over the flattened leaves gives the same gradients.
@@ -136,9 +138,12 @@ fn keyed_value_and_grad_matches_python_and_the_positional_form() {
     )
     .unwrap();
     let (pvalues, pgrads) = positional.apply(&leaves).unwrap();
-    assert_eq!(pvalues[0].item::<f32>().unwrap(), values[0].item::<f32>().unwrap());
+    let close = |a: &Array, b: &Array| {
+        common::assert_close(&common::values_f64(a), &common::values_f64(b), 1e-6, 1e-7);
+    };
+    close(&pvalues[0], &values[0]);
     for (a, b) in pgrads.iter().zip(grads.leaves()) {
-        assert_eq!(a.to_vec::<f32>().unwrap(), b.to_vec::<f32>().unwrap());
+        close(a, b);
     }
 }
 
@@ -217,12 +222,12 @@ fn compiled_tree_state_matches_uncompiled_steps() {
     let mut compiled = transforms::compile_with_tree_state(step, state).unwrap();
     for want in &plain_losses {
         let got = compiled.apply(&[&lr]).unwrap()[0].item::<f32>().unwrap();
-        assert!((got - want).abs() <= 1e-6 * want.abs().max(1.0), "{got} vs {want}");
+        assert!((got - want).abs() <= 1e-5 * want.abs().max(1.0), "{got} vs {want}");
     }
     let state = compiled.state().unwrap();
     assert_eq!(state.leaf("step").unwrap().item::<f32>().unwrap(), 5.0);
     let (w, w_plain) = (state.leaf("model.w").unwrap(), plain.leaf("model.w").unwrap());
-    common::assert_close(&common::values_f64(w), &common::values_f64(w_plain), 1e-5, 1e-6);
+    common::assert_close(&common::values_f64(w), &common::values_f64(w_plain), 1e-4, 1e-6);
     // A state of other paths is refused.
     let mut other = Tree::new();
     other.insert("model.v", Array::zeros::<f32>(&[3, 2]).unwrap()).unwrap();

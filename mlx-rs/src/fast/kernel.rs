@@ -230,14 +230,18 @@ impl Kernel {
 
     /// Runs the kernel on `inputs` (in the order of [`KernelSource::input_names`]) on the thread's
     /// default stream.
-    pub fn apply(&self, inputs: &[&Array], launch: &KernelLaunch) -> Result<Vec<Array>> {
-        self.apply_device(inputs, launch, &Stream::thread_default()?)
+    pub fn apply<A: AsRef<Array>>(
+        &self,
+        inputs: &[A],
+        launch: &KernelLaunch,
+    ) -> Result<Vec<Array>> {
+        Stream::with_thread_default(|stream| self.apply_device(inputs, launch, stream))
     }
 
     /// Runs the kernel on `inputs` on `stream`.
-    pub fn apply_device(
+    pub fn apply_device<A: AsRef<Array>>(
         &self,
-        inputs: &[&Array],
+        inputs: &[A],
         launch: &KernelLaunch,
         stream: &Stream,
     ) -> Result<Vec<Array>> {

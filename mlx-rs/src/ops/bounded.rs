@@ -313,7 +313,7 @@ impl BoundedIndices {
             self.array.dtype(),
         )?;
         // Non-negative values over a positive divisor: MLX's own division is exact here.
-        let array = super::arithmetic::raw_floor_divide(&self.array, &*d, stream)?;
+        let array = super::arithmetic::raw_floor_divide(&self.array, &d, stream)?;
         let divisor = i64::from(divisor);
         Ok(Self::new(array, (self.bound + divisor - 1) / divisor))
     }

@@ -13,6 +13,9 @@ use mlx_sys as sys;
 use super::shape::{broadcast_to_device, concatenate_device, reshape_device};
 use super::{Axes, IndexArray};
 use crate::array::normalize_axis;
+use std::rc::Rc;
+
+use super::Number;
 use crate::dtype::ArrayElement;
 use crate::vector::VectorArray;
 use crate::{Array, Dtype, Error, Result, Stream, ffi};
@@ -41,18 +44,43 @@ fn typed_bounds<T: ArrayElement + TryFrom<i64>>(
 }
 
 /// `values` as an integer array of `dtype` and `shape`, each saturated to the dtype's range.
-fn int_bounds(op: &'static str, values: &[i64], shape: &[i32], dtype: Dtype) -> Result<Array> {
-    match dtype {
-        Dtype::Uint8 => typed_bounds::<u8>(values, shape, 0, u8::MAX.into()),
-        Dtype::Uint16 => typed_bounds::<u16>(values, shape, 0, u16::MAX.into()),
-        Dtype::Uint32 => typed_bounds::<u32>(values, shape, 0, u32::MAX.into()),
-        Dtype::Uint64 => typed_bounds::<u64>(values, shape, 0, i64::MAX),
-        Dtype::Int8 => typed_bounds::<i8>(values, shape, i8::MIN.into(), i8::MAX.into()),
-        Dtype::Int16 => typed_bounds::<i16>(values, shape, i16::MIN.into(), i16::MAX.into()),
-        Dtype::Int32 => typed_bounds::<i32>(values, shape, i32::MIN.into(), i32::MAX.into()),
-        Dtype::Int64 => typed_bounds::<i64>(values, shape, i64::MIN, i64::MAX),
-        _ => Err(Error::invalid(op, format!("indices must have an integer dtype, got {dtype}"))),
+fn int_bounds(op: &'static str, values: &[i64], shape: &[i32], dtype: Dtype) -> Result<Rc<Array>> {
+    let (lo, hi) = int_range(op, dtype)?;
+    if let ([value], []) = (values, shape) {
+        // One bound for every index (the common case): a cached scalar, not a new array.
+        return super::cached_scalar(op, Number::Int(i128::from((*value).clamp(lo, hi))), dtype);
     }
+    let array = match dtype {
+        Dtype::Uint8 => typed_bounds::<u8>(values, shape, lo, hi),
+        Dtype::Uint16 => typed_bounds::<u16>(values, shape, lo, hi),
+        Dtype::Uint32 => typed_bounds::<u32>(values, shape, lo, hi),
+        Dtype::Uint64 => typed_bounds::<u64>(values, shape, lo, hi),
+        Dtype::Int8 => typed_bounds::<i8>(values, shape, lo, hi),
+        Dtype::Int16 => typed_bounds::<i16>(values, shape, lo, hi),
+        Dtype::Int32 => typed_bounds::<i32>(values, shape, lo, hi),
+        _ => typed_bounds::<i64>(values, shape, lo, hi),
+    };
+    array.map(Rc::new)
+}
+
+/// The range of the integer `dtype` (`u64`'s capped at `i64::MAX`).
+fn int_range(op: &'static str, dtype: Dtype) -> Result<(i64, i64)> {
+    Ok(match dtype {
+        Dtype::Uint8 => (0, u8::MAX.into()),
+        Dtype::Uint16 => (0, u16::MAX.into()),
+        Dtype::Uint32 => (0, u32::MAX.into()),
+        Dtype::Uint64 => (0, i64::MAX),
+        Dtype::Int8 => (i8::MIN.into(), i8::MAX.into()),
+        Dtype::Int16 => (i16::MIN.into(), i16::MAX.into()),
+        Dtype::Int32 => (i32::MIN.into(), i32::MAX.into()),
+        Dtype::Int64 => (i64::MIN, i64::MAX),
+        _ => {
+            return Err(Error::invalid(
+                op,
+                format!("indices must have an integer dtype, got {dtype}"),
+            ));
+        }
+    })
 }
 
 /// `indices` with every value clamped into range, lazily (as JAX does): nothing is evaluated.
@@ -102,13 +130,13 @@ pub(crate) fn clamp_indices(
     };
     let unsigned = matches!(dtype, Dtype::Uint8 | Dtype::Uint16 | Dtype::Uint32 | Dtype::Uint64);
     if unsigned {
-        return clip(indices, None, &bounds(&highest, dtype)?);
+        return clip(indices, None, &*bounds(&highest, dtype)?);
     }
     let single = extents.iter().all(|&(_, size)| size == 1);
     if negative == Negative::MlxWraps && single {
         // MLX itself wraps values in [-n, 0): one clip keeps the dtype and the graph small.
         let lowest: Vec<i64> = ns.iter().map(|n| -n).collect();
-        return clip(indices, Some(&bounds(&lowest, dtype)?), &bounds(&highest, dtype)?);
+        return clip(indices, Some(&*bounds(&lowest, dtype)?), &*bounds(&highest, dtype)?);
     }
     // Wrapping adds `n`, which must not overflow: work in int32 (int64 when needed).
     let wide = dtype == Dtype::Int64 || ns.iter().any(|&n| n > i64::from(i32::MAX));
@@ -122,12 +150,12 @@ pub(crate) fn clamp_indices(
     if negative != Negative::Clamp {
         let lowest: Vec<i64> = ns.iter().map(|n| -n).collect();
         let last: Vec<i64> = ns.iter().map(|n| n - 1).collect();
-        x = clip(&x, Some(&bounds(&lowest, work)?), &bounds(&last, work)?)?;
-        let below = super::comparison::less_device(&x, &bounds(&zeros, work)?, stream)?;
-        let wrapped = super::arithmetic::add_device(&x, &bounds(&ns, work)?, stream)?;
+        x = clip(&x, Some(&*bounds(&lowest, work)?), &*bounds(&last, work)?)?;
+        let below = super::comparison::less_device(&x, &*bounds(&zeros, work)?, stream)?;
+        let wrapped = super::arithmetic::add_device(&x, &*bounds(&ns, work)?, stream)?;
         x = where_device(&below, &wrapped, &x, stream)?;
     }
-    clip(&x, Some(&bounds(&zeros, work)?), &bounds(&highest, work)?)
+    clip(&x, Some(&*bounds(&zeros, work)?), &*bounds(&highest, work)?)
 }
 
 /// `indices` for an axis of size `n`: as they are when their bound proves them in range,
