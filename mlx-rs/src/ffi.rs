@@ -218,16 +218,33 @@ pub(crate) fn pair_out(
     }
 }
 
-/// Runs an mlx-c op that writes a list of arrays, returning them.
+/// Runs an mlx-c op that writes a list of arrays, returning them (each checked as in
+/// [`array_out`]).
 pub(crate) fn arrays_out(
     op: &'static str,
     call: impl FnOnce(*mut sys::mlx_vector_array) -> c_int,
+) -> Result<Vec<Array>> {
+    checked_arrays_out(op, call, Output::Allocates)
+}
+
+/// As [`arrays_out`] for ops whose outputs are views of their inputs (`broadcast_arrays`).
+pub(crate) fn views_out(
+    op: &'static str,
+    call: impl FnOnce(*mut sys::mlx_vector_array) -> c_int,
+) -> Result<Vec<Array>> {
+    checked_arrays_out(op, call, Output::View)
+}
+
+fn checked_arrays_out(
+    op: &'static str,
+    call: impl FnOnce(*mut sys::mlx_vector_array) -> c_int,
+    output: Output,
 ) -> Result<Vec<Array>> {
     let mut out = VectorArray::new();
     check(op, serialized(|| call(out.as_raw_mut())))?;
     let arrays = out.to_arrays()?;
     for array in &arrays {
-        check_output(op, array, Output::Allocates)?;
+        check_output(op, array, output)?;
     }
     Ok(arrays)
 }

@@ -131,6 +131,11 @@ fn run_case(name: &str) -> String {
             // 2^62 elements fit a 64-bit count, but not their 2^64 bytes.
             err_of(|| ops::broadcast_to(&Array::scalar(1.0f32), [1 << 30, 1 << 30, 4]))
         }
+        "broadcast_arrays_wrapping" => {
+            let a = ops::broadcast_to(&Array::scalar(1.0f32), [1 << 30, 1, 16]).unwrap();
+            let b = ops::broadcast_to(&Array::scalar(2.0f32), [1, 1 << 30, 1]).unwrap();
+            err(ops::broadcast_arrays(&[a, b]).map(|v| v.len()))
+        }
         "zeros_negative" => err_of(|| ops::zeros(&[-1, 4], Dtype::Float32)),
         // 3. Quantization parameters: MLX divides by them before checking (SIGFPE).
         "quantize_group_size_0" => {
@@ -302,6 +307,7 @@ cases! {
     reshape_empty_wrapping => "more bytes than a 64-bit size can count",
     broadcast_wrapping => "more bytes than a 64-bit size can count",
     broadcast_bytes_overflow => "more bytes than a 64-bit size can count",
+    broadcast_arrays_wrapping => "more bytes than a 64-bit size can count",
     zeros_negative => "Err: ",
     quantize_group_size_0 => "group size 0 is not supported by affine quantization",
     quantize_bits_0 => "0 bits are not supported by affine quantization",

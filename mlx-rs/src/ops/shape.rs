@@ -231,7 +231,7 @@ pub fn broadcast_arrays_device<A: AsRef<Array>>(
 ) -> Result<Vec<Array>> {
     let inputs = VectorArray::from_arrays(arrays);
     // SAFETY: live handles; the output vector is owned by `arrays_out`.
-    ffi::arrays_out("broadcast_arrays", |out| unsafe {
+    ffi::views_out("broadcast_arrays", |out| unsafe {
         sys::mlx_broadcast_arrays(out, inputs.raw(), stream.raw())
     })
 }
