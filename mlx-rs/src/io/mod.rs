@@ -7,6 +7,12 @@
 //! | safetensors (named arrays + string metadata) | [`load_safetensors`], [`load_safetensors_from_reader`] | [`save_safetensors`], [`save_safetensors_to_writer`] |
 //! | GGUF (named arrays + [`GgufMetadata`]) | [`load_gguf`] | [`save_gguf`] |
 //!
+//! Loading from a path is lazy: the header is read and checked (shapes, sizes, the file's
+//! length) when loading, the data when the arrays are evaluated. A file that is truncated or
+//! rewritten between the two makes the evaluation fail; MLX 0.32.2 has by then marked the array
+//! evaluated, so a second evaluation of the same array returns `Ok` over data that was never
+//! read. Drop an array whose evaluation failed (or load the file again) rather than retrying it.
+//!
 //! ```
 //! use std::collections::HashMap;
 //! use mlx_rs::{io, Array};
