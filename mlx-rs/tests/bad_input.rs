@@ -159,7 +159,7 @@ fn empty_arrays() {
     assert!(e.mean(0, false).unwrap().to_vec::<f32>().unwrap().iter().all(|v| v.is_nan()));
     assert_err("max of empty", e.max(0, false), &["max"]);
     assert_err("argmax of empty", ops::argmax(&e, Some(0), false), &["argmax"]);
-    assert_eq!(e.matmul(&ops::zeros(&[3, 2], Dtype::Float32).unwrap()).unwrap().shape(), [0, 2]);
+    assert_eq!(e.matmul(ops::zeros(&[3, 2], Dtype::Float32).unwrap()).unwrap().shape(), [0, 2]);
     assert_eq!(e.reshape([0, 1, 3]).unwrap().shape(), [0, 1, 3]);
     assert_eq!(ops::sort(&e, Some(0)).unwrap().shape(), [0, 3]);
     assert_err(
