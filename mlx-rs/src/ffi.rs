@@ -79,8 +79,31 @@ pub(crate) fn failed(op: &'static str) -> Error {
 }
 
 /// Runs an mlx-c op that writes one array: allocates the output, calls `call` with it, and
-/// returns it, or the error with the output freed.
+/// returns it, or the error with the output freed. The output's shape is checked (see
+/// [`check_output`]): every array an op of this crate makes passes through here.
 pub(crate) fn array_out(
+    op: &'static str,
+    call: impl FnOnce(*mut sys::mlx_array) -> c_int,
+) -> Result<Array> {
+    let out = array_out_unchecked(op, call)?;
+    check_output(op, &out, Output::Allocates)?;
+    Ok(out)
+}
+
+/// As [`array_out`] for ops whose output is a view of their input's buffer (`broadcast_to`,
+/// `as_strided`): its size may exceed memory, but its byte size must still be representable.
+pub(crate) fn view_out(
+    op: &'static str,
+    call: impl FnOnce(*mut sys::mlx_array) -> c_int,
+) -> Result<Array> {
+    let out = array_out_unchecked(op, call)?;
+    check_output(op, &out, Output::View)?;
+    Ok(out)
+}
+
+/// [`array_out`] without the output check, for handles that are not new op outputs (an element
+/// of a vector, which its maker checks).
+pub(crate) fn array_out_unchecked(
     op: &'static str,
     call: impl FnOnce(*mut sys::mlx_array) -> c_int,
 ) -> Result<Array> {
@@ -88,6 +111,88 @@ pub(crate) fn array_out(
     let status = serialized(|| call(out.as_raw_mut()));
     check(op, status)?;
     Ok(out)
+}
+
+/// What evaluating an op's output costs, for [`check_output`].
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Output {
+    /// Evaluation allocates a buffer of the output's byte size.
+    Allocates,
+    /// The output shares its input's buffer.
+    View,
+}
+
+/// The memory limit that bounds one output's byte size (0 until first read).
+static OUTPUT_LIMIT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// The most bytes one allocating output may take: MLX's memory limit
+/// (`memory::get_memory_limit`), read once and updated by `memory::set_memory_limit`.
+fn output_limit() -> usize {
+    use std::sync::atomic::Ordering;
+    let cached = OUTPUT_LIMIT.load(Ordering::Relaxed);
+    if cached != 0 {
+        return cached;
+    }
+    let mut limit = 0usize;
+    // SAFETY: writes one `size_t` into a live local.
+    let status = serialized(|| unsafe { sys::mlx_get_memory_limit(&mut limit) });
+    if check("get_memory_limit", status).is_err() || limit == 0 {
+        return usize::MAX;
+    }
+    OUTPUT_LIMIT.store(limit, Ordering::Relaxed);
+    limit
+}
+
+/// Records a new memory limit for [`output_limit`] (0 restores MLX's reading).
+pub(crate) fn set_output_limit(limit: usize) {
+    OUTPUT_LIMIT.store(limit, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Checks an op's output before anyone can evaluate it.
+///
+/// MLX 0.32.2 accepts shapes whose element count times item size overflows (the product wraps,
+/// so later reads run past a small buffer), and its CPU allocator hands a null buffer to the
+/// kernel when `malloc` fails. Both crash the process on evaluation. Here an output with a
+/// negative size or a byte size past `i64::MAX` is an error, and so is an allocating output larger
+/// than the memory limit.
+pub(crate) fn check_output(op: &'static str, array: &Array, output: Output) -> Result<()> {
+    let shape = array.shape();
+    let itemsize = array.itemsize() as u64;
+    let mut bytes = Some(itemsize);
+    for &d in shape {
+        let Ok(d) = u64::try_from(d) else {
+            return Err(Error::invalid(
+                op,
+                format!("the result's shape {shape:?} has a negative size"),
+            ));
+        };
+        bytes = bytes.and_then(|b| b.checked_mul(d));
+    }
+    let bytes = match bytes {
+        Some(bytes) if bytes <= i64::MAX as u64 => bytes,
+        _ => {
+            return Err(Error::invalid(
+                op,
+                format!(
+                    "the result's shape {shape:?} holds more bytes than a 64-bit size can count \
+                     ({itemsize} bytes per element)"
+                ),
+            ));
+        }
+    };
+    if output == Output::Allocates && bytes > 0 {
+        let limit = output_limit();
+        if usize::try_from(bytes).map_or(true, |b| b > limit) {
+            return Err(Error::invalid(
+                op,
+                format!(
+                    "cannot allocate {bytes} bytes for the result of shape {shape:?}: more than \
+                     the memory limit of {limit} bytes (see memory::set_memory_limit)"
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Runs an mlx-c op that writes two arrays, returning both or the error (outputs freed).
@@ -113,14 +218,35 @@ pub(crate) fn pair_out(
     }
 }
 
-/// Runs an mlx-c op that writes a list of arrays, returning them.
+/// Runs an mlx-c op that writes a list of arrays, returning them (each checked as in
+/// [`array_out`]).
 pub(crate) fn arrays_out(
     op: &'static str,
     call: impl FnOnce(*mut sys::mlx_vector_array) -> c_int,
 ) -> Result<Vec<Array>> {
+    checked_arrays_out(op, call, Output::Allocates)
+}
+
+/// As [`arrays_out`] for ops whose outputs are views of their inputs (`broadcast_arrays`).
+pub(crate) fn views_out(
+    op: &'static str,
+    call: impl FnOnce(*mut sys::mlx_vector_array) -> c_int,
+) -> Result<Vec<Array>> {
+    checked_arrays_out(op, call, Output::View)
+}
+
+fn checked_arrays_out(
+    op: &'static str,
+    call: impl FnOnce(*mut sys::mlx_vector_array) -> c_int,
+    output: Output,
+) -> Result<Vec<Array>> {
     let mut out = VectorArray::new();
     check(op, serialized(|| call(out.as_raw_mut())))?;
-    out.to_arrays()
+    let arrays = out.to_arrays()?;
+    for array in &arrays {
+        check_output(op, array, output)?;
+    }
+    Ok(arrays)
 }
 
 /// Runs an mlx-c op that writes two lists of arrays, returning both.
@@ -131,7 +257,11 @@ pub(crate) fn two_vectors_out(
     let mut first = VectorArray::new();
     let mut second = VectorArray::new();
     check(op, serialized(|| call(first.as_raw_mut(), second.as_raw_mut())))?;
-    Ok((first.to_arrays()?, second.to_arrays()?))
+    let (first, second) = (first.to_arrays()?, second.to_arrays()?);
+    for array in first.iter().chain(&second) {
+        check_output(op, array, Output::Allocates)?;
+    }
+    Ok((first, second))
 }
 
 /// Evaluates `arrays` together (`mlx_eval`); a failure is an error of `op`.

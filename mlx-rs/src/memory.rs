@@ -66,6 +66,12 @@ pub fn clear_cache() -> Result<()> {
 
 /// The memory limit in bytes: a guideline for the most memory MLX uses, past which it waits
 /// for running work to finish (and frees the cache) before allocating more.
+///
+/// This crate also treats it as a hard bound on one array: an op whose result would need more
+/// bytes than the limit returns an error when it is built, before anything is evaluated. (MLX
+/// 0.32.2's CPU allocator hands a null buffer to the kernel when an allocation fails, which
+/// crashes the process.) Views that share their input's buffer (`broadcast_to`, `as_strided`)
+/// are exempt. Raise the limit with [`set_memory_limit`] to build larger arrays.
 pub fn get_memory_limit() -> Result<usize> {
     // SAFETY: the call writes one `size_t` into a live local.
     size_out("get_memory_limit", |out| unsafe { sys::mlx_get_memory_limit(out) })
@@ -83,7 +89,10 @@ pub fn get_memory_limit() -> Result<usize> {
 /// ```
 pub fn set_memory_limit(limit: usize) -> Result<usize> {
     // SAFETY: the call writes one `size_t` into a live local.
-    size_out("set_memory_limit", |out| unsafe { sys::mlx_set_memory_limit(out, limit) })
+    let previous =
+        size_out("set_memory_limit", |out| unsafe { sys::mlx_set_memory_limit(out, limit) })?;
+    ffi::set_output_limit(limit);
+    Ok(previous)
 }
 
 /// Sets the most memory the cache may hold and returns the previous limit, as in

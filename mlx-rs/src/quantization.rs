@@ -2,8 +2,10 @@
 //! `mlx.core.quantize`, `dequantize`, `quantized_matmul`, `gather_qmm` and friends.
 //!
 //! `group_size` and `bits` are `Option<i32>`: `None` takes MLX's default for the mode (affine:
-//! 64 and 4). Invalid combinations (a group size that does not divide the last axis, bits MLX does
-//! not support for the mode) come back as `Err` from MLX.
+//! 64 and 4). Every entry point checks the combination first: affine takes group sizes 32, 64
+//! and 128 and 2, 3, 4, 5, 6 or 8 bits; mxfp4 takes (32, 4), nvfp4 (16, 4) and mxfp8 (32, 8).
+//! Anything else is an `InvalidArgument` error (MLX itself would divide by a zero group size or
+//! zero bits). Shapes that do not fit the parameters come back as `Err` from MLX.
 
 use std::ffi::CStr;
 
@@ -60,6 +62,43 @@ pub struct QuantizationParams {
     pub mode: QuantizationMode,
 }
 
+impl QuantizationParams {
+    /// The group size and bits with the mode's defaults filled in, or an error of `op` for a
+    /// combination MLX does not support. Every entry point checks here before MLX sees the
+    /// parameters: MLX 0.32.2 divides by the group size and the bits before validating them (a
+    /// group size or bits of 0 raise SIGFPE).
+    fn checked(self, op: &'static str) -> Result<(i32, i32)> {
+        let (default_group, default_bits, groups, bits): (i32, i32, &[i32], &[i32]) =
+            match self.mode {
+                QuantizationMode::Affine => (64, 4, &[32, 64, 128], &[2, 3, 4, 5, 6, 8]),
+                QuantizationMode::Mxfp4 => (32, 4, &[32], &[4]),
+                QuantizationMode::Nvfp4 => (16, 4, &[16], &[4]),
+                QuantizationMode::Mxfp8 => (32, 8, &[32], &[8]),
+            };
+        let group_size = self.group_size.unwrap_or(default_group);
+        let bit_count = self.bits.unwrap_or(default_bits);
+        let mode = self.mode.name();
+        if !groups.contains(&group_size) {
+            return Err(Error::invalid(
+                op,
+                format!(
+                    "group size {group_size} is not supported by {mode} quantization \
+                     (supported: {groups:?})"
+                ),
+            ));
+        }
+        if !bits.contains(&bit_count) {
+            return Err(Error::invalid(
+                op,
+                format!(
+                    "{bit_count} bits are not supported by {mode} quantization (supported: {bits:?})"
+                ),
+            ));
+        }
+        Ok((group_size, bit_count))
+    }
+}
+
 /// The parts of a quantized matrix.
 #[derive(Clone, Debug)]
 pub struct Quantized {
@@ -87,6 +126,7 @@ pub fn quantize_device(
     params: QuantizationParams,
     stream: &Stream,
 ) -> Result<Quantized> {
+    params.checked("quantize")?;
     let parts = ffi::arrays_out("quantize", |out| {
         // SAFETY: live handles; the optional global scale is an empty handle; the output
         // vector is owned by `arrays_out`.
@@ -117,6 +157,7 @@ pub fn dequantize_device(
     dtype: Option<Dtype>,
     stream: &Stream,
 ) -> Result<Array> {
+    params.checked("dequantize")?;
     let dtype = ffi::optional_dtype(dtype);
     ffi::array_out("dequantize", |out| {
         // SAFETY: live handles or empty handles for the absent biases and global scale.
@@ -146,6 +187,7 @@ pub fn quantized_matmul_device(
     params: QuantizationParams,
     stream: &Stream,
 ) -> Result<Array> {
+    params.checked("quantized_matmul")?;
     ffi::array_out("quantized_matmul", |out| {
         // SAFETY: live handles or an empty handle for absent biases.
         unsafe {
@@ -237,6 +279,7 @@ pub fn gather_qmm_device(
     params: QuantizationParams,
     stream: &Stream,
 ) -> Result<Array> {
+    params.checked("gather_qmm")?;
     let (lhs, rhs) = clamp_gather_indices("gather_qmm", x, &w.weights, indices, stream)?;
     ffi::array_out("gather_qmm", |out| {
         // SAFETY: live handles or empty handles for the absent optional arrays.
@@ -441,6 +484,7 @@ pub fn qqmm_device(
     global_scales: GlobalScales<'_>,
     stream: &Stream,
 ) -> Result<Array> {
+    params.checked("qqmm")?;
     ffi::array_out("qqmm", |out| {
         // SAFETY: live handles or empty handles for the absent optional arrays.
         unsafe {
@@ -476,6 +520,7 @@ pub fn gather_qqmm_device(
     global_scales: GlobalScales<'_>,
     stream: &Stream,
 ) -> Result<Array> {
+    params.checked("gather_qqmm")?;
     let (lhs, rhs) = clamp_gather_indices("gather_qqmm", x, w, indices, stream)?;
     ffi::array_out("gather_qqmm", |out| {
         // SAFETY: live handles or empty handles for the absent optional arrays.

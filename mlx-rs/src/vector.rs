@@ -48,7 +48,7 @@ impl VectorArray {
     pub(crate) fn to_arrays(&self) -> Result<Vec<Array>> {
         (0..self.len())
             .map(|i| {
-                ffi::array_out("vector_get", |out| {
+                ffi::array_out_unchecked("vector_get", |out| {
                     // SAFETY: `i` is in range; the output is owned by `array_out`.
                     unsafe { sys::mlx_vector_array_get(out, self.0, i) }
                 })

@@ -7,6 +7,12 @@
 //! | safetensors (named arrays + string metadata) | [`load_safetensors`], [`load_safetensors_from_reader`] | [`save_safetensors`], [`save_safetensors_to_writer`] |
 //! | GGUF (named arrays + [`GgufMetadata`]) | [`load_gguf`] | [`save_gguf`] |
 //!
+//! Loading from a path is lazy: the header is read and checked (shapes, sizes, the file's
+//! length) when loading, the data when the arrays are evaluated. A file that is truncated or
+//! rewritten between the two makes the evaluation fail; MLX 0.32.2 has by then marked the array
+//! evaluated, so a second evaluation of the same array returns `Ok` over data that was never
+//! read. Drop an array whose evaluation failed (or load the file again) rather than retrying it.
+//!
 //! ```
 //! use std::collections::HashMap;
 //! use mlx_rs::{io, Array};
@@ -86,6 +92,22 @@ fn io_error<T>(result: Result<T>) -> Result<T> {
 /// An [`ErrorKind::Io`] error of `op` from a Rust I/O error about `path`.
 fn std_io_error(op: &'static str, path: &Path, error: std::io::Error) -> Error {
     Error::new(ErrorKind::Io, op, format!("{}: {error}", path.display())).with_source(error)
+}
+
+/// Checks the arrays a file describes before anything evaluates them: MLX 0.32.2 takes the
+/// header's shapes as they are, so a negative size or a byte size that wraps loads as `Ok` and
+/// crashes on the first read. Each array must pass the op-output check (see
+/// `ffi::check_output`); a failure is an [`ErrorKind::Io`] error naming the tensor.
+fn check_loaded<'a>(
+    op: &'static str,
+    arrays: impl IntoIterator<Item = (&'a str, &'a crate::Array)>,
+) -> Result<()> {
+    for (name, array) in arrays {
+        crate::ffi::check_output(op, array, crate::ffi::Output::Allocates).map_err(|e| {
+            Error::new(ErrorKind::Io, op, format!("tensor `{name}` in the file: {}", e.message()))
+        })?;
+    }
+    Ok(())
 }
 
 /// The CPU stream MLX loads on by default (`mlx.core.load` uses the CPU unless told otherwise).

@@ -41,7 +41,7 @@ pub fn load_device(path: impl AsRef<Path>, stream: &Stream) -> Result<Array> {
     let path = path.as_ref();
     let c = c_path(OP, path)?;
     // SAFETY: `c` is NUL-terminated and outlives the call; the output is owned by `array_out`.
-    let array = io_error(ffi::array_out(OP, |out| unsafe {
+    let array = io_error(ffi::array_out_unchecked(OP, |out| unsafe {
         sys::mlx_load(out, c.as_ptr(), stream.raw())
     }))?;
     check_complete(OP, path, &array)?;
@@ -76,10 +76,11 @@ pub fn load_from_reader_device<R: Read + Seek + Send>(
     let mut target = ReaderTarget(reader);
     let attached = Attached::new(OP, &mut target, Direction::Read, "a Rust reader")?;
     // SAFETY: live handles; the output is owned by `array_out`.
-    let loaded = ffi::array_out(OP, |out| unsafe {
+    let loaded = ffi::array_out_unchecked(OP, |out| unsafe {
         sys::mlx_load_reader(out, attached.reader(), stream.raw())
     });
     let array = attached.check_result(OP, loaded)?;
+    super::check_loaded(OP, [("array", &array)])?;
     attached.check_result(OP, ffi::eval_all(OP, &[&array]))?;
     Ok(array)
 }
@@ -122,8 +123,9 @@ fn check_complete(op: &'static str, path: &Path, array: &Array) -> Result<()> {
         1 => 10 + u64::from(u16::from_le_bytes([head[8], head[9]])),
         _ => 12 + u64::from(u32::from_le_bytes([head[8], head[9], head[10], head[11]])),
     };
-    let needed = data_offset + array.nbytes() as u64;
-    if len < needed {
+    super::check_loaded(op, [("array", array)])?;
+    let needed = data_offset.checked_add(array.nbytes() as u64);
+    if needed.is_none_or(|needed| len < needed) {
         return Err(Error::new(
             ErrorKind::Io,
             op,

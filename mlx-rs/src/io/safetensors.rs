@@ -7,7 +7,7 @@ use std::path::Path;
 use mlx_sys as sys;
 
 use super::bridge::{Attached, Direction, ReaderTarget, WriterTarget};
-use super::{c_path, io_error, load_stream};
+use super::{c_path, check_loaded, io_error, load_stream};
 use crate::array::Array;
 use crate::error::{Error, ErrorKind, Result};
 use crate::ffi;
@@ -44,7 +44,10 @@ pub fn load_safetensors_device(path: impl AsRef<Path>, stream: &Stream) -> Resul
             stream.raw(),
         )
     }))?;
-    Ok((arrays.to_map(OP)?, metadata.to_map(OP)?))
+    let arrays = arrays.to_map(OP)?;
+    // MLX checks each tensor's offsets against its byte size and the file; not the shape.
+    check_loaded(OP, arrays.iter().map(|(k, v)| (k.as_str(), v)))?;
+    Ok((arrays, metadata.to_map(OP)?))
 }
 
 /// Loads safetensors data from `reader`. The data must start at the reader's offset 0 (tensor
@@ -94,6 +97,7 @@ pub fn load_safetensors_from_reader_device<R: Read + Seek + Send>(
     attached.check(OP, status)?;
     let arrays = arrays.to_map(OP)?;
     let metadata = metadata.to_map(OP)?;
+    check_loaded(OP, arrays.iter().map(|(k, v)| (k.as_str(), v)))?;
     let all: Vec<&Array> = arrays.values().collect();
     attached.check_result(OP, ffi::eval_all(OP, &all))?;
     Ok((arrays, metadata))

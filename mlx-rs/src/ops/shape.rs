@@ -208,7 +208,7 @@ pub fn moveaxis_device(a: &Array, source: i32, destination: i32, stream: &Stream
 pub fn broadcast_to_device(a: &Array, shape: impl AsRef<[i32]>, stream: &Stream) -> Result<Array> {
     let shape = shape.as_ref();
     // SAFETY: live handles; `shape` is valid for its length; the output is owned by `array_out`.
-    ffi::array_out("broadcast_to", |out| unsafe {
+    ffi::view_out("broadcast_to", |out| unsafe {
         sys::mlx_broadcast_to(out, a.raw(), shape.as_ptr(), shape.len(), stream.raw())
     })
 }
@@ -231,7 +231,7 @@ pub fn broadcast_arrays_device<A: AsRef<Array>>(
 ) -> Result<Vec<Array>> {
     let inputs = VectorArray::from_arrays(arrays);
     // SAFETY: live handles; the output vector is owned by `arrays_out`.
-    ffi::arrays_out("broadcast_arrays", |out| unsafe {
+    ffi::views_out("broadcast_arrays", |out| unsafe {
         sys::mlx_broadcast_arrays(out, inputs.raw(), stream.raw())
     })
 }
@@ -716,7 +716,7 @@ pub fn as_strided_device(
     }
     // SAFETY: live handles; `shape` and `strides` are valid for their lengths and, as checked
     // above, only address elements of `a`; the output is owned by `array_out`.
-    ffi::array_out("as_strided", |out| unsafe {
+    ffi::view_out("as_strided", |out| unsafe {
         sys::mlx_as_strided(
             out,
             a.raw(),

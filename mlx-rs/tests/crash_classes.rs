@@ -1,0 +1,339 @@
+//! Regression tests for the inputs that crashed the process (issue 13): allocation failure,
+//! shape arithmetic overflow, quantization parameters, hostile files, transforms of closures
+//! without outputs.
+//!
+//! Each case runs in a child process (this test binary re-executed with `MLX_RS_CRASH_CASE`
+//! naming the case), so a crash fails only its own test and cannot hide the others. The child
+//! prints the case's outcome and then checks that the process still computes; the parent asserts
+//! that the child exited 0 having printed the expected error.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use mlx_rs::quantization::{self, GatherIndices, QuantizationMode, QuantizationParams, Quantized};
+use mlx_rs::transforms::{self, CustomRules};
+use mlx_rs::{Array, Dtype, Index, Result, io, memory, ops};
+
+const CASE: &str = "MLX_RS_CRASH_CASE";
+
+/// The outcome of a case that must fail: `Err: message`, or a panic for an unexpected `Ok`.
+fn err<T: std::fmt::Debug>(result: Result<T>) -> String {
+    match result {
+        Err(e) => format!("Err: {e}"),
+        Ok(v) => panic!("expected an error, got Ok({v:?})"),
+    }
+}
+
+/// `Err` of the first failing step, for cases where the error may come at creation or at
+/// evaluation. An array that comes back is evaluated and its last element read (where the
+/// crashes of issue 13 happened) before the case fails.
+fn err_of(f: impl FnOnce() -> Result<Array>) -> String {
+    err(f().and_then(|a| {
+        a.eval()?;
+        let last: Vec<Index> = a.shape().iter().map(|&d| Index::from((d - 1).max(0))).collect();
+        let element = a.index(last)?.astype(Dtype::Float32)?.item::<f32>()?;
+        Ok((a.shape().to_vec(), element))
+    }))
+}
+
+/// Elements of f32 that take just over MLX's memory limit.
+fn over_limit_elements() -> i64 {
+    (memory::get_memory_limit().unwrap() / 4 + 4096) as i64
+}
+
+/// A shape of `n` elements with dimensions that fit `i32`.
+fn shape_of(n: i64) -> Vec<i32> {
+    let rows = n / (1 << 20) + 1;
+    vec![i32::try_from(rows).unwrap(), 1 << 20]
+}
+
+fn temp_file(name: &str, bytes: &[u8]) -> PathBuf {
+    let path = std::env::temp_dir().join(format!("mlx-rs-crash-{}-{name}", std::process::id()));
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+/// An `.npy` file of float32 with the header's `shape` text and `data` zero bytes.
+fn npy_bytes(shape: &str, data: usize) -> Vec<u8> {
+    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape}, }}");
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend_from_slice(&u16::try_from(header.len()).unwrap().to_le_bytes());
+    bytes.extend_from_slice(header.as_bytes());
+    bytes.resize(bytes.len() + data, 0);
+    bytes
+}
+
+/// A safetensors file with one float32 tensor `w` of `shape` whose data is `data` zero bytes.
+fn safetensors_bytes(shape: &str, data: usize) -> Vec<u8> {
+    let header = format!(r#"{{"w":{{"dtype":"F32","shape":{shape},"data_offsets":[0,{data}]}}}}"#);
+    let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+    bytes.extend_from_slice(header.as_bytes());
+    bytes.resize(bytes.len() + data, 0);
+    bytes
+}
+
+fn quantized() -> Quantized {
+    let w = ops::ones(&[4, 64], Dtype::Float32).unwrap();
+    quantization::quantize(&w, QuantizationParams::default()).unwrap()
+}
+
+fn params(group_size: i32, bits: i32) -> QuantizationParams {
+    QuantizationParams { group_size: Some(group_size), bits: Some(bits), ..Default::default() }
+}
+
+/// Runs the case `name` in this process and returns its outcome line.
+fn run_case(name: &str) -> String {
+    match name {
+        // 1. Allocation failure: MLX's CPU allocator returns a null buffer (SIGSEGV).
+        "zeros_absurd" => err_of(|| ops::zeros(&[1_000_000, 1_000_000, 1000], Dtype::Float32)),
+        "zeros_over_limit" => {
+            err_of(|| ops::zeros(&shape_of(over_limit_elements()), Dtype::Float32))
+        }
+        "zeros_32gb" => err_of(|| ops::zeros(&[8, 1 << 30], Dtype::Float32)),
+        "outer_over_limit" => {
+            let n = (over_limit_elements() as f64).sqrt() as i32 + 16;
+            let v = ops::ones(&[n], Dtype::Float32).unwrap();
+            err_of(|| ops::outer(&v, &v))
+        }
+        "broadcast_then_exp_over_limit" => {
+            let big =
+                ops::broadcast_to(&Array::scalar(1.0f32), shape_of(over_limit_elements())).unwrap();
+            // The view shares one element; materialising it is what must fail.
+            err_of(|| big.exp())
+        }
+        "lowered_memory_limit" => {
+            let previous = memory::set_memory_limit(1 << 20).unwrap();
+            let out = err_of(|| ops::zeros(&[1 << 20], Dtype::Float32));
+            memory::set_memory_limit(previous).unwrap();
+            let fine = ops::zeros(&[1 << 20], Dtype::Float32).unwrap();
+            assert_eq!(fine.sum(.., false).unwrap().item::<f32>().unwrap(), 0.0);
+            out
+        }
+        // 2. Shape arithmetic overflow: the element count wraps (here to 0 or 4).
+        "ones_wrapping" => err_of(|| ops::ones(&[1 << 30, 1 << 30, 16], Dtype::Float32)),
+        "reshape_wrapping_to_4" => {
+            // 4 * 27905 * 429509837 * 384773 = 4 * (2^62 + 1), which wraps to 4.
+            let a = Array::from_slice(&[1.0f32, 2.0, 3.0, 4.0], &[4]).unwrap();
+            err_of(|| a.reshape([4, 27905, 429_509_837, 384_773]))
+        }
+        "reshape_empty_wrapping" => {
+            let a = ops::zeros(&[0], Dtype::Float32).unwrap();
+            err_of(|| a.reshape([1 << 30, 1 << 30, 16]))
+        }
+        "broadcast_wrapping" => {
+            err_of(|| ops::broadcast_to(&Array::scalar(1.0f32), [1 << 30, 1 << 30, 16]))
+        }
+        "broadcast_bytes_overflow" => {
+            // 2^62 elements fit a 64-bit count, but not their 2^64 bytes.
+            err_of(|| ops::broadcast_to(&Array::scalar(1.0f32), [1 << 30, 1 << 30, 4]))
+        }
+        "broadcast_arrays_wrapping" => {
+            let a = ops::broadcast_to(&Array::scalar(1.0f32), [1 << 30, 1, 16]).unwrap();
+            let b = ops::broadcast_to(&Array::scalar(2.0f32), [1, 1 << 30, 1]).unwrap();
+            err(ops::broadcast_arrays(&[a, b]).map(|v| v.len()))
+        }
+        "zeros_negative" => err_of(|| ops::zeros(&[-1, 4], Dtype::Float32)),
+        // 3. Quantization parameters: MLX divides by them before checking (SIGFPE).
+        "quantize_group_size_0" => {
+            let w = ops::ones(&[2, 64], Dtype::Float32).unwrap();
+            err(quantization::quantize(&w, params(0, 4)).map(|q| q.weights.shape().to_vec()))
+        }
+        "quantize_bits_0" => {
+            let w = ops::ones(&[2, 64], Dtype::Float32).unwrap();
+            err(quantization::quantize(&w, params(64, 0)).map(|q| q.weights.shape().to_vec()))
+        }
+        "quantize_negative_group" => {
+            let w = ops::ones(&[2, 64], Dtype::Float32).unwrap();
+            err(quantization::quantize(&w, params(-64, 4)).map(|q| q.weights.shape().to_vec()))
+        }
+        "quantize_mxfp4_group_64" => {
+            let w = ops::ones(&[2, 64], Dtype::Float32).unwrap();
+            let p = QuantizationParams {
+                group_size: Some(64),
+                mode: QuantizationMode::Mxfp4,
+                ..Default::default()
+            };
+            err(quantization::quantize(&w, p).map(|q| q.weights.shape().to_vec()))
+        }
+        "dequantize_group_size_0" => {
+            err_of(|| quantization::dequantize(&quantized(), params(0, 4), None))
+        }
+        "quantized_matmul_bits_0" => {
+            let x = ops::ones(&[1, 64], Dtype::Float32).unwrap();
+            err_of(|| quantization::quantized_matmul(&x, &quantized(), true, params(64, 0)))
+        }
+        "gather_qmm_group_size_0" => {
+            let x = ops::ones(&[1, 64], Dtype::Float32).unwrap();
+            let idx = GatherIndices { lhs: None, rhs: None, sorted: false };
+            err_of(|| quantization::gather_qmm(&x, &quantized(), idx, true, params(0, 4)))
+        }
+        // 4. Hostile files.
+        "npy_negative_dim" => {
+            let path = temp_file("neg.npy", &npy_bytes("(-1, 4)", 16));
+            err_of(|| io::load(&path))
+        }
+        "npy_wrapping_shape" => {
+            let path = temp_file("wrap.npy", &npy_bytes("(1073741824, 1073741824, 16)", 16));
+            err_of(|| io::load(&path))
+        }
+        "npy_reader_wrapping_shape" => {
+            let bytes = npy_bytes("(1073741824, 1073741824, 16)", 16);
+            err_of(|| io::load_from_reader(&mut std::io::Cursor::new(bytes)))
+        }
+        "safetensors_wrapping_shape" => {
+            let path = temp_file("wrap.st", &safetensors_bytes("[1073741824,1073741824,16]", 0));
+            err(io::load_safetensors(&path).map(|(a, _)| a.len()))
+        }
+        "safetensors_negative_dims" => {
+            let path = temp_file("neg.st", &safetensors_bytes("[-2,-2]", 16));
+            err(io::load_safetensors(&path).map(|(a, _)| a.len()))
+        }
+        "safetensors_reader_wrapping_shape" => {
+            let bytes = safetensors_bytes("[1073741824,1073741824,16]", 0);
+            err(io::load_safetensors_from_reader(&mut std::io::Cursor::new(bytes))
+                .map(|(a, _)| a.len()))
+        }
+        "safetensors_offsets_past_end" => {
+            let header = r#"{"w":{"dtype":"F32","shape":[4],"data_offsets":[1000,1016]}}"#;
+            let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+            bytes.extend_from_slice(header.as_bytes());
+            bytes.resize(bytes.len() + 16, 0);
+            let path = temp_file("past.st", &bytes);
+            err(io::load_safetensors(&path).map(|(a, _)| a.len()))
+        }
+        "safetensors_truncated_file" => {
+            let mut bytes = safetensors_bytes("[4]", 16);
+            bytes.truncate(bytes.len() - 4);
+            let path = temp_file("short.st", &bytes);
+            err(io::load_safetensors(&path).map(|(a, _)| a.len()))
+        }
+        "npy_truncated_after_load" => {
+            let data: Vec<f32> = (0..4096).map(|i| i as f32).collect();
+            let path = temp_file("trunc.npy", b"");
+            io::save(&path, &Array::from_slice(&data, &[4096]).unwrap()).unwrap();
+            let a = io::load(&path).unwrap();
+            let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+            file.set_len(200).unwrap();
+            let first = err(a.eval());
+            let second = err(a.eval());
+            format!("{first} / then {second}")
+        }
+        // 5. Transforms of a closure that returns no outputs.
+        "grad_no_outputs" => {
+            let g = transforms::grad(|_: &[Array]| Ok(vec![]), &[0]).unwrap();
+            err(g.apply(&[Array::scalar(1.0f32)]).map(|v| v.len()))
+        }
+        "value_and_grad_no_outputs" => {
+            let g = transforms::value_and_grad(|_: &[Array]| Ok(vec![]), &[0]).unwrap();
+            err(g.apply(&[Array::scalar(1.0f32)]).map(|v| v.0.len()))
+        }
+        // Python MLX 0.32.2 returns empty results for these (no error): so does the crate.
+        "others_no_outputs" => {
+            let x = Array::scalar(1.0f32);
+            let (outs, cts) = transforms::vjp(|_| Ok(vec![]), &[&x], &[] as &[Array]).unwrap();
+            assert!(outs.is_empty());
+            // Python: ([], [array(0, dtype=float32)]).
+            assert_eq!(cts.len(), 1);
+            assert_eq!(cts[0].item::<f32>().unwrap(), 0.0);
+            let (outs, tans) = transforms::jvp(|_| Ok(vec![]), &[&x], &[&x]).unwrap();
+            assert!(outs.is_empty() && tans.is_empty());
+            let v = Array::from_slice(&[1.0f32], &[1]).unwrap();
+            assert!(transforms::vmap(|_| Ok(vec![]), &[&v], &[0], &[]).unwrap().is_empty());
+            let compiled = transforms::compile(|_| Ok(vec![])).unwrap();
+            assert!(compiled.apply(&[&v]).unwrap().is_empty());
+            let custom =
+                transforms::custom_function(|_| Ok(vec![]), CustomRules::default()).unwrap();
+            assert!(custom.apply(&[&x]).unwrap().is_empty());
+            "Ok: vjp, jvp, vmap, compile and custom_function return empty results".to_owned()
+        }
+        other => panic!("unknown case {other}"),
+    }
+}
+
+/// The child side: runs the case named by `MLX_RS_CRASH_CASE`, then checks that the process
+/// still computes (ignored in a normal run).
+#[test]
+#[ignore = "run by the other tests of this file as a child process"]
+fn crash_case_child() {
+    let Ok(name) = std::env::var(CASE) else { panic!("run me through a parent test") };
+    println!("CASE-RESULT: {}", run_case(&name));
+    let a = Array::from_slice(&[1.0f32, 2.0, 3.0], &[3]).unwrap();
+    let sum = ((&a * 2.0).unwrap().sum(.., false)).unwrap().item::<f32>().unwrap();
+    assert_eq!(sum, 12.0);
+    println!("STILL-WORKS");
+}
+
+/// Runs `name` in a child process and asserts that it exited 0 having printed an outcome that
+/// contains `expected`.
+fn in_child(name: &str, expected: &str) {
+    let exe = std::env::current_exe().unwrap();
+    let out = Command::new(exe)
+        .args(["crash_case_child", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
+        .env(CASE, name)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "case {name} failed ({}):\n{stdout}\n{stderr}", out.status);
+    // libtest prints `test crash_case_child ... ` before the case's own output.
+    let line = stdout.lines().find_map(|l| l.split_once("CASE-RESULT: ")).map(|(_, r)| r);
+    let line = line.unwrap_or_default();
+    assert!(line.contains(expected), "case {name}: expected `{expected}` in {line:?}");
+    assert!(stdout.contains("STILL-WORKS"), "case {name}:\n{stdout}");
+}
+
+macro_rules! cases {
+    ($($name:ident => $expected:expr),* $(,)?) => {$(
+        #[test]
+        fn $name() {
+            in_child(stringify!($name), $expected);
+        }
+    )*};
+}
+
+cases! {
+    zeros_absurd => "cannot allocate 4000000000000000 bytes",
+    zeros_over_limit => "more than the memory limit",
+    zeros_32gb => "Err: zeros",
+    outer_over_limit => "cannot allocate",
+    broadcast_then_exp_over_limit => "cannot allocate",
+    lowered_memory_limit => "memory limit of 1048576 bytes",
+    ones_wrapping => "more bytes than a 64-bit size can count",
+    reshape_wrapping_to_4 => "more bytes than a 64-bit size can count",
+    reshape_empty_wrapping => "more bytes than a 64-bit size can count",
+    broadcast_wrapping => "more bytes than a 64-bit size can count",
+    broadcast_bytes_overflow => "more bytes than a 64-bit size can count",
+    broadcast_arrays_wrapping => "more bytes than a 64-bit size can count",
+    zeros_negative => "Err: ",
+    quantize_group_size_0 => "group size 0 is not supported by affine quantization",
+    quantize_bits_0 => "0 bits are not supported by affine quantization",
+    quantize_negative_group => "group size -64 is not supported",
+    quantize_mxfp4_group_64 => "group size 64 is not supported by mxfp4",
+    dequantize_group_size_0 => "dequantize: group size 0 is not supported",
+    quantized_matmul_bits_0 => "quantized_matmul: 0 bits are not supported",
+    gather_qmm_group_size_0 => "gather_qmm: group size 0 is not supported",
+    npy_negative_dim => "negative size",
+    npy_wrapping_shape => "more bytes than a 64-bit size can count",
+    npy_reader_wrapping_shape => "more bytes than a 64-bit size can count",
+    safetensors_wrapping_shape => "tensor `w` in the file",
+    safetensors_negative_dims => "negative size",
+    safetensors_reader_wrapping_shape => "tensor `w` in the file",
+    safetensors_offsets_past_end => "exceeding the size of the file",
+    safetensors_truncated_file => "Err: load_safetensors",
+    grad_no_outputs => "returned no outputs",
+    value_and_grad_no_outputs => "returned no outputs",
+    others_no_outputs => "Ok: vjp, jvp, vmap, compile and custom_function",
+}
+
+/// A lazily loaded file truncated before evaluation: the first `eval` fails, and the second
+/// must fail too (MLX 0.32.2 marks the array evaluated before its read runs, so the second
+/// `eval` returns `Ok` over a buffer the read never filled).
+#[test]
+#[ignore = "not fixed: MLX 0.32.2 keeps no failed state on an array; see the note in io"]
+fn npy_truncated_after_load() {
+    in_child("npy_truncated_after_load", "then Err");
+}
