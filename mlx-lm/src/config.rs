@@ -141,7 +141,11 @@ impl QuantizationConfig {
     /// module without `{path}.scales` in the checkpoint (`packed: None`) stays unquantized;
     /// otherwise the parameters are inferred from the packed shapes
     /// ([`infer_quant_params`]).
-    pub fn resolve(&self, path: &str, packed: Option<PackedWeightInfo>) -> Result<Option<QuantParams>> {
+    pub fn resolve(
+        &self,
+        path: &str,
+        packed: Option<PackedWeightInfo>,
+    ) -> Result<Option<QuantParams>> {
         match self.overrides.get(path) {
             Some(ModuleQuantization::Params(p)) => Ok(Some(*p)),
             Some(ModuleQuantization::Skip) => Ok(None),
@@ -217,7 +221,12 @@ pub fn infer_quant_params(path: &str, info: PackedWeightInfo) -> Result<QuantPar
 
 /// `{group_size, bits, mode}` from `obj`; `required`: group_size and bits must be present (the
 /// top level, as mlx-lm indexes them), else they take the mode's defaults.
-fn params_from(obj: &Map<String, Value>, file: &str, at: &str, required: bool) -> Result<QuantParams> {
+fn params_from(
+    obj: &Map<String, Value>,
+    file: &str,
+    at: &str,
+    required: bool,
+) -> Result<QuantParams> {
     let mode = match obj.get("mode") {
         None | Some(Value::Null) => QuantMode::Affine,
         Some(Value::String(s)) => QuantMode::from_name(s).ok_or_else(|| {
@@ -234,13 +243,15 @@ fn params_from(obj: &Map<String, Value>, file: &str, at: &str, required: bool) -
         match obj.get(key) {
             None | Some(Value::Null) if !required => Ok(default),
             None | Some(Value::Null) => Err(config_err(file, &format!("{at}.{key}"), "is missing")),
-            Some(v) => v
-                .as_i64()
-                .and_then(|n| i32::try_from(n).ok())
-                .filter(|&n| n > 0)
-                .ok_or_else(|| {
-                    config_err(file, &format!("{at}.{key}"), &format!("must be a positive integer, got {v}"))
-                }),
+            Some(v) => {
+                v.as_i64().and_then(|n| i32::try_from(n).ok()).filter(|&n| n > 0).ok_or_else(|| {
+                    config_err(
+                        file,
+                        &format!("{at}.{key}"),
+                        &format!("must be a positive integer, got {v}"),
+                    )
+                })
+            }
         }
     };
     Ok(QuantParams { group_size: int("group_size", dg)?, bits: int("bits", db)?, mode })
@@ -297,7 +308,9 @@ impl ModelConfig {
         };
         let model_type = match raw.get("model_type") {
             Some(Value::String(s)) => s.clone(),
-            Some(v) => return Err(config_err(file, "model_type", &format!("must be a string, got {v}"))),
+            Some(v) => {
+                return Err(config_err(file, "model_type", &format!("must be a string, got {v}")));
+            }
             None => return Err(config_err(file, "model_type", "is missing")),
         };
         let quantization = quantization_from(&raw, file)?;
@@ -342,7 +355,9 @@ fn quantization_from(raw: &Map<String, Value>, file: &str) -> Result<Option<Quan
     let method = match obj.get("quant_method") {
         Some(Value::String(s)) => s.as_str(),
         // mlx-community checkpoints often repeat `quantization` here without a method.
-        None if obj.contains_key("bits") => return QuantizationConfig::from_value(qc, file).map(Some),
+        None if obj.contains_key("bits") => {
+            return QuantizationConfig::from_value(qc, file).map(Some);
+        }
         _ => return Err(config_err(file, "quantization_config.quant_method", "is missing")),
     };
     let preset = |group_size, bits, mode| {
@@ -363,7 +378,9 @@ fn quantization_from(raw: &Map<String, Value>, file: &str) -> Result<Option<Quan
         other => Err(config_err(
             file,
             "quantization_config.quant_method",
-            &format!("{other:?} is not supported (supported: mxfp4, mxfp8, fp8 with ue8m0 32x32 blocks)"),
+            &format!(
+                "{other:?} is not supported (supported: mxfp4, mxfp8, fp8 with ue8m0 32x32 blocks)"
+            ),
         )),
     }
 }
@@ -372,7 +389,11 @@ fn quantization_from(raw: &Map<String, Value>, file: &str) -> Result<Option<Quan
 pub(crate) fn eos_ids_of(value: &Value, file: &str) -> Result<Vec<u32>> {
     let one = |v: &Value| {
         v.as_u64().and_then(|n| u32::try_from(n).ok()).ok_or_else(|| {
-            config_err(file, "eos_token_id", &format!("must be a token id or a list of them, got {v}"))
+            config_err(
+                file,
+                "eos_token_id",
+                &format!("must be a token id or a list of them, got {v}"),
+            )
         })
     };
     match value.get("eos_token_id") {

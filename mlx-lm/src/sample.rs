@@ -231,8 +231,8 @@ pub fn apply_min_p(logprobs: &Array, min_p: f64, min_tokens_to_keep: i32) -> Res
     if min_tokens_to_keep > 1 {
         let vocab = logprobs.dim(-1)?;
         let k = min_tokens_to_keep.min(vocab);
-        let top = ops::argpartition(logprobs, vocab - k, Some(-1))?
-            .index((Ellipsis, (vocab - k)..))?;
+        let top =
+            ops::argpartition(logprobs, vocab - k, Some(-1))?.index((Ellipsis, (vocab - k)..))?;
         tokens_to_remove =
             ops::put_along_axis(&tokens_to_remove, &top, &Array::scalar(false), Some(-1))?;
     }
@@ -249,8 +249,8 @@ pub fn apply_top_k(logprobs: &Array, top_k: i32) -> Result<Array> {
             format!("`top_k` has to be an integer in the (0, {vocab}) interval, but is {top_k}."),
         ));
     }
-    let mask_idx =
-        ops::argpartition(&logprobs.negative()?, top_k - 1, Some(-1))?.index((Ellipsis, top_k..))?;
+    let mask_idx = ops::argpartition(&logprobs.negative()?, top_k - 1, Some(-1))?
+        .index((Ellipsis, top_k..))?;
     ops::put_along_axis(logprobs, &mask_idx, &neg_inf(logprobs)?, Some(-1))
 }
 
@@ -267,7 +267,9 @@ pub fn apply_xtc(
     if !(0.0..=0.5).contains(&xtc_threshold) {
         return Err(Error::invalid(
             "apply_xtc",
-            format!("`threshold` has to be a float in the [0, 0.5] interval, but is {xtc_threshold}"),
+            format!(
+                "`threshold` has to be a float in the [0, 0.5] interval, but is {xtc_threshold}"
+            ),
         ));
     }
     if !(0.0..=1.0).contains(&xtc_probability) {
@@ -280,7 +282,7 @@ pub fn apply_xtc(
     }
     let probs = logits.softmax(-1, false)?;
     let inf = Array::scalar(f32::INFINITY);
-    let above = ops::r#where(&probs.greater(&Array::scalar(xtc_threshold as f32))?, &probs, &inf)?;
+    let above = ops::r#where(&probs.greater(Array::scalar(xtc_threshold as f32))?, &probs, &inf)?;
     let mut mask = probs.greater(&above.min(-1, true)?)?;
     if !special_tokens.is_empty() {
         let mut shape = mask.shape().to_vec();
@@ -295,21 +297,16 @@ pub fn apply_xtc(
         let idx = ops::broadcast_to(&idx, &shape)?;
         mask = ops::put_along_axis(&mask, &idx, &Array::scalar(false), Some(-1))?;
     }
-    let u = random::uniform(
-        &Array::scalar(0.0f32),
-        &Array::scalar(1.0f32),
-        &[],
-        Dtype::Float32,
-        key,
-    )?;
+    let u =
+        random::uniform(&Array::scalar(0.0f32), &Array::scalar(1.0f32), &[], Dtype::Float32, key)?;
     let filtered = ops::r#where(&mask, &neg_inf(logits)?, logits)?;
-    ops::r#where(&u.greater(&Array::scalar(xtc_probability as f32))?, logits, &filtered)
+    ops::r#where(&u.greater(Array::scalar(xtc_probability as f32))?, logits, &filtered)
 }
 
 /// The categorical draw at temperature `temp` over the last axis (mlx-lm's
 /// `categorical_sampling`: `categorical(logits * (1 / temp))`).
 pub fn categorical_sampling(logits: &Array, temp: f64, key: Option<&Array>) -> Result<Array> {
-    if !(temp > 0.0) {
+    if temp.is_nan() || temp <= 0.0 {
         return Err(Error::invalid(
             "categorical_sampling",
             format!("the temperature must be positive, got {temp}"),
@@ -411,7 +408,7 @@ pub fn make_logits_processors(settings: &LogitsProcessorSettings) -> Result<Vec<
         });
     }
     if let Some(penalty) = settings.repetition_penalty.filter(|&p| p != 0.0) {
-        if !(penalty >= 0.0) || !penalty.is_finite() {
+        if penalty.is_nan() || penalty < 0.0 || !penalty.is_finite() {
             return Err(Error::invalid(
                 "make_logits_processors",
                 format!("penalty must be a non-negative float, got {penalty}"),
@@ -464,7 +461,10 @@ fn rows(ids: &Array, logits: &Array) -> Result<Array> {
     match shape.last_mut() {
         Some(last) => *last = n,
         None => {
-            return Err(Error::invalid("LogitsProcessor::apply", "the logits must not be a scalar"));
+            return Err(Error::invalid(
+                "LogitsProcessor::apply",
+                "the logits must not be a scalar",
+            ));
         }
     }
     ops::broadcast_to(&ids.reshape(&idx_shape)?, &shape)
@@ -504,7 +504,8 @@ impl LogitsProcessor {
                 let Some(idx) = recent(tokens, *context_size, logits)? else {
                     return Ok(logits.clone());
                 };
-                let minus = ops::full_like(&idx, &Array::scalar(-*penalty as f32), Some(logits.dtype()))?;
+                let minus =
+                    ops::full_like(&idx, &Array::scalar(-*penalty as f32), Some(logits.dtype()))?;
                 ops::scatter_add_axis(logits, &idx, &minus, Some(-1))
             }
         }

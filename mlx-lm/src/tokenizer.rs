@@ -104,17 +104,22 @@ impl Tokenizer {
             .map_err(|e| tok_err(format!("cannot read {}: {e}", tok_path.display())))?;
         let tok_json: Value = serde_json::from_str(&tok_text)
             .map_err(|e| tok_err(format!("{}: invalid JSON: {e}", tok_path.display())))?;
-        let inner: tokenizers::Tokenizer = tok_text
-            .parse()
-            .map_err(|e| tok_err(format!("{}: {e}", tok_path.display())))?;
+        let inner: tokenizers::Tokenizer =
+            tok_text.parse().map_err(|e| tok_err(format!("{}: {e}", tok_path.display())))?;
 
         let cfg_path = dir.join("tokenizer_config.json");
         let cfg = read_json(&cfg_path)?.unwrap_or(Value::Object(Map::new()));
         let cfg_file = cfg_path.display().to_string();
         let mut special_tokens = Map::new();
-        for key in
-            ["bos_token", "eos_token", "unk_token", "pad_token", "sep_token", "cls_token", "mask_token"]
-        {
+        for key in [
+            "bos_token",
+            "eos_token",
+            "unk_token",
+            "pad_token",
+            "sep_token",
+            "cls_token",
+            "mask_token",
+        ] {
             if let Some(content) = cfg.get(key).and_then(token_content) {
                 special_tokens.insert(key.to_string(), Value::String(content));
             }
@@ -137,10 +142,11 @@ impl Tokenizer {
                 let t = std::fs::read_to_string(&jinja)
                     .map_err(|e| tok_err(format!("cannot read {}: {e}", jinja.display())))?;
                 templates.push(("default".to_string(), t));
-            } else if let Some(v) = read_json(&dir.join("chat_template.json"))? {
-                if let Some(t) = v.get("chat_template") {
-                    templates = chat_templates_from_value(t, "chat_template.json")?;
-                }
+            } else if let Some(t) = read_json(&dir.join("chat_template.json"))?
+                .as_ref()
+                .and_then(|v| v.get("chat_template"))
+            {
+                templates = chat_templates_from_value(t, "chat_template.json")?;
             }
         }
 
@@ -158,10 +164,8 @@ impl Tokenizer {
             }
         }
         eos.extend(from_gen);
-        if let Some(t) = &eos_token {
-            if let Some(id) = inner.token_to_id(t) {
-                eos.insert(id);
-            }
+        if let Some(id) = eos_token.as_deref().and_then(|t| inner.token_to_id(t)) {
+            eos.insert(id);
         }
 
         let detok = Arc::new(DetokenizerData::new(&inner, tok_json.get("decoder")));
@@ -191,9 +195,7 @@ impl Tokenizer {
 
     /// The text of `ids`; `skip_special_tokens` drops special tokens.
     pub fn decode(&self, ids: &[u32], skip_special_tokens: bool) -> Result<String> {
-        self.inner
-            .decode(ids, skip_special_tokens)
-            .map_err(|e| tok_err(format!("decode: {e}")))
+        self.inner.decode(ids, skip_special_tokens).map_err(|e| tok_err(format!("decode: {e}")))
     }
 
     /// The vocabulary size, added tokens included.
@@ -271,7 +273,11 @@ impl Tokenizer {
 
     /// Renders the chat template over `messages` (a list of `{role, content, ..}` objects) as
     /// `transformers`' `apply_chat_template(messages, tokenize=False, ...)` does.
-    pub fn apply_chat_template(&self, messages: &Value, options: &ChatTemplateOptions) -> Result<String> {
+    pub fn apply_chat_template(
+        &self,
+        messages: &Value,
+        options: &ChatTemplateOptions,
+    ) -> Result<String> {
         let source = self.chat_template(options.template_name.as_deref())?;
         let mut ctx = Map::new();
         ctx.insert("messages".to_string(), messages.clone());
@@ -321,9 +327,12 @@ pub fn render_chat_template(source: &str, context: &Value) -> Result<String> {
     env.set_trim_blocks(true);
     env.set_lstrip_blocks(true);
     env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
-    env.add_function("raise_exception", |msg: String| -> std::result::Result<String, minijinja::Error> {
-        Err(minijinja::Error::new(ErrorKind::InvalidOperation, msg))
-    });
+    env.add_function(
+        "raise_exception",
+        |msg: String| -> std::result::Result<String, minijinja::Error> {
+            Err(minijinja::Error::new(ErrorKind::InvalidOperation, msg))
+        },
+    );
     env.add_function("strftime_now", |fmt: String| -> String { strftime_now(&fmt) });
     env.add_filter(
         "tojson",
@@ -340,17 +349,14 @@ pub fn render_chat_template(source: &str, context: &Value) -> Result<String> {
     );
     env.add_template("chat_template", source)
         .map_err(|e| tok_err(format!("chat template does not parse: {e:#}")))?;
-    let template = env
-        .get_template("chat_template")
-        .map_err(|e| tok_err(format!("chat template: {e:#}")))?;
-    template
-        .render(minijinja::Value::from_serialize(context))
-        .map_err(|e| match e.kind() {
-            ErrorKind::InvalidOperation if e.detail().is_some() => {
-                tok_err(format!("chat template raised: {}", e.detail().unwrap_or_default()))
-            }
-            _ => tok_err(format!("chat template: {e:#}")),
-        })
+    let template =
+        env.get_template("chat_template").map_err(|e| tok_err(format!("chat template: {e:#}")))?;
+    template.render(minijinja::Value::from_serialize(context)).map_err(|e| match e.kind() {
+        ErrorKind::InvalidOperation if e.detail().is_some() => {
+            tok_err(format!("chat template raised: {}", e.detail().unwrap_or_default()))
+        }
+        _ => tok_err(format!("chat template: {e:#}")),
+    })
 }
 
 /// JSON as Python's `json.dumps(v, ensure_ascii=False, indent=indent, sort_keys=..)` writes it:
@@ -431,10 +437,21 @@ fn strftime_now(fmt: &str) -> String {
 /// Formats Unix time `secs` (UTC) with the `strftime` directives of [`strftime_now`].
 fn format_time(secs: i64, fmt: &str) -> String {
     const MONTHS: [&str; 12] = [
-        "January", "February", "March", "April", "May", "June", "July", "August", "September",
-        "October", "November", "December",
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
     ];
-    const DAYS: [&str; 7] = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"];
+    const DAYS: [&str; 7] =
+        ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"];
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
     // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
@@ -513,7 +530,9 @@ struct DetokenizerData {
 /// GPT-2's byte-to-unicode table, inverted: the byte each printable stand-in char encodes.
 fn byte_decoder(c: char) -> Option<u8> {
     let code = c as u32;
-    let direct = |b: u32| (0x21..=0x7E).contains(&b) || (0xA1..=0xAC).contains(&b) || (0xAE..=0xFF).contains(&b);
+    let direct = |b: u32| {
+        (0x21..=0x7E).contains(&b) || (0xA1..=0xAC).contains(&b) || (0xAE..=0xFF).contains(&b)
+    };
     if code < 256 {
         return if direct(code) { Some(code as u8) } else { None };
     }
@@ -540,12 +559,19 @@ impl DetokenizerData {
         let kind = match decoder {
             Some(d) if is_spm_decoder(d, true) => DetokenizerKind::Spm { trim_space: true },
             Some(d) if is_spm_decoder(d, false) => DetokenizerKind::Spm { trim_space: false },
-            Some(d) if d.get("type").and_then(Value::as_str) == Some("ByteLevel") => DetokenizerKind::Bpe,
+            Some(d) if d.get("type").and_then(Value::as_str) == Some("ByteLevel") => {
+                DetokenizerKind::Bpe
+            }
             _ => DetokenizerKind::Naive,
         };
         let n = tok.get_vocab_size(true) as u32;
         // Ids may have gaps; cover the largest id.
-        let max_id = tok.get_vocab(true).values().copied().max().map_or(n, |m| m.max(n.saturating_sub(1)) + 1);
+        let max_id = tok
+            .get_vocab(true)
+            .values()
+            .copied()
+            .max()
+            .map_or(n, |m| m.max(n.saturating_sub(1)) + 1);
         let mut tokenmap = Vec::with_capacity(max_id as usize);
         let mut lone_space = Vec::with_capacity(max_id as usize);
         for id in 0..max_id {
@@ -564,7 +590,8 @@ impl DetokenizerData {
                 }
                 DetokenizerKind::Spm { .. } => {
                     let hex = t.strip_prefix("<0x").and_then(|r| r.strip_suffix('>'));
-                    match hex.filter(|h| h.len() == 2).and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                    match hex.filter(|h| h.len() == 2).and_then(|h| u8::from_str_radix(h, 16).ok())
+                    {
                         Some(byte) => (vec![byte], false),
                         None => (t.replace('\u{2581}', " ").into_bytes(), false),
                     }
@@ -631,7 +658,9 @@ fn take_complete(pending: &mut Vec<u8>, force: bool) -> String {
             }
             Err(e) => {
                 let valid = e.valid_up_to();
-                out.push_str(std::str::from_utf8(&pending[start..start + valid]).unwrap_or_default());
+                out.push_str(
+                    std::str::from_utf8(&pending[start..start + valid]).unwrap_or_default(),
+                );
                 start += valid;
                 match e.error_len() {
                     Some(n) => {
@@ -796,7 +825,10 @@ mod tests {
     fn format_time_known_dates() {
         assert_eq!(format_time(0, "%d %b %Y %H:%M:%S %A %j"), "01 Jan 1970 00:00:00 Thursday 001");
         // 2024-07-26 12:34:56 UTC
-        assert_eq!(format_time(1_721_997_296, "%d %B %Y, %I%p %a %j"), "26 July 2024, 12PM Fri 208");
+        assert_eq!(
+            format_time(1_721_997_296, "%d %B %Y, %I%p %a %j"),
+            "26 July 2024, 12PM Fri 208"
+        );
         assert_eq!(format_time(951_782_400, "%Y-%m-%d"), "2000-02-29");
     }
 
@@ -808,6 +840,9 @@ mod tests {
         assert_eq!(s, r#"{"b": [1, 2.5, "é\n"], "a": {}, "c": true, "d": 1e-05}"#);
         let mut s = String::new();
         python_json(&v, Some(2), true, 0, &mut s);
-        assert_eq!(s, "{\n  \"a\": {},\n  \"b\": [\n    1,\n    2.5,\n    \"é\\n\"\n  ],\n  \"c\": true,\n  \"d\": 1e-05\n}");
+        assert_eq!(
+            s,
+            "{\n  \"a\": {},\n  \"b\": [\n    1,\n    2.5,\n    \"é\\n\"\n  ],\n  \"c\": true,\n  \"d\": 1e-05\n}"
+        );
     }
 }

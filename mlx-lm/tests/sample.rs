@@ -8,8 +8,9 @@ use mlx_rs::Array;
 use serde_json::Value;
 
 fn golden() -> Value {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/sample.json"))
-        .expect("run tests/golden/gen_sample.py");
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/sample.json"))
+            .expect("run tests/golden/gen_sample.py");
     serde_json::from_str(&text).unwrap()
 }
 
@@ -67,7 +68,8 @@ fn sample_bounded_carries_vocab_bound() {
     assert_eq!(b.bound(), 32);
     let want = logprobs.argmax(-1, false).unwrap().to_vec::<u32>().unwrap();
     assert_eq!(b.array().to_vec::<u32>().unwrap(), want);
-    let mut s = Sampler::new(SamplerSettings { temp: 1.0, seed: Some(3), ..Default::default() }).unwrap();
+    let mut s =
+        Sampler::new(SamplerSettings { temp: 1.0, seed: Some(3), ..Default::default() }).unwrap();
     let b = s.sample_bounded(&logprobs).unwrap();
     assert_eq!(b.bound(), 32);
     assert!(b.array().to_vec::<u32>().unwrap().iter().all(|&t| t < 32));
@@ -85,7 +87,10 @@ fn assert_rows(got: &Array, want: &Value, what: &str) {
     for (i, (g, w)) in got.iter().zip(&want).enumerate() {
         match w {
             None => assert_eq!(*g, f32::NEG_INFINITY, "{what}[{i}]"),
-            Some(w) => assert!((f64::from(*g) - w).abs() <= 1e-6 * w.abs().max(1.0), "{what}[{i}]: {g} vs {w}"),
+            Some(w) => assert!(
+                (f64::from(*g) - w).abs() <= 1e-6 * w.abs().max(1.0),
+                "{what}[{i}]: {g} vs {w}"
+            ),
         }
     }
 }
@@ -132,7 +137,8 @@ fn logits_processors_match_mlx_lm() {
         };
         let procs = make_logits_processors(&settings).unwrap();
         let out = apply_logits_processors(&procs, &tokens, &logits).unwrap();
-        let want: Vec<Option<f64>> = case["out"][0].as_array().unwrap().iter().map(Value::as_f64).collect();
+        let want: Vec<Option<f64>> =
+            case["out"][0].as_array().unwrap().iter().map(Value::as_f64).collect();
         let got = out.to_vec::<f32>().unwrap();
         for (i, (g, w)) in got.iter().zip(&want).enumerate() {
             let w = w.unwrap();
@@ -161,7 +167,12 @@ fn bad_settings_are_errors() {
         SamplerSettings { min_p: 1.5, temp: 1.0, ..Default::default() },
         SamplerSettings { min_tokens_to_keep: 0, ..Default::default() },
         SamplerSettings { temp: -1.0, ..Default::default() },
-        SamplerSettings { temp: 1.0, xtc_probability: 0.5, xtc_threshold: 0.7, ..Default::default() },
+        SamplerSettings {
+            temp: 1.0,
+            xtc_probability: 0.5,
+            xtc_threshold: 0.7,
+            ..Default::default()
+        },
         SamplerSettings { temp: 1.0, top_k: -2, ..Default::default() },
     ];
     for s in bad {
@@ -169,11 +180,22 @@ fn bad_settings_are_errors() {
     }
     // top_k must be below the vocabulary: checked when the vocab is known.
     let lp = Array::from_slice(&[-1.0f32, -2.0, -3.0], &[1, 3]).unwrap();
-    let mut s = Sampler::new(SamplerSettings { temp: 1.0, top_k: 3, ..Default::default() }).unwrap();
+    let mut s =
+        Sampler::new(SamplerSettings { temp: 1.0, top_k: 3, ..Default::default() }).unwrap();
     let e = s.sample(&lp).unwrap_err();
     assert!(e.to_string().contains("top_k"), "{e}");
-    assert!(make_logits_processors(&LogitsProcessorSettings { repetition_penalty: Some(-1.0), ..Default::default() }).is_err());
-    let procs = make_logits_processors(&LogitsProcessorSettings { presence_penalty: Some(1.0), ..Default::default() }).unwrap();
+    assert!(
+        make_logits_processors(&LogitsProcessorSettings {
+            repetition_penalty: Some(-1.0),
+            ..Default::default()
+        })
+        .is_err()
+    );
+    let procs = make_logits_processors(&LogitsProcessorSettings {
+        presence_penalty: Some(1.0),
+        ..Default::default()
+    })
+    .unwrap();
     let two_d = Array::from_slice(&[1i32, 2], &[1, 2]).unwrap();
     assert!(procs[0].apply(&two_d, &lp).is_err());
 }
