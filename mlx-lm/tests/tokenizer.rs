@@ -77,6 +77,12 @@ fn sentencepiece_byte_fallback_matches_python() {
 }
 
 #[test]
+fn other_decoders_use_the_naive_detokenizer() {
+    // WordPiece: re-decoding the current line, as mlx-lm's naive detokenizer does.
+    check_fixture("wordpiece", DetokenizerKind::Naive);
+}
+
+#[test]
 fn emoji_appears_with_its_last_byte_token() {
     let tok = Tokenizer::from_dir(fixtures().join("spm")).unwrap();
     let ids = tok.encode("\u{1F600}", false).unwrap();
