@@ -193,6 +193,13 @@ impl Tokenizer {
             .map_err(|e| tok_err(format!("encode: {e}")))
     }
 
+    /// The ids of a raw prompt as mlx-lm's `generate` tokenizes it: special tokens added unless
+    /// the text already starts with the BOS token.
+    pub fn encode_prompt(&self, text: &str) -> Result<Vec<u32>> {
+        let add = self.bos_token.as_deref().is_none_or(|bos| !text.starts_with(bos));
+        self.encode(text, add)
+    }
+
     /// The text of `ids`; `skip_special_tokens` drops special tokens.
     pub fn decode(&self, ids: &[u32], skip_special_tokens: bool) -> Result<String> {
         self.inner.decode(ids, skip_special_tokens).map_err(|e| tok_err(format!("decode: {e}")))
@@ -528,16 +535,24 @@ struct DetokenizerData {
 }
 
 /// GPT-2's byte-to-unicode table, inverted: the byte each printable stand-in char encodes.
+/// Bytes that are printable stand for themselves; the other 68 are `U+0100..=U+0143` in order.
 fn byte_decoder(c: char) -> Option<u8> {
-    let code = c as u32;
-    let direct = |b: u32| {
-        (0x21..=0x7E).contains(&b) || (0xA1..=0xAC).contains(&b) || (0xAE..=0xFF).contains(&b)
-    };
-    if code < 256 {
-        return if direct(code) { Some(code as u8) } else { None };
-    }
-    let n = code - 256;
-    (0u32..256).filter(|&b| !direct(b)).nth(n as usize).map(|b| b as u8)
+    static TABLE: std::sync::OnceLock<[Option<u8>; 324]> = std::sync::OnceLock::new();
+    let table = TABLE.get_or_init(|| {
+        let direct = |b: u8| matches!(b, 0x21..=0x7E | 0xA1..=0xAC | 0xAE..=0xFF);
+        let mut table = [None; 324];
+        let mut n = 256;
+        for b in 0..=255u8 {
+            if direct(b) {
+                table[usize::from(b)] = Some(b);
+            } else {
+                table[n] = Some(b);
+                n += 1;
+            }
+        }
+        table
+    });
+    table.get(c as usize).copied().flatten()
 }
 
 fn is_spm_decoder(d: &Value, with_strip: bool) -> bool {

@@ -142,6 +142,14 @@ fn chat_prompt_tokens() {
     assert_eq!(ids, tok.encode(&text, false).unwrap());
     assert_eq!(ids[0], tok.token_to_id("<|bos|>").unwrap());
     assert_eq!(tok.decode(&ids, false).unwrap(), text);
+    // A raw prompt gets BOS once.
+    let bos = tok.token_to_id("<|bos|>").unwrap();
+    assert_eq!(tok.encode_prompt("Hello").unwrap()[0], bos);
+    assert_eq!(
+        tok.encode_prompt("<|bos|>Hello").unwrap(),
+        tok.encode("<|bos|>Hello", false).unwrap()
+    );
+    assert_eq!(tok.encode_prompt("<|bos|>Hello").unwrap().iter().filter(|&&i| i == bos).count(), 1);
 }
 
 #[test]
