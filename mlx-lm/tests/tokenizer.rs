@@ -157,3 +157,16 @@ fn missing_files_are_errors() {
     let e = Tokenizer::from_dir(fixtures().join("does-not-exist")).unwrap_err().to_string();
     assert!(e.contains("tokenizer.json"), "{e}");
 }
+
+#[test]
+fn template_constructs_match_jinja2() {
+    // Python methods (pycompat), slicing, namespace, loop controls, tests, tojson(indent).
+    for s in expected()["snippets"].as_array().unwrap() {
+        let ctx =
+            serde_json::json!({"messages": s["messages"], "tools": s["tools"], "documents": null});
+        let src = s["template"].as_str().unwrap();
+        let got = mlx_lm::tokenizer::render_chat_template(src, &ctx)
+            .unwrap_or_else(|e| panic!("{src}: {e}"));
+        assert_eq!(got, s["result"].as_str().unwrap(), "{src}");
+    }
+}
