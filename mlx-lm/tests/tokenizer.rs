@@ -80,6 +80,8 @@ fn sentencepiece_byte_fallback_matches_python() {
 fn other_decoders_use_the_naive_detokenizer() {
     // WordPiece: re-decoding the current line, as mlx-lm's naive detokenizer does.
     check_fixture("wordpiece", DetokenizerKind::Naive);
+    // Unigram with a Metaspace decoder.
+    check_fixture("unigram", DetokenizerKind::Naive);
 }
 
 #[test]
