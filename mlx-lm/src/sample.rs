@@ -129,25 +129,13 @@ impl Sampler {
         self.settings.temp == 0.0
     }
 
-    /// The next key of this sampler's stream (MLX's `KeySequence::next`: split, keep the first
-    /// half as the new state, use the second), or `None` for MLX's global key.
-    fn next_key(&mut self) -> Result<Option<Array>> {
-        match &self.key {
-            None => Ok(None),
-            Some(key) => {
-                let (state, sub) = random::split_pair(key)?;
-                self.key = Some(state);
-                Ok(Some(sub))
-            }
-        }
-    }
-
     /// One token id per row of `logprobs` (`[.., vocab]` → `[..]`, `uint32`).
     pub fn sample(&mut self, logprobs: &Array) -> Result<Array> {
         if self.is_greedy() {
             return Ok(greedy(logprobs)?.into_array());
         }
-        let s = self.settings.clone();
+        let s = &self.settings;
+        let key = &mut self.key;
         let mut x = logprobs.clone();
         if 0.0 < s.top_p && s.top_p < 1.0 {
             x = apply_top_p(&x, s.top_p)?;
@@ -156,20 +144,20 @@ impl Sampler {
             x = apply_min_p(&x, s.min_p, s.min_tokens_to_keep)?;
         }
         if s.xtc_probability > 0.0 {
-            let key = self.next_key()?;
+            let k = next_key(key)?;
             x = apply_xtc(
                 &x,
                 s.xtc_probability,
                 s.xtc_threshold,
                 &s.xtc_special_tokens,
-                key.as_ref(),
+                k.as_ref(),
             )?;
         }
         if s.top_k > 0 {
             x = apply_top_k(&x, s.top_k)?;
         }
-        let key = self.next_key()?;
-        categorical_sampling(&x, s.temp, key.as_ref())
+        let k = next_key(key)?;
+        categorical_sampling(&x, s.temp, k.as_ref())
     }
 
     /// [`Sampler::sample`] with the proof that every id is below the vocabulary size, so that the
@@ -181,6 +169,19 @@ impl Sampler {
         }
         let vocab = i64::from(logprobs.dim(-1)?);
         BoundedIndices::clamped(&self.sample(logprobs)?, vocab)
+    }
+}
+
+/// The next key of a sampler's stream (MLX's `KeySequence::next`: split, keep the first half as
+/// the new state, use the second), or `None` for MLX's global key.
+fn next_key(key: &mut Option<Array>) -> Result<Option<Array>> {
+    match key {
+        None => Ok(None),
+        Some(k) => {
+            let (state, sub) = random::split_pair(k)?;
+            *k = state;
+            Ok(Some(sub))
+        }
     }
 }
 

@@ -199,3 +199,22 @@ fn bad_settings_are_errors() {
     let two_d = Array::from_slice(&[1i32, 2], &[1, 2]).unwrap();
     assert!(procs[0].apply(&two_d, &lp).is_err());
 }
+
+#[test]
+fn unseeded_sampler_draws_from_the_global_key_like_mlx_lm() {
+    // mlx-lm seeds MLX's global key (`mx.random.seed`) and draws from it: a sampler without a
+    // seed does the same. (The only test of this binary that touches the global key.)
+    let g = golden();
+    let logprobs = matrix(&g["logprobs"]);
+    for case in g["cases"].as_array().unwrap().iter().skip(1).take(3) {
+        let seed = case["seed"].as_u64().unwrap();
+        let settings = SamplerSettings { seed: None, ..settings_of(&case["settings"], seed) };
+        let mut sampler = Sampler::new(settings).unwrap();
+        mlx_rs::random::seed(seed).unwrap();
+        for want in case["draws"].as_array().unwrap() {
+            let want: Vec<u32> =
+                want.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect();
+            assert_eq!(sampler.sample(&logprobs).unwrap().to_vec::<u32>().unwrap(), want);
+        }
+    }
+}
