@@ -24,6 +24,14 @@ fn row_norms(w: &Array) -> Result<Array> {
     linalg::norm(w, None, Some(&[1]), false)
 }
 
+/// The two dimensions of a 2-D array, or an error naming `what`.
+fn dims2(op: &'static str, what: &str, a: &Array) -> Result<(i32, i32)> {
+    match a.shape() {
+        &[rows, cols] => Ok((rows, cols)),
+        s => Err(Error::invalid(op, format!("{what} must be 2-D, got shape {s:?}"))),
+    }
+}
+
 fn check_rank(op: &'static str, r: i32) -> Result<()> {
     if r <= 0 {
         return Err(Error::invalid(op, format!("rank must be positive, got {r}")));
@@ -81,13 +89,7 @@ impl DoRALinear {
     ) -> Result<DoRALinear> {
         check_rank("DoRALinear", r)?;
         let weight = dense_weight(&linear)?;
-        if weight.ndim() != 2 {
-            return Err(Error::invalid(
-                "DoRALinear",
-                format!("the base weight must be 2-D, got shape {:?}", weight.shape()),
-            ));
-        }
-        let (output_dims, input_dims) = (weight.shape()[0], weight.shape()[1]);
+        let (output_dims, input_dims) = dims2("DoRALinear", "the base weight", &weight)?;
         let bound = (1.0 / f64::from(input_dims)).sqrt() as f32;
         Ok(DoRALinear {
             m: Param::new(row_norms(&weight.astype(Dtype::Float32)?)?),
@@ -103,10 +105,13 @@ impl DoRALinear {
     /// must have the same shape.
     pub fn set_linear(&mut self, linear: MaybeQuantized<Linear>) -> Result<()> {
         let weight = dense_weight(&linear)?;
-        let expected = [self.lora_b.shape()[1], self.lora_a.shape()[0]];
+        const OP: &str = "DoRALinear::set_linear";
+        let (_, output_dims) = dims2(OP, "lora_b", &self.lora_b)?;
+        let (input_dims, _) = dims2(OP, "lora_a", &self.lora_a)?;
+        let expected = [output_dims, input_dims];
         if weight.shape() != expected {
             return Err(Error::invalid(
-                "DoRALinear::set_linear",
+                OP,
                 format!("the new weight {:?} is not {:?}", weight.shape(), expected),
             ));
         }
@@ -203,7 +208,8 @@ impl DoRAEmbedding {
         scale: f32,
     ) -> Result<DoRAEmbedding> {
         check_rank("DoRAEmbedding", r)?;
-        let (num_embeddings, dims) = (embedding.weight.shape()[0], embedding.weight.shape()[1]);
+        let (num_embeddings, dims) =
+            dims2("DoRAEmbedding", "the embedding table", &embedding.weight)?;
         let bound = (1.0 / f64::from(num_embeddings)).sqrt() as f32;
         Ok(DoRAEmbedding {
             m: Param::new(row_norms(&embedding.weight)?),

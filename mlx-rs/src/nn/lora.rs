@@ -101,10 +101,13 @@ crate::nn::impl_forward!(LoRALinear);
 /// `(num_experts, output_dims, input_dims)` of a dense or quantized [`SwitchLinear`].
 fn switch_dims(linear: &MaybeQuantized<SwitchLinear>) -> Result<(i32, i32, i32)> {
     match linear {
-        MaybeQuantized::Dense(l) => {
-            let s = l.weight.shape();
-            Ok((s[0], s[1], s[2]))
-        }
+        MaybeQuantized::Dense(l) => match l.weight.shape() {
+            &[e, o, i] => Ok((e, o, i)),
+            s => Err(Error::invalid(
+                "LoRASwitchLinear",
+                format!("expert weights must be 3-D, got shape {s:?}"),
+            )),
+        },
         MaybeQuantized::Quantized(q) => {
             let (w, sc) = (q.weight.shape(), q.scales.shape());
             if w.len() != 3 || sc.len() != 3 {
@@ -200,7 +203,7 @@ impl LoRASwitchLinear {
 
     /// The number of experts.
     pub fn num_experts(&self) -> i32 {
-        self.lora_a.shape()[0]
+        self.lora_a.shape().first().copied().unwrap_or(0)
     }
 
     /// As [`SwitchLinear::forward`], plus the selected experts' low-rank updates:

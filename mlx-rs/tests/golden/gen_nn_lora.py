@@ -90,7 +90,10 @@ for key, b in [("dora", base), ("dora_q", nn.QuantizedLinear.from_linear(base, 3
     }
     dora.m = m_trained
     fused = dora.fuse()
+    dora.linear.freeze()
+    grads = nn.value_and_grad(dora, lambda m: m(xl).sum())(dora)[1]
     cases[key].update({
+        "grads": {k: encode(v) for k, v in tree_flatten(grads)},
         "m_trained_out": encode(dora(xl)),
         "fused_paths": paths(fused),
         "fused_out": encode(fused(xl)),
@@ -109,7 +112,10 @@ de.m = pattern((N,), 2.5, 0.5) + 2.0
 ids = mx.array([[0, 3, 9], [5, 5, 1]], dtype=mx.int32)
 xe = pattern((2, DE), 2.6)
 fused = de.fuse()
+de.embedding.freeze()
+grads = nn.value_and_grad(de, lambda m: m(ids).sum())(de)[1]
 cases["dora_embedding"] = {
+    "grads": {k: encode(v) for k, v in tree_flatten(grads)},
     "paths": paths(de),
     "m": encode(m0),
     "out": encode(de(ids)),
