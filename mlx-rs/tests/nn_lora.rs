@@ -238,3 +238,42 @@ fn dora_embedding_matches_mlx_lm() {
     broken.weight.set(pattern(&[n], 0.0, 1.0));
     assert!(DoRAEmbedding::from_base(broken, R, 0.0, 1.0).is_err());
 }
+
+#[test]
+fn adapter_dropout_follows_training_mode() {
+    let sl = SwitchLinear::from_weights(pattern(&[E, H, D], 0.2, 0.3), None).unwrap();
+    let weights = vec![
+        ("lora_a".to_owned(), pattern(&[E, R, D], 1.3, 0.3)),
+        ("lora_b".to_owned(), pattern(&[E, H, R], 1.4, 0.3)),
+    ];
+    let mut plain = LoRASwitchLinear::from_base(sl.clone().into(), R, 0.0, 2.0).unwrap();
+    plain.load_weights_lenient(weights.clone()).unwrap();
+    let mut dropped = LoRASwitchLinear::from_base(sl.into(), R, 0.5, 2.0).unwrap();
+    dropped.load_weights_lenient(weights).unwrap();
+    let x = pattern(&[3, 1, 1, D], 0.5, 1.0);
+    let idx = Array::from_slice(&[0i32, 1, 2, 3, 3, 0], &[3, 2]).unwrap();
+    let want = plain.forward(&x, &idx, false).unwrap();
+    // Training mode: the adapter's input is dropped, so the output moves.
+    mlx_rs::random::seed(7).unwrap();
+    assert!(max_abs_diff(&dropped.forward(&x, &idx, false).unwrap(), &want) > 1e-3);
+    // Evaluation mode: dropout is the identity.
+    dropped.train(false);
+    assert!(!dropped.dropout.training());
+    assert_eq!(
+        dropped.forward(&x, &idx, false).unwrap().to_vec::<f32>().unwrap(),
+        want.to_vec::<f32>().unwrap()
+    );
+
+    let base = Linear::from_weights(pattern(&[H, D], 1.1, 0.3), None).unwrap();
+    let mut dora = DoRALinear::from_base(base.clone().into(), R, 0.5, 2.0).unwrap();
+    let mut dora0 = DoRALinear::from_base(base.into(), R, 0.0, 2.0).unwrap();
+    let a = vec![("lora_b".to_owned(), pattern(&[R, H], 1.4, 0.3))];
+    dora.load_weights_lenient(a.clone()).unwrap();
+    dora0.load_weights_lenient(a).unwrap();
+    dora0.update(&dora.trainable_parameters()).unwrap();
+    let xl = pattern(&[2, D], 1.5, 1.0);
+    let want = dora0.forward(&xl).unwrap();
+    assert!(max_abs_diff(&dora.forward(&xl).unwrap(), &want) > 1e-3);
+    dora.train(false);
+    assert!(max_abs_diff(&dora.forward(&xl).unwrap(), &want) < 1e-6);
+}
