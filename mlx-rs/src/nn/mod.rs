@@ -47,6 +47,7 @@
 mod activations;
 pub mod cache;
 mod container;
+mod dora;
 mod dropout;
 mod embedding;
 mod linear;
@@ -63,10 +64,11 @@ pub use activations::{
     gelu_fast_approx, leaky_relu, log_softmax, relu, sigmoid, silu, softmax, swiglu, tanh,
 };
 pub use container::{Layer, Sequential};
+pub use dora::{DoRAEmbedding, DoRALinear};
 pub use dropout::Dropout;
 pub use embedding::Embedding;
 pub use linear::Linear;
-pub use lora::LoRALinear;
+pub use lora::{LoRALinear, LoRASwitchLinear};
 /// `#[derive(Module)]`: see [`trait@Module`] for the rules and the misuse that fails to compile.
 pub use mlx_macros::Module;
 pub use module::{LoadReport, Mismatch, Module, Param, push_key, value_and_grad};
