@@ -337,10 +337,12 @@ fn mlp_with_adamw_and_warmup_reaches_pythons_loss() {
     let final_loss = mlp_loss(&params, &x, &y).unwrap().item::<f32>().unwrap() as f64;
     let python_final = case["final_loss"].as_f64().unwrap();
     let threshold = case["threshold"].as_f64().unwrap();
-    assert!((losses_seen[0] - case["initial_loss"].as_f64().unwrap()).abs() < 1e-5);
+    // On the GPU, TF32 matmuls move the trajectory a little; the end point must still agree.
+    let (initial_tol, step_rtol) = if common::on_gpu() { (1e-3, 2e-2) } else { (1e-5, 1e-3) };
+    assert!((losses_seen[0] - case["initial_loss"].as_f64().unwrap()).abs() < initial_tol);
     let at_100 = case["loss_at_100"].as_f64().unwrap();
     assert!(
-        (losses_seen[100] - at_100).abs() <= 1e-3 * at_100.abs() + 1e-6,
+        (losses_seen[100] - at_100).abs() <= step_rtol * at_100.abs() + 1e-6,
         "{}",
         losses_seen[100]
     );

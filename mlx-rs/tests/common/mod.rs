@@ -133,6 +133,11 @@ pub fn values_f64(a: &Array) -> Vec<f64> {
     }
 }
 
+/// The least relative tolerance of a comparison on the GPU (see [`assert_close`]).
+pub const GPU_RTOL: f64 = 5e-3;
+/// The least absolute tolerance of a comparison on the GPU (see [`assert_close`]).
+pub const GPU_ATOL: f64 = 1e-3;
+
 /// Asserts that `actual` has the golden entry's dtype and shape, and values within
 /// `atol + rtol * |expected|` (NaNs must match NaNs; infinities must match exactly).
 #[track_caller]
@@ -142,6 +147,8 @@ pub fn assert_matches(actual: &Array, expected: &Value, rtol: f64, atol: f64) {
     if actual.dtype() == Dtype::Complex64 {
         let got = actual.to_vec::<Complex32>().unwrap();
         let want = complex_data(expected);
+        let (rtol, atol) =
+            if on_gpu() { (rtol.max(GPU_RTOL), atol.max(GPU_ATOL)) } else { (rtol, atol) };
         for (i, (g, w)) in got.iter().zip(&want).enumerate() {
             let tol = atol as f32 + rtol as f32 * w.norm();
             assert!((g - w).norm() <= tol, "element {i}: got {g}, want {w}");
@@ -151,9 +158,13 @@ pub fn assert_matches(actual: &Array, expected: &Value, rtol: f64, atol: f64) {
     assert_close(&values_f64(actual), &data_f64(expected), rtol, atol);
 }
 
-/// Asserts element-wise closeness of two f64 slices.
+/// Asserts element-wise closeness of two f64 slices. On the GPU the tolerance is at least
+/// [`GPU_RTOL`] / [`GPU_ATOL`]: MLX's CUDA matmuls use TF32, and its kernels round differently
+/// from the CPU's.
 #[track_caller]
 pub fn assert_close(got: &[f64], want: &[f64], rtol: f64, atol: f64) {
+    let (rtol, atol) =
+        if on_gpu() { (rtol.max(GPU_RTOL), atol.max(GPU_ATOL)) } else { (rtol, atol) };
     assert_eq!(got.len(), want.len(), "length");
     for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
         let ok = if w.is_nan() {
