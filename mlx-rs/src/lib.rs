@@ -79,9 +79,8 @@
 //!
 //! # Modules
 //! Named as in Python's `mlx.core`: [`ops`] (the `mlx.core` operations), [`random`], [`linalg`],
-//! [`utils`] (parameter trees, as `mlx.utils`), [`nn`] (layers and `#[derive(Module)]`, as
-//! `mlx.nn`),
-//! [`fft`], [`fast`] (fused kernels and custom CUDA/Metal kernels), [`quantization`],
+//! [`utils`] (parameter trees, as `mlx.utils`), [`nn`] (layers, `#[derive(Module)]`, losses and
+//! KV caches, as `mlx.nn`), [`optimizers`] (as `mlx.optimizers`), [`fft`], [`fast`] (fused kernels and custom CUDA/Metal kernels), [`quantization`],
 //! [`transforms`] (eval, grad, vjp, jvp, vmap, compile), [`export`], [`io`], [`memory`],
 //! [`distributed`], [`graph`], [`cuda`] and [`metal`].
 
