@@ -1,5 +1,5 @@
 //! Optimizers over parameter trees, as Python's `mlx.optimizers`: [`SGD`], [`Adam`],
-//! [`AdamW`], [`Lion`], [`Adafactor`], [`RMSprop`]; learning-rate [schedules](schedules) that
+//! [`AdamW`], [`Lion`], [`Adafactor`], [`RMSprop`]; learning-rate [schedules] that
 //! any of them accepts; and [`clip_grad_norm`].
 //!
 //! An optimizer's state is a [`Tree`](crate::utils::Tree) with Python's paths (`step`,
