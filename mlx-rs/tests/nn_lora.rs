@@ -190,7 +190,10 @@ fn dora_linear_matches_mlx_lm() {
         assert_eq!(matches!(fused, MaybeQuantized::Quantized(_)), key == "dora_q");
         assert_eq!(fused.parameters().paths(), strings(&c["fused_paths"]));
         let fy = fused.forward(&x).unwrap();
-        common::assert_matches(&fy, &c["fused_out"], tol, tol);
+        // A quantized fusion runs through quantized_matmul (see `common::cuda_qmm_unreliable`).
+        if key != "dora_q" || !common::cuda_qmm_unreliable() {
+            common::assert_matches(&fy, &c["fused_out"], tol, tol);
+        }
         common::assert_matches(&dense_weight(&fused), &c["fused_weight"], 1e-5, 1e-5);
         let dense = dora.fuse(true).unwrap();
         assert!(matches!(dense, MaybeQuantized::Dense(_)));
