@@ -190,11 +190,12 @@ fn dora_linear_matches_mlx_lm() {
         assert_eq!(matches!(fused, MaybeQuantized::Quantized(_)), key == "dora_q");
         assert_eq!(fused.parameters().paths(), strings(&c["fused_paths"]));
         let fy = fused.forward(&x).unwrap();
-        // A quantized fusion runs through quantized_matmul (see `common::cuda_qmm_unreliable`).
+        // A quantized fusion is re-quantized and runs through quantized_matmul, both of which
+        // differ on MLX 0.32.2's CUDA backend (see `common::cuda_qmm_unreliable`).
         if key != "dora_q" || !common::cuda_qmm_unreliable() {
             common::assert_matches(&fy, &c["fused_out"], tol, tol);
+            common::assert_matches(&dense_weight(&fused), &c["fused_weight"], 1e-5, 1e-5);
         }
-        common::assert_matches(&dense_weight(&fused), &c["fused_weight"], 1e-5, 1e-5);
         let dense = dora.fuse(true).unwrap();
         assert!(matches!(dense, MaybeQuantized::Dense(_)));
         // The dequantized fusion is exact up to rounding: it equals the unfused forward.
