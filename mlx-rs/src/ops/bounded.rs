@@ -278,16 +278,8 @@ impl BoundedIndices {
     /// The indices converted to the integer `dtype`, which must hold every value below the bound.
     #[default_device]
     pub fn astype_device(&self, dtype: Dtype, stream: &Stream) -> Result<BoundedIndices> {
-        let max = match dtype {
-            Dtype::Uint8 => i64::from(u8::MAX),
-            Dtype::Uint16 => i64::from(u16::MAX),
-            Dtype::Uint32 => i64::from(u32::MAX),
-            Dtype::Int8 => i64::from(i8::MAX),
-            Dtype::Int16 => i64::from(i16::MAX),
-            Dtype::Int32 => i64::from(i32::MAX),
-            Dtype::Uint64 | Dtype::Int64 => i64::MAX,
-            _ => return Err(Error::invalid("astype", format!("indices cannot become {dtype}"))),
-        };
+        let (_, max) = super::indexing::int_range("astype", dtype)
+            .map_err(|_| Error::invalid("astype", format!("indices cannot become {dtype}")))?;
         if self.bound - 1 > max {
             return Err(Error::invalid(
                 "astype",

@@ -64,7 +64,7 @@ fn int_bounds(op: &'static str, values: &[i64], shape: &[i32], dtype: Dtype) -> 
 }
 
 /// The range of the integer `dtype` (`u64`'s capped at `i64::MAX`).
-fn int_range(op: &'static str, dtype: Dtype) -> Result<(i64, i64)> {
+pub(crate) fn int_range(op: &'static str, dtype: Dtype) -> Result<(i64, i64)> {
     Ok(match dtype {
         Dtype::Uint8 => (0, u8::MAX.into()),
         Dtype::Uint16 => (0, u16::MAX.into()),
