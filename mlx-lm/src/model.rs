@@ -1,0 +1,152 @@
+//! What every model architecture provides: [`LanguageModel`] (the forward pass over a prompt
+//! cache, as mlx-lm's `Model.__call__`) and [`Architecture`] (building from `config.json`,
+//! mlx-lm's `sanitize` and `quant_predicate`).
+//!
+//! Models are built lazily: their freshly initialised parameters are never evaluated, so
+//! building a model, quantizing its structure and then loading a checkpoint over it (see
+//! [`crate::load`]) never materialises a float copy of a quantized checkpoint.
+
+use std::collections::HashMap;
+
+use mlx_rs::nn::cache::{
+    create_causal_mask, make_prompt_cache, scaled_dot_product_attention, Cache, CacheMask, KeysValues,
+    PromptCache,
+};
+use mlx_rs::nn::Module;
+use mlx_rs::quantization::{QuantizationMode, QuantizationParams};
+use mlx_rs::{Array, Error, Result};
+use serde::de::DeserializeOwned;
+
+use crate::config::{ModelConfig, QuantMode, QuantParams};
+
+/// A checkpoint's tensors by name, as `mx.load` returns them (what `sanitize` rewrites).
+pub type Weights = HashMap<String, Array>;
+
+/// A causal language model: token ids in, next-token logits out.
+pub trait LanguageModel: Module {
+    /// The `model_type` this model was built for (`"llama"`, `"glm4_moe"`, ...).
+    fn model_type(&self) -> &str;
+
+    /// Logits `(batch, positions, vocab)` for the token ids `inputs` (`(batch, positions)`,
+    /// integer), attending to and extending `cache` (one entry per layer, from
+    /// [`LanguageModel::make_cache`]) when given.
+    fn forward(&self, inputs: &Array, cache: Option<&mut [Box<dyn Cache>]>) -> Result<Array>;
+
+    /// The number of transformer layers (one cache entry each).
+    fn num_layers(&self) -> usize;
+
+    /// The size of the vocabulary (the logits' last dimension).
+    fn vocab_size(&self) -> i32;
+
+    /// A fresh prompt cache for this model (mlx-lm's `make_prompt_cache(model)`): a
+    /// [`mlx_rs::nn::cache::KVCache`] per layer unless the architecture needs other caches.
+    fn make_cache(&self) -> Result<PromptCache> {
+        make_prompt_cache(self.num_layers(), None)
+    }
+}
+
+/// An architecture: how a model of one family is built from its config and how checkpoints are
+/// adapted to it.
+pub trait Architecture: LanguageModel + Sized + 'static {
+    /// The architecture's arguments, parsed from `config.json` (mlx-lm's `ModelArgs`).
+    type Args: DeserializeOwned;
+
+    /// Builds the model with freshly initialised (unevaluated) float parameters.
+    fn new(args: &Self::Args, model_type: &str) -> Result<Self>;
+
+    /// Builds the model from a config (parses [`Architecture::Args`] first).
+    fn from_config(config: &ModelConfig) -> Result<Self> {
+        let args: Self::Args = config.parse_as()?;
+        Self::new(&args, &config.model_type)
+    }
+
+    /// mlx-lm's `sanitize`: renames, stacks or drops checkpoint tensors so that their names
+    /// match the model's parameters.
+    fn sanitize(&self, weights: Weights) -> Result<Weights> {
+        Ok(weights)
+    }
+
+    /// mlx-lm's `quant_predicate`, used when a float model is quantized (a converted
+    /// checkpoint records the result in `config.json`): `Some(params)` overrides the settings
+    /// for the layer at `path`, `Some(None)` keeps it dense, `None` takes the defaults.
+    fn quant_predicate(&self, path: &str) -> Option<Option<QuantParams>> {
+        let _ = path;
+        None
+    }
+}
+
+/// The [`QuantizationParams`] of a config's [`QuantParams`].
+pub fn quantization_params(p: QuantParams) -> QuantizationParams {
+    let mode = match p.mode {
+        QuantMode::Affine => QuantizationMode::Affine,
+        QuantMode::Mxfp4 => QuantizationMode::Mxfp4,
+        QuantMode::Nvfp4 => QuantizationMode::Nvfp4,
+        QuantMode::Mxfp8 => QuantizationMode::Mxfp8,
+    };
+    QuantizationParams { group_size: Some(p.group_size), bits: Some(p.bits), mode }
+}
+
+/// Removes and returns `key` from `weights`, or an error naming it.
+pub fn take_weight(weights: &mut Weights, key: &str) -> Result<Array> {
+    weights
+        .remove(key)
+        .ok_or_else(|| Error::invalid("sanitize", format!("the checkpoint has no `{key}`")))
+}
+
+/// One layer's slot of a prompt cache (`None` when the model runs without a cache).
+pub type LayerCache<'a> = Option<&'a mut (dyn Cache + 'static)>;
+
+/// One cache slot per layer from a model's optional prompt cache (all `None` without one); a
+/// cache with another number of entries than `num_layers` is an error.
+pub fn layer_caches(
+    cache: Option<&mut [Box<dyn Cache>]>,
+    num_layers: usize,
+) -> Result<Vec<LayerCache<'_>>> {
+    match cache {
+        None => Ok((0..num_layers).map(|_| None).collect()),
+        Some(c) if c.len() == num_layers => Ok(c.iter_mut().map(|c| Some(c.as_mut())).collect()),
+        Some(c) => Err(Error::invalid(
+            "forward",
+            format!("the prompt cache has {} entries but the model has {num_layers} layers", c.len()),
+        )),
+    }
+}
+
+/// mlx-lm's `create_attention_mask(h, cache, window_size, return_array)` for `n` new
+/// positions: the cache's own mask when there is a cache, else none for one position and the
+/// causal mask otherwise (an array when asked for or when a window is shorter than `n`).
+pub fn attention_mask(
+    n: i32,
+    cache: Option<&dyn Cache>,
+    window_size: Option<i32>,
+    return_array: bool,
+) -> Result<CacheMask> {
+    if let Some(cache) = cache {
+        return cache.make_mask(n, window_size, return_array);
+    }
+    if n == 1 {
+        Ok(CacheMask::None)
+    } else if return_array || window_size.is_some_and(|w| n > w) {
+        Ok(CacheMask::Array(create_causal_mask(n, 0, window_size)?))
+    } else {
+        Ok(CacheMask::Causal)
+    }
+}
+
+/// Attention of `queries` over `keys` and `values` (`(batch, heads, positions, head_dim)`,
+/// roped) through `cache` when given (mlx-lm's `cache.update_and_fetch` followed by
+/// `scaled_dot_product_attention`, quantized caches included).
+pub fn cached_attention(
+    queries: &Array,
+    keys: &Array,
+    values: &Array,
+    cache: LayerCache<'_>,
+    scale: f32,
+    mask: &CacheMask,
+) -> Result<Array> {
+    let kv = match cache {
+        Some(cache) => cache.update_and_fetch(keys, values)?,
+        None => KeysValues::Dense { keys: keys.clone(), values: values.clone() },
+    };
+    scaled_dot_product_attention(queries, &kv, scale, mask.as_attention_mask(), None)
+}
