@@ -7,15 +7,17 @@ use crate::config::ModelConfig;
 use crate::load::build_architecture;
 use crate::model::{LanguageModel, Weights};
 
+pub mod glm4_moe;
 pub mod llama;
 
 /// The `model_type`s [`build`] knows, sorted.
-pub const SUPPORTED_MODEL_TYPES: &[&str] = &["llama", "mistral"];
+pub const SUPPORTED_MODEL_TYPES: &[&str] = &["glm4_moe", "llama", "mistral"];
 
 /// Builds the architecture `config.model_type` names and loads `weights` over it (see
 /// [`build_architecture`]); an unknown type is an error listing the supported ones.
 pub fn build(config: &ModelConfig, weights: Option<Weights>) -> Result<Box<dyn LanguageModel>> {
     match config.model_type.as_str() {
+        "glm4_moe" => build_architecture::<glm4_moe::Model>(config, weights),
         "llama" | "mistral" => build_architecture::<llama::Model>(config, weights),
         other => Err(Error::invalid(
             "load_model",
