@@ -159,7 +159,7 @@ fn sanitize_stacks_experts_and_drops_the_mtp_layer() {
     let per_expert = |key: &str, shape: &[i32]| -> Vec<f32> {
         let a = &out[key];
         assert_eq!(a.shape(), shape, "{key}");
-        let per = (a.size() / 8) as usize;
+        let per = a.size() / 8;
         let v = a.to_vec::<f32>().unwrap();
         (0..8)
             .map(|e| {

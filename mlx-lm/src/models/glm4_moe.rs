@@ -305,6 +305,8 @@ impl MoE {
 
 /// A layer's feed-forward block: a dense MLP (the first `first_k_dense_replace` layers) or the
 /// mixture of experts.
+// One per layer, built once: the size difference of the variants costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Module)]
 pub enum FeedForward {
     /// The dense SwiGLU MLP.
