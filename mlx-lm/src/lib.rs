@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod generate;
 pub mod load;
 pub mod model;
 pub mod models;
@@ -21,6 +22,7 @@ pub mod sample;
 pub mod tokenizer;
 
 pub use config::{ModelConfig, QuantMode, QuantParams, QuantizationConfig};
+pub use generate::{GenerateOptions, Generation, GenerationResponse, TokenStream};
 pub use load::{LoadedModel, load_model};
 pub use model::{Architecture, LanguageModel, Weights};
 pub use sample::{LogitsProcessor, LogitsProcessorSettings, Sampler, SamplerSettings};
