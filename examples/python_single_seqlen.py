@@ -1,0 +1,136 @@
+"""The Python half of `single_seqlen` (examples/single_seqlen.rs): one forward pass of a
+GLM-4.5-MoE-architecture model with random weights, built with mlx-lm 0.32.0's own
+`glm4_moe.py` (imported without transformers), over a prompt of one length, timed.
+
+    pip install "mlx[cpu]==0.32.2" && pip install mlx-lm==0.32.0 --no-deps
+    python3 examples/python_single_seqlen.py [SEQ_LEN] [--preset small|glm45-air|NAME]
+        [--runs N] [--warmup N] [--seed S] [--save-output FILE.npy]
+        [--compare-output FILE.npy] [--tolerance T]
+
+The options, the prompt and the weights are those of the Rust side: the weights come from
+`presets.random_model` (the twin of `mlx_lm::presets`), so both sides print the same checksum;
+`--compare-output` checks the logits against the `.npy` that the Rust side wrote with
+`--save-output` (or the reverse) before anything is timed.
+"""
+
+import argparse
+import json
+import pathlib
+import statistics
+import sys
+import time
+
+HERE = pathlib.Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+try:
+    import mlx.core as mx
+except ImportError as e:
+    raise SystemExit(f"error: MLX is not importable ({e}): pip install 'mlx[cpu]==0.32.2'")
+
+import presets  # noqa: E402
+
+SMALL_CONFIG = HERE / "glm45-moe-small.json"
+KEYS = [
+    "model_type", "hidden_size", "num_hidden_layers", "first_k_dense_replace",
+    "intermediate_size", "moe_intermediate_size", "n_routed_experts", "num_experts_per_tok",
+    "n_shared_experts", "n_group", "topk_group", "num_attention_heads", "num_key_value_heads",
+    "head_dim", "partial_rotary_factor", "use_qk_norm", "attention_bias", "norm_topk_prob",
+    "routed_scaling_factor", "rope_theta", "vocab_size", "quantization",
+]
+
+
+def preset_config(name):
+    """The config dict of a preset name, and what it is."""
+    if name == "small":
+        return json.loads(SMALL_CONFIG.read_text()), f"small GLM-4.5-MoE (examples/{SMALL_CONFIG.name})"
+    name = "glm45-air-3bit" if name == "glm45-air" else name
+    return presets.config(name), f"{name}"
+
+
+def build_model(config, seed):
+    """Where the weights come from: the shared random-weight presets."""
+    return presets.random_model(config, seed)
+
+
+def prompt(seq_len, vocab):
+    return mx.array([[(7919 * i + 13) % vocab for i in range(seq_len)]], dtype=mx.int32)
+
+
+def import_glm4_moe():
+    """mlx-lm 0.32.0's glm4_moe module, or a clear error when it cannot be imported here."""
+    try:
+        return presets.mlx_lm_module("models.glm4_moe")
+    except (ImportError, SystemExit) as e:
+        raise SystemExit(
+            f"error: cannot import mlx-lm's glm4_moe model file ({e}); this comparison needs "
+            "mlx-lm 0.32.0: pip install mlx-lm==0.32.0 --no-deps"
+        )
+
+
+def compare(logits, path, tolerance):
+    reference = mx.load(str(path)).astype(mx.float32)
+    if reference.shape != logits.shape:
+        raise SystemExit(f"error: {path}: shape {reference.shape}, but these logits are {logits.shape}")
+    diff = mx.abs(logits - reference).max().item()
+    scale = max(mx.abs(reference).max().item(), 1.0)
+    same = (logits.argmax(-1) == reference.argmax(-1)).sum().item()
+    print(f"output vs {path}: largest difference {diff:e} (largest |logit| {scale}), "
+          f"same argmax at {same}/{logits.shape[1]} positions")
+    if not diff <= tolerance * scale:
+        raise SystemExit(f"error: the outputs disagree: {diff:e} > {tolerance} * {scale}")
+    print(f"outputs agree (within {tolerance} * {scale})")
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("seq_len", nargs="?", type=int, default=127)
+    p.add_argument("--preset", default="small")
+    p.add_argument("--runs", type=int, default=10)
+    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--save-output", type=pathlib.Path)
+    p.add_argument("--compare-output", type=pathlib.Path)
+    p.add_argument("--tolerance", type=float, default=1e-2)
+    o = p.parse_args()
+    if o.seq_len <= 0 or o.runs <= 0:
+        p.error("SEQ_LEN and --runs must be positive")
+
+    config, label = preset_config(o.preset)
+    import_glm4_moe()
+    print(f"single_seqlen (Python, mlx-lm 0.32.0) — MLX {mx.__version__}")
+    print(f"device: {mx.default_device()}")
+    print(f"preset: {label}, seed {o.seed}")
+    for key in KEYS:
+        if key in config:
+            print(f"  {key}: {json.dumps(config[key], separators=(',', ':'))}")
+    start = time.perf_counter()
+    model = build_model(config, o.seed)
+    print(f"weights drawn in {time.perf_counter() - start:.1f} s, "
+          f"checksum {presets.checksum(model):016x}")
+    tokens = prompt(o.seq_len, config["vocab_size"])
+    print(f"sequence length: {o.seq_len}")
+
+    logits = model(tokens).astype(mx.float32)
+    mx.eval(logits)
+    if o.save_output is not None:
+        mx.save(str(o.save_output), logits)
+        print(f"logits {list(logits.shape)} saved to {o.save_output}")
+    if o.compare_output is not None:
+        compare(logits, o.compare_output, o.tolerance)
+
+    for _ in range(o.warmup):
+        mx.eval(model(tokens))
+    ms = []
+    for _ in range(o.runs):
+        start = time.perf_counter()
+        mx.eval(model(tokens))
+        ms.append((time.perf_counter() - start) * 1e3)
+    median = statistics.median(ms)
+    print(f"forward, {o.seq_len} tokens: median {median:.2f} ms (min {min(ms):.2f}, "
+          f"max {max(ms):.2f}) over {o.runs} runs after {o.warmup} warm-up; "
+          f"{o.seq_len / median * 1e3:.0f} tokens/s")
+
+
+if __name__ == "__main__":
+    main()
