@@ -242,3 +242,32 @@ fn unsupported_configs_are_errors() {
     assert!(bad(&|a| a.num_experts_per_tok = 9).contains("num_experts_per_tok"));
     assert!(bad(&|a| a.head_dim = 0).contains("head_dim"));
 }
+
+/// The `glm45-air-3bit` preset (GLM-4.5-Air's config.json, 3-bit as mlx-community's) builds
+/// lazily with the real checkpoint's packed shapes.
+#[test]
+fn glm45_air_preset_has_the_real_packed_shapes() {
+    let config = mlx_lm::presets::Preset::named("glm45-air-3bit").unwrap().config().unwrap();
+    let model = models::build(&config, None).unwrap();
+    assert_eq!((model.num_layers(), model.vocab_size()), (46, 151_552));
+    let params = model.parameters();
+    let shape = |p: &str| params.leaf(p).unwrap().shape().to_vec();
+    // 3 bits: 4096 inputs in 384 words, 64 groups of 64.
+    assert_eq!(shape("model.embed_tokens.weight"), [151_552, 384]);
+    assert_eq!(shape("lm_head.weight"), [151_552, 384]);
+    assert_eq!(shape("model.layers.0.self_attn.q_proj.weight"), [12_288, 384]);
+    assert_eq!(shape("model.layers.0.self_attn.q_proj.bias"), [12_288]);
+    assert_eq!(shape("model.layers.0.self_attn.k_proj.weight"), [1024, 384]);
+    assert_eq!(shape("model.layers.0.self_attn.o_proj.weight"), [4096, 1152]);
+    assert_eq!(shape("model.layers.0.mlp.gate_proj.weight"), [10_944, 384]);
+    assert_eq!(shape("model.layers.0.mlp.down_proj.scales"), [4096, 171]);
+    let moe = "model.layers.45.mlp";
+    assert_eq!(shape(&format!("{moe}.switch_mlp.gate_proj.weight")), [128, 1408, 384]);
+    assert_eq!(shape(&format!("{moe}.switch_mlp.down_proj.weight")), [128, 4096, 132]);
+    assert_eq!(shape(&format!("{moe}.switch_mlp.down_proj.scales")), [128, 4096, 22]);
+    assert_eq!(shape(&format!("{moe}.shared_experts.up_proj.weight")), [1408, 384]);
+    assert_eq!(shape(&format!("{moe}.gate.weight")), [128, 4096]);
+    assert_eq!(shape(&format!("{moe}.gate.e_score_correction_bias")), [128]);
+    assert!(params.leaf("model.layers.0.mlp.gate.weight").is_err());
+    assert!(params.leaf("model.layers.0.self_attn.q_norm.weight").is_err());
+}
