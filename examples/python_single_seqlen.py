@@ -45,7 +45,7 @@ def preset_config(name):
     if name == "small":
         return json.loads(SMALL_CONFIG.read_text()), f"small GLM-4.5-MoE (examples/{SMALL_CONFIG.name})"
     name = "glm45-air-3bit" if name == "glm45-air" else name
-    return presets.config(name), f"{name}"
+    return presets.config(name), name
 
 
 def build_model(config, seed):
@@ -66,6 +66,15 @@ def import_glm4_moe():
             f"error: cannot import mlx-lm's glm4_moe model file ({e}); this comparison needs "
             "mlx-lm 0.32.0: pip install mlx-lm==0.32.0 --no-deps"
         )
+
+
+def mlx_lm_version():
+    try:
+        from importlib.metadata import version
+
+        return version("mlx-lm")
+    except Exception:  # not installed as a distribution: the sources are still importable
+        return "unknown"
 
 
 def compare(logits, path, tolerance):
@@ -98,7 +107,10 @@ def main():
 
     config, label = preset_config(o.preset)
     import_glm4_moe()
-    print(f"single_seqlen (Python, mlx-lm 0.32.0) — MLX {mx.__version__}")
+    lm_version = mlx_lm_version()
+    print(f"single_seqlen (Python, mlx-lm {lm_version}) — MLX {mx.__version__}")
+    if lm_version != "0.32.0":
+        print(f"warning: mlx-lm {lm_version}, not the 0.32.0 the comparison is written for")
     print(f"device: {mx.default_device()}")
     print(f"preset: {label}, seed {o.seed}")
     for key in KEYS:
