@@ -17,13 +17,26 @@ pub const SUPPORTED_MODEL_TYPES: &[&str] = &["llama", "mistral"];
 pub fn build(config: &ModelConfig, weights: Option<Weights>) -> Result<Box<dyn LanguageModel>> {
     match config.model_type.as_str() {
         "llama" | "mistral" => build_architecture::<llama::Model>(config, weights),
-        other => Err(Error::invalid(
-            "load_model",
-            format!(
-                "{}: unsupported model_type `{other}` (supported: {})",
-                config.file,
-                SUPPORTED_MODEL_TYPES.join(", ")
-            ),
-        )),
+        _ => Err(unsupported(config)),
     }
+}
+
+/// An error unless [`build`] knows `config.model_type`.
+pub fn check_supported(config: &ModelConfig) -> Result<()> {
+    match SUPPORTED_MODEL_TYPES.contains(&config.model_type.as_str()) {
+        true => Ok(()),
+        false => Err(unsupported(config)),
+    }
+}
+
+fn unsupported(config: &ModelConfig) -> Error {
+    Error::invalid(
+        "load_model",
+        format!(
+            "{}: unsupported model_type `{}` (supported: {})",
+            config.file,
+            config.model_type,
+            SUPPORTED_MODEL_TYPES.join(", ")
+        ),
+    )
 }
