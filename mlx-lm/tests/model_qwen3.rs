@@ -5,7 +5,7 @@ mod common;
 
 use mlx_lm::config::ModuleQuantization;
 use mlx_lm::models::qwen3_moe::{self, ModelArgs};
-use mlx_lm::{load_model, Architecture, ModelConfig, QuantMode, QuantParams, Weights};
+use mlx_lm::{Architecture, ModelConfig, QuantMode, QuantParams, Weights, load_model};
 use mlx_rs::nn::Module;
 use mlx_rs::{Array, Dtype};
 use serde_json::json;
@@ -66,9 +66,14 @@ fn qwen3_moe_picks_dense_and_sparse_layers_as_mlx_lm() {
         (0..args.num_hidden_layers).map(|i| args.is_sparse(i).unwrap()).collect()
     };
     assert_eq!(sparse(&moe_args(json!({}))), [false, true]);
-    let args = moe_args(json!({"num_hidden_layers": 4, "decoder_sparse_step": 1, "mlp_only_layers": [0, 2]}));
+    let args = moe_args(
+        json!({"num_hidden_layers": 4, "decoder_sparse_step": 1, "mlp_only_layers": [0, 2]}),
+    );
     assert_eq!(sparse(&args), [false, true, false, true]);
-    assert_eq!(sparse(&moe_args(json!({"num_experts": 0, "decoder_sparse_step": 1}))), [false, false]);
+    assert_eq!(
+        sparse(&moe_args(json!({"num_experts": 0, "decoder_sparse_step": 1}))),
+        [false, false]
+    );
     assert!(moe_args(json!({"decoder_sparse_step": 0})).is_sparse(0).is_err());
     // An experts-free config never divides by the step (mlx-lm short-circuits too).
     assert!(!moe_args(json!({"num_experts": 0, "decoder_sparse_step": 0})).is_sparse(1).unwrap());
@@ -83,7 +88,9 @@ fn qwen3_moe_picks_dense_and_sparse_layers_as_mlx_lm() {
     assert_eq!(shapes["model.layers.1.mlp.switch_mlp.down_proj.weight"], [3, 64, 8]);
     assert!(!shapes.contains_key("model.layers.1.mlp.gate_proj.weight"));
     assert!(!shapes.contains_key("lm_head.weight"));
-    assert!(qwen3_moe::Model::new(&moe_args(json!({"num_experts_per_tok": 4})), "qwen3_moe").is_err());
+    assert!(
+        qwen3_moe::Model::new(&moe_args(json!({"num_experts_per_tok": 4})), "qwen3_moe").is_err()
+    );
 }
 
 /// A `[rows, cols]` f32 array whose values encode `tag` and the position.
@@ -123,7 +130,8 @@ fn qwen3_moe_sanitize_stacks_experts_in_order() {
     want.sort();
     assert_eq!(keys, want.iter().collect::<Vec<_>>(), "tied lm_head dropped, experts stacked");
     for (p, (name, rows, cols)) in projections.iter().enumerate() {
-        for (t, offset, width) in [("weight", 0.0, *cols), ("scales", 0.25, 2), ("biases", 0.5, 2)] {
+        for (t, offset, width) in [("weight", 0.0, *cols), ("scales", 0.25, 2), ("biases", 0.5, 2)]
+        {
             let stacked = &out[&format!("model.layers.1.mlp.switch_mlp.{name}.{t}")];
             assert_eq!(stacked.shape(), [3, *rows, width], "{name}.{t}");
             let got = stacked.to_vec::<f32>().unwrap();
@@ -135,10 +143,15 @@ fn qwen3_moe_sanitize_stacks_experts_in_order() {
             }
         }
     }
-    assert_eq!(out["model.layers.1.mlp.gate.weight"].to_vec::<f32>().unwrap(), router.to_vec::<f32>().unwrap());
+    assert_eq!(
+        out["model.layers.1.mlp.gate.weight"].to_vec::<f32>().unwrap(),
+        router.to_vec::<f32>().unwrap()
+    );
 
     // An untied model keeps its lm_head; a missing expert is an error naming it.
-    let untied = qwen3_moe::Model::new(&moe_args(json!({"tie_word_embeddings": false})), "qwen3_moe").unwrap();
+    let untied =
+        qwen3_moe::Model::new(&moe_args(json!({"tie_word_embeddings": false})), "qwen3_moe")
+            .unwrap();
     assert!(untied.sanitize(weights.clone()).unwrap().contains_key("lm_head.weight"));
     weights.remove("model.layers.1.mlp.experts.2.down_proj.weight");
     let err = model.sanitize(weights).unwrap_err().to_string();
@@ -152,13 +165,17 @@ fn qwen3_moe_loads_a_per_expert_checkpoint() {
     let dir = common::fixture_dir("qwen3_moe_f32");
     let config = ModelConfig::load(&dir).unwrap();
     let mut weights = mlx_lm::load::read_weights(&dir).unwrap();
-    let stacked: Vec<String> = weights.keys().filter(|k| k.contains(".switch_mlp.")).cloned().collect();
+    let stacked: Vec<String> =
+        weights.keys().filter(|k| k.contains(".switch_mlp.")).cloned().collect();
     assert_eq!(stacked.len(), 3);
     for key in stacked {
         let w = weights.remove(&key).unwrap();
         assert_eq!(w.dim(0).unwrap(), 8);
         for e in 0..8 {
-            weights.insert(key.replace(".switch_mlp.", &format!(".experts.{e}.")), w.index(e).unwrap());
+            weights.insert(
+                key.replace(".switch_mlp.", &format!(".experts.{e}.")),
+                w.index(e).unwrap(),
+            );
         }
     }
     let model = mlx_lm::models::build(&config, Some(weights)).unwrap();
@@ -191,7 +208,8 @@ fn qwen3_moe_quant_predicate_puts_routers_at_8_bits() {
     let config = ModelConfig::load(&dir).unwrap();
     let q = config.quantization.as_ref().unwrap();
     assert_eq!(q.default, QuantParams { group_size: 32, bits: 4, mode: QuantMode::Affine });
-    let overrides: Vec<(&str, ModuleQuantization)> = q.overrides.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+    let overrides: Vec<(&str, ModuleQuantization)> =
+        q.overrides.iter().map(|(k, v)| (k.as_str(), *v)).collect();
     assert_eq!(
         overrides,
         [
@@ -206,7 +224,8 @@ fn qwen3_moe_quant_predicate_puts_routers_at_8_bits() {
     // Loading quantizes the routers with 8 bits in groups of 64 (64 inputs: 16 words, one
     // scale per row) and the experts with 4 bits in groups of 32.
     let loaded = load_model(&dir).unwrap();
-    let params: std::collections::HashMap<String, Array> = loaded.model.named_parameters().into_iter().collect();
+    let params: std::collections::HashMap<String, Array> =
+        loaded.model.named_parameters().into_iter().collect();
     for l in [1, 2] {
         let gate = |t: &str| &params[&format!("model.layers.{l}.mlp.gate.{t}")];
         assert_eq!(gate("weight").shape(), [8, 16]);
@@ -219,4 +238,31 @@ fn qwen3_moe_quant_predicate_puts_routers_at_8_bits() {
     }
     assert_eq!(params["model.layers.0.mlp.gate_proj.weight"].shape(), [64, 8]);
     assert!(!params.contains_key("lm_head.weight"));
+}
+
+#[test]
+fn qwen3_moe_sorted_expert_path_matches_token_by_token() {
+    // 40 positions route 80 (token, expert) pairs, past SwitchGlu's sort threshold of 64; one
+    // position at a time through the cache routes 2. Both must give the same logits.
+    let loaded = load_model(common::fixture_dir("qwen3_moe_f32")).unwrap();
+    let model = loaded.model.as_ref();
+    let tokens: Vec<i32> = (0..40).map(|i| (i * 37 + 5) % 96).collect();
+    let whole = model
+        .forward(&Array::from_slice(&tokens, &[1, 40]).unwrap(), None)
+        .unwrap()
+        .to_vec::<f32>()
+        .unwrap();
+    let mut cache = model.make_cache().unwrap();
+    let tol = if common::on_gpu() { 2e-2 } else { 1e-4 };
+    for (i, t) in tokens.iter().enumerate() {
+        let step = model
+            .forward(&Array::from_slice(&[*t], &[1, 1]).unwrap(), Some(&mut cache))
+            .unwrap()
+            .to_vec::<f32>()
+            .unwrap();
+        let want = &whole[i * 96..(i + 1) * 96];
+        for (j, (g, w)) in step.iter().zip(want).enumerate() {
+            assert!((g - w).abs() <= tol + tol * w.abs(), "position {i} logit {j}: {g} vs {w}");
+        }
+    }
 }

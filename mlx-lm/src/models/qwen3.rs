@@ -9,8 +9,8 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::model::{
-    attention_mask, cached_attention, layer_caches, Architecture, LanguageModel, LayerCache,
-    Weights,
+    Architecture, LanguageModel, LayerCache, Weights, attention_mask, cached_attention,
+    layer_caches,
 };
 use crate::models::llama::Mlp;
 use crate::rope::initialize_rope;
@@ -60,11 +60,15 @@ impl ModelArgs {
             (Some(t), _) => Some(t),
             (None, Some(Value::Null)) | (None, None) => None,
             (None, Some(v)) => Some(v.as_f64().ok_or_else(|| {
-                Error::invalid("qwen3", format!("rope_parameters.rope_theta must be a number, got {v}"))
+                Error::invalid(
+                    "qwen3",
+                    format!("rope_parameters.rope_theta must be a number, got {v}"),
+                )
             })? as f32),
         };
-        let theta = theta
-            .ok_or_else(|| Error::invalid("qwen3", "rope_theta is missing from the model config"))?;
+        let theta = theta.ok_or_else(|| {
+            Error::invalid("qwen3", "rope_theta is missing from the model config")
+        })?;
         Ok((theta, self.rope_scaling.as_ref().or(nested)))
     }
 }
@@ -138,8 +142,11 @@ impl Attention {
             .k_norm
             .forward(&self.k_proj.forward(x)?.reshape([b, l, self.n_kv_heads, -1])?)?
             .transpose([0, 2, 1, 3])?;
-        let values =
-            self.v_proj.forward(x)?.reshape([b, l, self.n_kv_heads, -1])?.transpose([0, 2, 1, 3])?;
+        let values = self
+            .v_proj
+            .forward(x)?
+            .reshape([b, l, self.n_kv_heads, -1])?
+            .transpose([0, 2, 1, 3])?;
         let offset = cache.as_ref().map_or(0, |c| c.offset());
         let queries = self.rope.forward_at(&queries, offset)?;
         let keys = self.rope.forward_at(&keys, offset)?;

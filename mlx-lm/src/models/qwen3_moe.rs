@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 
 use crate::config::{QuantMode, QuantParams};
 use crate::model::{
-    attention_mask, layer_caches, take_weight, Architecture, LanguageModel, LayerCache, Weights,
+    Architecture, LanguageModel, LayerCache, Weights, attention_mask, layer_caches, take_weight,
 };
 use crate::models::llama::Mlp;
 use crate::models::qwen3::Attention;
@@ -238,9 +238,11 @@ impl Architecture for Model {
                 let rope = RoPE::new(args.head_dim, false, args.rope_theta, 1.0)?;
                 let mlp = match args.is_sparse(i)? {
                     true => FeedForward::Sparse(SparseMoeBlock::new(args)?),
-                    false => {
-                        FeedForward::Dense(Mlp::new(args.hidden_size, args.intermediate_size, false)?)
-                    }
+                    false => FeedForward::Dense(Mlp::new(
+                        args.hidden_size,
+                        args.intermediate_size,
+                        false,
+                    )?),
                 };
                 Ok(DecoderLayer {
                     self_attn: Attention::new(
@@ -299,14 +301,18 @@ impl Architecture for Model {
             let prefix = format!("model.layers.{l}.mlp");
             for n in EXPERT_PROJECTIONS {
                 for t in PROJECTION_TENSORS {
-                    if t != "weight" && !weights.contains_key(&format!("{prefix}.experts.0.{n}.{t}"))
+                    if t != "weight"
+                        && !weights.contains_key(&format!("{prefix}.experts.0.{n}.{t}"))
                     {
                         continue;
                     }
                     let experts = (0..self.num_experts)
-                        .map(|e| take_weight(&mut weights, &format!("{prefix}.experts.{e}.{n}.{t}")))
+                        .map(|e| {
+                            take_weight(&mut weights, &format!("{prefix}.experts.{e}.{n}.{t}"))
+                        })
                         .collect::<Result<Vec<_>>>()?;
-                    weights.insert(format!("{prefix}.switch_mlp.{n}.{t}"), ops::stack(&experts, 0)?);
+                    weights
+                        .insert(format!("{prefix}.switch_mlp.{n}.{t}"), ops::stack(&experts, 0)?);
                 }
             }
         }
@@ -316,7 +322,10 @@ impl Architecture for Model {
     /// mlx-lm's `quant_predicate`: the routers (`*mlp.gate`) get 8 bits with groups of 64;
     /// everything else takes the defaults.
     fn quant_predicate(&self, path: &str) -> Option<Option<QuantParams>> {
-        path.ends_with("mlp.gate")
-            .then_some(Some(QuantParams { group_size: 64, bits: 8, mode: QuantMode::Affine }))
+        path.ends_with("mlp.gate").then_some(Some(QuantParams {
+            group_size: 64,
+            bits: 8,
+            mode: QuantMode::Affine,
+        }))
     }
 }
