@@ -266,3 +266,54 @@ fn qwen3_moe_sorted_expert_path_matches_token_by_token() {
         }
     }
 }
+
+fn qwen3_args(extra: serde_json::Value) -> mlx_lm::models::qwen3::ModelArgs {
+    let mut v = json!({
+        "hidden_size": 64,
+        "num_hidden_layers": 1,
+        "intermediate_size": 64,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "head_dim": 16,
+        "rms_norm_eps": 1e-6,
+        "vocab_size": 96,
+        "max_position_embeddings": 128,
+        "tie_word_embeddings": true,
+        "rope_theta": 10000.0,
+    });
+    for (k, x) in extra.as_object().unwrap() {
+        v[k] = x.clone();
+    }
+    serde_json::from_value(v).unwrap()
+}
+
+#[test]
+fn qwen3_sanitize_and_rope_config_follow_mlx_lm() {
+    use mlx_lm::models::qwen3::Model;
+    let mut weights = Weights::new();
+    weights.insert("lm_head.weight".into(), tagged(1.0, 96, 64));
+    weights.insert("model.norm.weight".into(), tagged(2.0, 1, 64));
+    let tied = Model::new(&qwen3_args(json!({})), "qwen3").unwrap();
+    let out = tied.sanitize(weights.clone()).unwrap();
+    assert!(!out.contains_key("lm_head.weight") && out.contains_key("model.norm.weight"));
+    let untied = Model::new(&qwen3_args(json!({"tie_word_embeddings": false})), "qwen3").unwrap();
+    let out = untied.sanitize(weights).unwrap();
+    assert_eq!(out["lm_head.weight"].shape(), [96, 64]);
+
+    // `rope_parameters` fills in a missing `rope_theta` and `rope_scaling`, never overrides.
+    let nested = json!({"rope_type": "linear", "factor": 4.0, "rope_theta": 500.0});
+    let args = qwen3_args(json!({"rope_theta": null, "rope_parameters": nested}));
+    let (theta, scaling) = args.rope_config().unwrap();
+    assert_eq!(theta, 500.0);
+    assert_eq!(scaling.unwrap()["factor"], 4.0);
+    let args = qwen3_args(json!({"rope_parameters": nested, "rope_scaling": {"type": "default"}}));
+    let (theta, scaling) = args.rope_config().unwrap();
+    assert_eq!(theta, 10000.0);
+    assert_eq!(scaling.unwrap()["type"], "default");
+    let err = Model::new(&qwen3_args(json!({"rope_theta": null})), "qwen3").unwrap_err();
+    assert!(err.to_string().contains("rope_theta is missing"), "{err}");
+    let bad = qwen3_args(
+        json!({"rope_parameters": {"rope_type": "yarn", "factor": 2.0, "rope_theta": 1.0}}),
+    );
+    assert!(Model::new(&bad, "qwen3").is_err(), "unsupported rope types are errors");
+}
