@@ -12,15 +12,18 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod generate;
 pub mod load;
 pub mod model;
 pub mod models;
+pub mod presets;
 pub mod rope;
 pub mod sample;
 pub mod tokenizer;
 
 pub use config::{ModelConfig, QuantMode, QuantParams, QuantizationConfig};
-pub use load::{load_model, LoadedModel};
+pub use generate::{GenerateOptions, Generation, GenerationResponse, TokenStream};
+pub use load::{LoadedModel, load_model};
 pub use model::{Architecture, LanguageModel, Weights};
 pub use sample::{LogitsProcessor, LogitsProcessorSettings, Sampler, SamplerSettings};
 pub use tokenizer::{ChatTemplateOptions, StreamingDetokenizer, Tokenizer};

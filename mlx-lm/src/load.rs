@@ -13,7 +13,7 @@ use mlx_rs::utils::tree_unflatten;
 use mlx_rs::{Array, Context, Dtype, Error, Result};
 
 use crate::config::{ModelConfig, PackedWeightInfo, QuantizationConfig};
-use crate::model::{quantization_params, Architecture, LanguageModel, Weights};
+use crate::model::{Architecture, LanguageModel, Weights, quantization_params};
 use crate::models;
 
 /// A loaded model and the config it was built from.
@@ -57,9 +57,9 @@ pub fn weight_files(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut files: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
-            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
-                n.starts_with("model") && n.ends_with(".safetensors")
-            })
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("model") && n.ends_with(".safetensors"))
         })
         .collect();
     files.sort();
@@ -136,11 +136,9 @@ fn quantize_like<M: Module>(
 /// Quantizes every quantizable layer as the config says (for a model without a checkpoint:
 /// random-weight presets).
 pub fn quantize_structure<M: Module>(model: &mut M, q: &QuantizationConfig) -> Result<()> {
-    nn::quantize(model, quantization_params(q.default), |path, _| {
-        match q.quantization_for(path) {
-            Some(p) => QuantizeDecision::With(quantization_params(p)),
-            None => QuantizeDecision::Skip,
-        }
+    nn::quantize(model, quantization_params(q.default), |path, _| match q.quantization_for(path) {
+        Some(p) => QuantizeDecision::With(quantization_params(p)),
+        None => QuantizeDecision::Skip,
     })
 }
 
@@ -177,8 +175,10 @@ pub fn load_strict<M: Module>(model: &mut M, weights: Weights) -> Result<()> {
         }
     }
     if weights.len() != params.len() {
-        let known: std::collections::HashSet<&str> = params.iter().map(|(p, _)| p.as_str()).collect();
-        let mut extra: Vec<&String> = weights.keys().filter(|k| !known.contains(k.as_str())).collect();
+        let known: std::collections::HashSet<&str> =
+            params.iter().map(|(p, _)| p.as_str()).collect();
+        let mut extra: Vec<&String> =
+            weights.keys().filter(|k| !known.contains(k.as_str())).collect();
         extra.sort();
         if let Some(key) = extra.first() {
             return Err(Error::invalid(

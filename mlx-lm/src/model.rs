@@ -8,11 +8,11 @@
 
 use std::collections::HashMap;
 
-use mlx_rs::nn::cache::{
-    create_causal_mask, make_prompt_cache, scaled_dot_product_attention, Cache, CacheMask, KeysValues,
-    PromptCache,
-};
 use mlx_rs::nn::Module;
+use mlx_rs::nn::cache::{
+    Cache, CacheMask, KeysValues, PromptCache, create_causal_mask, make_prompt_cache,
+    scaled_dot_product_attention,
+};
 use mlx_rs::quantization::{QuantizationMode, QuantizationParams};
 use mlx_rs::{Array, Error, Result};
 use serde::de::DeserializeOwned;
@@ -107,7 +107,10 @@ pub fn layer_caches(
         Some(c) if c.len() == num_layers => Ok(c.iter_mut().map(|c| Some(c.as_mut())).collect()),
         Some(c) => Err(Error::invalid(
             "forward",
-            format!("the prompt cache has {} entries but the model has {num_layers} layers", c.len()),
+            format!(
+                "the prompt cache has {} entries but the model has {num_layers} layers",
+                c.len()
+            ),
         )),
     }
 }

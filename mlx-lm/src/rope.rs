@@ -1,6 +1,6 @@
 //! mlx-lm's `initialize_rope`: the rotary embedding a config's `rope_scaling` asks for.
 
-use mlx_rs::nn::{llama3_rope_frequencies, Llama3RopeScaling, RoPE};
+use mlx_rs::nn::{Llama3RopeScaling, RoPE, llama3_rope_frequencies};
 use mlx_rs::{Error, Result};
 use serde_json::{Map, Value};
 

@@ -2,15 +2,15 @@
 //! attention with optional biases and `head_dim`, a SwiGLU MLP, Llama 3 rope scaling, tied or
 //! separate output embeddings, and sliding-window layers from `layer_types`.
 
-use mlx_rs::nn::cache::{Cache, PromptCache, KVCache, RotatingKVCache};
-use mlx_rs::nn::{swiglu, Embedding, Linear, MaybeQuantized, Module, RmsNorm, RoPE};
+use mlx_rs::nn::cache::{Cache, KVCache, PromptCache, RotatingKVCache};
+use mlx_rs::nn::{Embedding, Linear, MaybeQuantized, Module, RmsNorm, RoPE, swiglu};
 use mlx_rs::{Array, Error, Result};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::model::{
-    attention_mask, cached_attention, layer_caches, Architecture, LanguageModel, LayerCache,
-    Weights,
+    Architecture, LanguageModel, LayerCache, Weights, attention_mask, cached_attention,
+    layer_caches,
 };
 use crate::rope::initialize_rope;
 
@@ -302,7 +302,10 @@ impl Architecture for Model {
                     "full_attention" => false,
                     "sliding_attention" => true,
                     other => {
-                        return Err(Error::invalid("llama", format!("unknown layer type `{other}`")))
+                        return Err(Error::invalid(
+                            "llama",
+                            format!("unknown layer type `{other}`"),
+                        ));
                     }
                 };
                 Ok(TransformerBlock {

@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use mlx_lm::{load_model, LanguageModel};
+use mlx_lm::{LanguageModel, load_model};
 use mlx_rs::{Array, Dtype};
 use serde_json::Value;
 
@@ -37,7 +37,12 @@ pub fn expected(name: &str) -> Expected {
         prompt: ints("prompt"),
         logits_shape: ints("logits_shape"),
         greedy: ints("greedy"),
-        logits: v["logits"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect(),
+        logits: v["logits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap() as f32)
+            .collect(),
     }
 }
 
@@ -50,7 +55,9 @@ pub fn on_gpu() -> bool {
 /// step, then a token a step (what the generator records).
 pub fn greedy(model: &dyn LanguageModel, prompt: &[i32], n: usize) -> Vec<i32> {
     let mut cache = model.make_cache().unwrap();
-    let mut logits = model.forward(&Array::from_slice(prompt, &[1, prompt.len() as i32]).unwrap(), Some(&mut cache)).unwrap();
+    let mut logits = model
+        .forward(&Array::from_slice(prompt, &[1, prompt.len() as i32]).unwrap(), Some(&mut cache))
+        .unwrap();
     let mut out = Vec::new();
     for _ in 0..n {
         let last = logits.index((.., -1, ..)).unwrap();
