@@ -22,7 +22,8 @@ mlx-lm needs no `transformers` to run a model, but `mlx_lm/__init__.py`, `mlx_lm
 script imports the submodules without the package's `__init__` and, before that, registers
 stand-ins for `transformers` and `huggingface_hub` whose names exist for those imports but
 raise if anything is ever called (nothing in the path from a local directory to generated ids
-calls them). Models load through mlx-lm's own `utils.load_model` (config.json, the
+calls them; only `AutoTokenizer.register`, which `tokenizer_utils` calls at import, is a
+no-op). The real packages are never imported, installed or not. Models load through mlx-lm's own `utils.load_model` (config.json, the
 `mistral -> llama` remapping, `sanitize`, quantization as the checkpoint holds it, strict
 `load_weights`, every parameter evaluated).
 
