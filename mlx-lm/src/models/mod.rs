@@ -8,17 +8,19 @@ use crate::load::build_architecture;
 use crate::model::{LanguageModel, Weights};
 
 pub mod llama;
+pub mod mixtral;
 pub mod qwen3;
 pub mod qwen3_moe;
 
 /// The `model_type`s [`build`] knows, sorted.
-pub const SUPPORTED_MODEL_TYPES: &[&str] = &["llama", "mistral", "qwen3", "qwen3_moe"];
+pub const SUPPORTED_MODEL_TYPES: &[&str] = &["llama", "mistral", "mixtral", "qwen3", "qwen3_moe"];
 
 /// Builds the architecture `config.model_type` names and loads `weights` over it (see
 /// [`build_architecture`]); an unknown type is an error listing the supported ones.
 pub fn build(config: &ModelConfig, weights: Option<Weights>) -> Result<Box<dyn LanguageModel>> {
     match config.model_type.as_str() {
         "llama" | "mistral" => build_architecture::<llama::Model>(config, weights),
+        "mixtral" => build_architecture::<mixtral::Model>(config, weights),
         "qwen3" => build_architecture::<qwen3::Model>(config, weights),
         "qwen3_moe" => build_architecture::<qwen3_moe::Model>(config, weights),
         _ => Err(unsupported(config)),
