@@ -4,7 +4,9 @@
 //! selected router logits.
 
 use mlx_rs::nn::cache::{Cache, CacheMask};
-use mlx_rs::nn::{Embedding, Linear, MaybeQuantized, Module, RmsNorm, RoPE, SwitchGlu};
+use mlx_rs::nn::{
+    AdaptableLinear, Embedding, Linear, MaybeQuantized, Module, RmsNorm, RoPE, SwitchGlu,
+};
 use mlx_rs::ops::{self, BoundedIndices};
 use mlx_rs::{Array, Ellipsis, Error, Result};
 use serde::Deserialize;
@@ -104,13 +106,13 @@ fn default_rope_theta() -> f32 {
 #[derive(Debug, Module)]
 pub struct MixtralAttention {
     /// Query projection.
-    pub q_proj: MaybeQuantized<Linear>,
+    pub q_proj: AdaptableLinear,
     /// Key projection.
-    pub k_proj: MaybeQuantized<Linear>,
+    pub k_proj: AdaptableLinear,
     /// Value projection.
-    pub v_proj: MaybeQuantized<Linear>,
+    pub v_proj: AdaptableLinear,
     /// Output projection.
-    pub o_proj: MaybeQuantized<Linear>,
+    pub o_proj: AdaptableLinear,
     /// Rotary embedding (plain RoPE over the whole head).
     #[module(skip)]
     pub rope: RoPE,
@@ -161,7 +163,7 @@ impl MixtralAttention {
 #[derive(Debug, Module)]
 pub struct MixtralSparseMoeBlock {
     /// Router: one logit per expert.
-    pub gate: MaybeQuantized<Linear>,
+    pub gate: AdaptableLinear,
     /// The experts.
     pub switch_mlp: SwitchGlu,
     /// Experts each token is routed to.

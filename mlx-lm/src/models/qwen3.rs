@@ -3,7 +3,7 @@
 //! transformers 5's nested `rope_parameters`), and tied or separate output embeddings.
 
 use mlx_rs::nn::cache::{Cache, CacheMask};
-use mlx_rs::nn::{Embedding, Linear, MaybeQuantized, Module, RmsNorm, RoPE};
+use mlx_rs::nn::{AdaptableLinear, Embedding, Linear, MaybeQuantized, Module, RmsNorm, RoPE};
 use mlx_rs::{Array, Error, Result};
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -78,13 +78,13 @@ impl ModelArgs {
 #[derive(Debug, Module)]
 pub struct Attention {
     /// Query projection.
-    pub q_proj: MaybeQuantized<Linear>,
+    pub q_proj: AdaptableLinear,
     /// Key projection.
-    pub k_proj: MaybeQuantized<Linear>,
+    pub k_proj: AdaptableLinear,
     /// Value projection.
-    pub v_proj: MaybeQuantized<Linear>,
+    pub v_proj: AdaptableLinear,
     /// Output projection.
-    pub o_proj: MaybeQuantized<Linear>,
+    pub o_proj: AdaptableLinear,
     /// RMSNorm over each query head.
     pub q_norm: RmsNorm,
     /// RMSNorm over each key head.

@@ -4,7 +4,9 @@
 //! layers `decoder_sparse_step` and `mlp_only_layers` select, dense SwiGLU MLPs elsewhere.
 
 use mlx_rs::nn::cache::{Cache, CacheMask};
-use mlx_rs::nn::{Embedding, Linear, MaybeQuantized, Module, RmsNorm, RoPE, SwitchGlu};
+use mlx_rs::nn::{
+    AdaptableLinear, Embedding, Linear, MaybeQuantized, Module, RmsNorm, RoPE, SwitchGlu,
+};
 use mlx_rs::ops::{self, BoundedIndices};
 use mlx_rs::{Array, Ellipsis, Error, Result};
 use serde::Deserialize;
@@ -78,7 +80,7 @@ impl ModelArgs {
 #[derive(Debug, Module)]
 pub struct SparseMoeBlock {
     /// The router: one logit per expert.
-    pub gate: MaybeQuantized<Linear>,
+    pub gate: AdaptableLinear,
     /// The experts' stacked SwiGLU weights.
     pub switch_mlp: SwitchGlu,
     /// Experts per token.
