@@ -143,6 +143,8 @@ def main():
         model = presets.random_model(config, seed=args.seed)
         model.eval()
         print(f"weights checksum: {presets.checksum(model):016x}")
+        # As the Rust side: the peak counts from here (the weights stay in it).
+        mx.reset_peak_memory()
     else:
         model, config = utils.load_model(pathlib.Path(args.model))
 
