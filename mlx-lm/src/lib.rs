@@ -1,11 +1,40 @@
-//! Language models on [`mlx_rs`]: the model-independent parts of mlx-lm.
+//! Language models on [`mlx_rs`], mirroring Python's mlx-lm 0.32.0.
 //!
+//! ```no_run
+//! use mlx_lm::{load_model, GenerateOptions, Generation, Tokenizer};
+//! let dir = "Mistral-7B-Instruct-v0.3-4bit"; // an mlx-community model directory
+//! let loaded = load_model(dir)?;
+//! let tokenizer = Tokenizer::from_dir(dir)?;
+//! let prompt = tokenizer.encode_prompt("The capital of France is")?;
+//! let options = GenerateOptions { max_tokens: Some(32), ..Default::default() };
+//! let eos = &loaded.config.eos_token_ids;
+//! let mut last = None;
+//! for response in Generation::new(loaded.model.as_ref(), None, Some(&tokenizer), &prompt, eos, options)? {
+//!     let response = response?;
+//!     print!("{}", response.text);
+//!     last = Some(response);
+//! }
+//! if let Some(last) = last {
+//!     println!("\n{}", last.report()); // prompt and generation tok/s, peak memory
+//! }
+//! # Ok::<(), mlx_rs::Error>(())
+//! ```
+//!
+//! - [`models`]: the architectures (`llama`/`mistral`, `mixtral`, `qwen3`, `qwen3_moe`,
+//!   `glm4_moe`), each a port of mlx-lm's file of the same name with its `sanitize`; [`model`]
+//!   has the traits they implement.
+//! - [`load`]: mlx-community directories (every `model*.safetensors`, quantization with
+//!   per-module overrides, strict, no float copy of quantized weights).
+//! - [`generate`]: chunked prefill, `async_eval`-pipelined decoding, speculative decoding with a
+//!   draft model, stop conditions, prompt-cache reuse, and mlx-lm's figures.
+//! - [`presets`]: random-weight models with the shapes of real checkpoints, drawn identically by
+//!   Rust and Python (`examples/presets.py`).
 //! - [`tokenizer`]: `tokenizer.json` (offline), special tokens, EOS ids, chat templates rendered
 //!   as `transformers` renders them, and a streaming detokenizer that never splits a character.
 //! - [`sample`]: mlx-lm's logits processors and samplers (top-p, min-p, XTC, top-k,
 //!   temperature), seeded through [`mlx_rs::random`] keys, on the device.
 //! - [`config`]: `config.json` (with quantization and per-module overrides) and
-//!   `generation_config.json`.
+//!   `generation_config.json`; [`rope`]: the rope scalings configs ask for.
 //!
 //! The crate uses only the safe API of `mlx-rs`.
 

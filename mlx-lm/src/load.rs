@@ -45,6 +45,7 @@ pub fn load_model(dir: impl AsRef<Path>) -> Result<LoadedModel> {
         ));
     }
     let config = ModelConfig::load(dir)?;
+    models::check_supported(&config)?;
     let weights = read_weights(dir)?;
     let model = models::build(&config, Some(weights))?;
     Ok(LoadedModel { model, config })

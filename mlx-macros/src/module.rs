@@ -225,6 +225,15 @@ fn struct_body(fields: &Fields, span: proc_macro2::Span) -> syn::Result<TokenStr
             __r?;
         }
     });
+    let visit_a = plans.iter().map(|FieldPlan { access, key }| {
+        quote! {
+            let __len = path.len();
+            #m::push_key(path, #key);
+            let __r = #m::Module::visit_adaptable(&mut #access, path, f);
+            path.truncate(__len);
+            __r?;
+        }
+    });
     let train =
         plans.iter().map(|FieldPlan { access, .. }| quote!(#m::Module::train(&mut #access, mode);));
     let set_flag = flag.as_ref().map(|flag| quote!(#flag = mode;));
@@ -267,6 +276,16 @@ fn struct_body(fields: &Fields, span: proc_macro2::Span) -> syn::Result<TokenStr
             ::core::result::Result::Ok(())
         }
 
+        fn visit_adaptable(
+            &mut self,
+            path: &mut ::std::string::String,
+            f: &mut dyn ::core::ops::FnMut(&str, &mut dyn #m::Adaptable) -> ::mlx_rs::Result<()>,
+        ) -> ::mlx_rs::Result<()> {
+            let _ = (&path, &f);
+            #(#visit_a)*
+            ::core::result::Result::Ok(())
+        }
+
         fn train(&mut self, mode: bool) {
             let _ = mode;
             #set_flag
@@ -288,6 +307,7 @@ fn enum_body(variants: &[syn::Ident]) -> TokenStream {
     let visit = arms(quote!(#m::Module::visit_parameters(__inner, path, f)));
     let visit_mut = arms(quote!(#m::Module::visit_parameters_mut(__inner, path, f)));
     let visit_q = arms(quote!(#m::Module::visit_quantizable(__inner, path, f)));
+    let visit_a = arms(quote!(#m::Module::visit_adaptable(__inner, path, f)));
     let train = arms(quote!(#m::Module::train(__inner, mode)));
     let state = arms(quote!(#m::Module::training_state(__inner)));
     quote! {
@@ -313,6 +333,14 @@ fn enum_body(variants: &[syn::Ident]) -> TokenStream {
             f: &mut dyn ::core::ops::FnMut(&str, &mut dyn #m::Quantizable) -> ::mlx_rs::Result<()>,
         ) -> ::mlx_rs::Result<()> {
             #visit_q
+        }
+
+        fn visit_adaptable(
+            &mut self,
+            path: &mut ::std::string::String,
+            f: &mut dyn ::core::ops::FnMut(&str, &mut dyn #m::Adaptable) -> ::mlx_rs::Result<()>,
+        ) -> ::mlx_rs::Result<()> {
+            #visit_a
         }
 
         fn train(&mut self, mode: bool) {

@@ -3,7 +3,9 @@
 //! separate output embeddings, and sliding-window layers from `layer_types`.
 
 use mlx_rs::nn::cache::{Cache, KVCache, PromptCache, RotatingKVCache};
-use mlx_rs::nn::{Embedding, Linear, MaybeQuantized, Module, RmsNorm, RoPE, swiglu};
+use mlx_rs::nn::{
+    AdaptableLinear, Embedding, Linear, MaybeQuantized, Module, RmsNorm, RoPE, swiglu,
+};
 use mlx_rs::{Array, Error, Result};
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -73,13 +75,13 @@ fn default_true() -> bool {
 #[derive(Debug, Module)]
 pub struct Attention {
     /// Query projection.
-    pub q_proj: MaybeQuantized<Linear>,
+    pub q_proj: AdaptableLinear,
     /// Key projection.
-    pub k_proj: MaybeQuantized<Linear>,
+    pub k_proj: AdaptableLinear,
     /// Value projection.
-    pub v_proj: MaybeQuantized<Linear>,
+    pub v_proj: AdaptableLinear,
     /// Output projection.
-    pub o_proj: MaybeQuantized<Linear>,
+    pub o_proj: AdaptableLinear,
     /// Rotary embedding.
     #[module(skip)]
     pub rope: RoPE,
@@ -141,11 +143,11 @@ impl Attention {
 #[derive(Debug, Module)]
 pub struct Mlp {
     /// Gate projection.
-    pub gate_proj: MaybeQuantized<Linear>,
+    pub gate_proj: AdaptableLinear,
     /// Down projection.
-    pub down_proj: MaybeQuantized<Linear>,
+    pub down_proj: AdaptableLinear,
     /// Up projection.
-    pub up_proj: MaybeQuantized<Linear>,
+    pub up_proj: AdaptableLinear,
 }
 
 impl Mlp {

@@ -45,6 +45,7 @@
 //! ```
 
 mod activations;
+mod adapter;
 pub mod cache;
 mod container;
 mod dora;
@@ -62,6 +63,10 @@ mod switch;
 pub use activations::{
     Gelu, GeluApprox, LeakyRelu, LogSoftmax, Relu, Sigmoid, Silu, Softmax, Tanh, gelu, gelu_approx,
     gelu_fast_approx, leaky_relu, log_softmax, relu, sigmoid, silu, softmax, swiglu, tanh,
+};
+pub use adapter::{
+    Adaptable, AdaptableLinear, AdaptableSwitchLinear, AdapterConfig, AdapterKind, apply_adapters,
+    fuse_adapters,
 };
 pub use container::{Layer, Sequential};
 pub use dora::{DoRAEmbedding, DoRALinear};

@@ -6,7 +6,7 @@ use std::ops::Deref;
 use std::path::Path;
 
 use crate::error::{Context, Error, Result};
-use crate::nn::Quantizable;
+use crate::nn::{Adaptable, Quantizable};
 use crate::utils::Tree;
 use crate::{Array, transforms};
 
@@ -182,6 +182,17 @@ pub trait Module {
         &mut self,
         path: &mut String,
         f: &mut dyn FnMut(&str, &mut dyn Quantizable) -> Result<()>,
+    ) -> Result<()> {
+        let _ = (path, f);
+        Ok(())
+    }
+
+    /// Calls `f(path, layer)` for every layer slot that can take a low-rank adapter (see
+    /// [`crate::nn::apply_adapters`]). The default visits nothing.
+    fn visit_adaptable(
+        &mut self,
+        path: &mut String,
+        f: &mut dyn FnMut(&str, &mut dyn Adaptable) -> Result<()>,
     ) -> Result<()> {
         let _ = (path, f);
         Ok(())
@@ -557,6 +568,21 @@ impl<M: Module> Module for Vec<M> {
         Ok(())
     }
 
+    fn visit_adaptable(
+        &mut self,
+        path: &mut String,
+        f: &mut dyn FnMut(&str, &mut dyn Adaptable) -> Result<()>,
+    ) -> Result<()> {
+        for (i, m) in self.iter_mut().enumerate() {
+            let len = path.len();
+            push_key(path, &i.to_string());
+            let r = m.visit_adaptable(path, f);
+            path.truncate(len);
+            r?;
+        }
+        Ok(())
+    }
+
     fn train(&mut self, mode: bool) {
         self.iter_mut().for_each(|m| m.train(mode));
     }
@@ -595,6 +621,17 @@ impl<M: Module> Module for Option<M> {
         }
     }
 
+    fn visit_adaptable(
+        &mut self,
+        path: &mut String,
+        f: &mut dyn FnMut(&str, &mut dyn Adaptable) -> Result<()>,
+    ) -> Result<()> {
+        match self {
+            Some(m) => m.visit_adaptable(path, f),
+            None => Ok(()),
+        }
+    }
+
     fn train(&mut self, mode: bool) {
         if let Some(m) = self {
             m.train(mode);
@@ -625,6 +662,14 @@ impl<M: Module + ?Sized> Module for Box<M> {
         f: &mut dyn FnMut(&str, &mut dyn Quantizable) -> Result<()>,
     ) -> Result<()> {
         (**self).visit_quantizable(path, f)
+    }
+
+    fn visit_adaptable(
+        &mut self,
+        path: &mut String,
+        f: &mut dyn FnMut(&str, &mut dyn Adaptable) -> Result<()>,
+    ) -> Result<()> {
+        (**self).visit_adaptable(path, f)
     }
 
     fn train(&mut self, mode: bool) {

@@ -4,7 +4,7 @@
 use crate::error::{Context, Error, Result};
 use crate::nn::linear::uniform_init;
 use crate::nn::quantized::{check_biases, resolve};
-use crate::nn::{MaybeQuantized, Module, Param, ToQuantized, swiglu};
+use crate::nn::{AdaptableSwitchLinear, MaybeQuantized, Module, Param, ToQuantized, swiglu};
 use crate::ops::{self, BoundedIndices, IndexArray};
 use crate::quantization::{self, GatherIndices, QuantizationMode, QuantizationParams, Quantized};
 use crate::{Array, Dtype};
@@ -229,11 +229,11 @@ impl MaybeQuantized<SwitchLinear> {
 #[derive(Clone, Debug, Module)]
 pub struct SwitchGlu {
     /// `[experts, hidden, input]`.
-    pub gate_proj: MaybeQuantized<SwitchLinear>,
+    pub gate_proj: AdaptableSwitchLinear,
     /// `[experts, hidden, input]`.
-    pub up_proj: MaybeQuantized<SwitchLinear>,
+    pub up_proj: AdaptableSwitchLinear,
     /// `[experts, input, hidden]`.
-    pub down_proj: MaybeQuantized<SwitchLinear>,
+    pub down_proj: AdaptableSwitchLinear,
 }
 
 /// The number of (token, expert) pairs from which [`SwitchGlu`] sorts (mlx-lm's threshold).

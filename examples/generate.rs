@@ -1,0 +1,209 @@
+//! Text generation with an mlx-community model directory or a random-weight preset, reporting
+//! what `mlx_lm.generate --verbose` reports.
+//!
+//! ```text
+//! cargo run --release --example generate -- --model DIR --prompt "Why is the sky blue?"
+//! cargo run --release --example generate -- --preset mistral-7b-4bit --prompt-tokens 1,2,3 --max-tokens 100
+//! ```
+//!
+//! Options: `--model DIR` or `--preset NAME` (`--weights-seed S` for the preset's weights,
+//! `--save-preset DIR` to write them as an mlx-community directory), `--prompt TEXT` (the chat
+//! template is applied when the tokenizer has one; `--no-chat-template` to skip it) or
+//! `--prompt-tokens 1,2,3`, `--max-tokens N` (100), `--temp T` (0 = greedy), `--top-p P`,
+//! `--top-k K`, `--min-p M`, `--seed S`, `--prefill-step-size N` (2048), `--draft-model DIR`
+//! with `--num-draft-tokens N` (2), `--stop TEXT` (repeatable), `--save-logits FILE.npy` (the
+//! float32 logits of every prompt position, `[1, T, vocab]`; with `--max-tokens 0` only that).
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use mlx_lm::generate::{GenerateOptions, Generation};
+use mlx_lm::presets::{Preset, random_model, save_model_dir, weights_checksum};
+use mlx_lm::sample::SamplerSettings;
+use mlx_lm::tokenizer::{ChatTemplateOptions, Tokenizer};
+use mlx_lm::{LoadedModel, load_model};
+use mlx_rs::{Array, Dtype, memory};
+
+#[derive(Debug, Default)]
+struct Args {
+    model: Option<PathBuf>,
+    preset: Option<String>,
+    weights_seed: u64,
+    save_preset: Option<PathBuf>,
+    prompt: Option<String>,
+    prompt_tokens: Option<Vec<u32>>,
+    no_chat_template: bool,
+    max_tokens: usize,
+    sampler: SamplerSettings,
+    prefill_step_size: usize,
+    draft_model: Option<PathBuf>,
+    num_draft_tokens: usize,
+    stops: Vec<String>,
+    save_logits: Option<PathBuf>,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args {
+        max_tokens: 100,
+        prefill_step_size: 2048,
+        num_draft_tokens: 2,
+        ..Default::default()
+    };
+    args.sampler.seed = Some(0);
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
+        fn num<T: std::str::FromStr>(flag: &str, v: String) -> Result<T, String> {
+            v.parse().map_err(|_| format!("{flag}: cannot parse `{v}`"))
+        }
+        match flag.as_str() {
+            "--model" => args.model = Some(PathBuf::from(value()?)),
+            "--preset" => args.preset = Some(value()?),
+            "--weights-seed" => args.weights_seed = num(&flag, value()?)?,
+            "--save-preset" => args.save_preset = Some(PathBuf::from(value()?)),
+            "--prompt" => args.prompt = Some(value()?),
+            "--prompt-tokens" => {
+                let ids = value()?
+                    .split(',')
+                    .map(|t| num::<u32>(&flag, t.trim().to_owned()))
+                    .collect::<Result<Vec<_>, _>>()?;
+                args.prompt_tokens = Some(ids);
+            }
+            "--no-chat-template" => args.no_chat_template = true,
+            "--max-tokens" => args.max_tokens = num(&flag, value()?)?,
+            "--temp" => args.sampler.temp = num(&flag, value()?)?,
+            "--top-p" => args.sampler.top_p = num(&flag, value()?)?,
+            "--top-k" => args.sampler.top_k = num(&flag, value()?)?,
+            "--min-p" => args.sampler.min_p = num(&flag, value()?)?,
+            "--seed" => args.sampler.seed = Some(num(&flag, value()?)?),
+            "--prefill-step-size" => args.prefill_step_size = num(&flag, value()?)?,
+            "--draft-model" => args.draft_model = Some(PathBuf::from(value()?)),
+            "--num-draft-tokens" => args.num_draft_tokens = num(&flag, value()?)?,
+            "--stop" => args.stops.push(value()?),
+            "--save-logits" => args.save_logits = Some(PathBuf::from(value()?)),
+            "--help" | "-h" => {
+                return Err("usage: generate (--model DIR | --preset NAME) (--prompt TEXT | --prompt-tokens IDS) [options]; see the doc comment of examples/generate.rs".into())
+            }
+            other => return Err(format!("unknown option `{other}` (try --help)")),
+        }
+    }
+    if args.model.is_some() == args.preset.is_some() {
+        return Err("give exactly one of --model DIR and --preset NAME".into());
+    }
+    if args.prompt.is_some() == args.prompt_tokens.is_some() {
+        return Err("give exactly one of --prompt TEXT and --prompt-tokens IDS".into());
+    }
+    Ok(args)
+}
+
+fn load(args: &Args) -> Result<(LoadedModel, Option<Tokenizer>), String> {
+    if let Some(dir) = &args.model {
+        let loaded = load_model(dir).map_err(|e| e.to_string())?;
+        let tokenizer = match dir.join("tokenizer.json").exists() {
+            true => Some(Tokenizer::from_dir(dir).map_err(|e| e.to_string())?),
+            false => None,
+        };
+        return Ok((loaded, tokenizer));
+    }
+    let name = args.preset.as_deref().unwrap_or_default();
+    let preset = Preset::named(name).map_err(|e| e.to_string())?;
+    let config = preset.config().map_err(|e| e.to_string())?;
+    eprintln!("drawing the random weights of {} ({}) ...", preset.name, preset.checkpoint);
+    let loaded = random_model(&config, args.weights_seed).map_err(|e| e.to_string())?;
+    let checksum = weights_checksum(loaded.model.as_ref()).map_err(|e| e.to_string())?;
+    println!("weights checksum: {checksum:016x}");
+    if let Some(dir) = &args.save_preset {
+        save_model_dir(loaded.model.as_ref(), &config, dir).map_err(|e| e.to_string())?;
+        eprintln!("saved {} to {}", preset.name, dir.display());
+    }
+    memory::reset_peak_memory().map_err(|e| e.to_string())?;
+    Ok((loaded, None))
+}
+
+fn prompt_ids(args: &Args, tokenizer: Option<&Tokenizer>) -> Result<Vec<u32>, String> {
+    if let Some(ids) = &args.prompt_tokens {
+        return Ok(ids.clone());
+    }
+    let text = args.prompt.as_deref().unwrap_or_default();
+    let tokenizer = tokenizer
+        .ok_or("--prompt needs a model directory with a tokenizer.json; use --prompt-tokens")?;
+    let ids = if tokenizer.has_chat_template() && !args.no_chat_template {
+        let messages = serde_json::json!([{"role": "user", "content": text}]);
+        let options = ChatTemplateOptions { add_generation_prompt: true, ..Default::default() };
+        tokenizer.encode_chat(&messages, &options)
+    } else {
+        tokenizer.encode_prompt(text)
+    };
+    ids.map_err(|e| e.to_string())
+}
+
+fn save_logits(loaded: &LoadedModel, prompt: &[u32], path: &PathBuf) -> mlx_rs::Result<()> {
+    let tokens = Array::from_slice(prompt, &[1, prompt.len() as i32])?;
+    let logits = loaded.model.forward(&tokens, None)?.astype(Dtype::Float32)?;
+    mlx_rs::io::save(path, &logits)?;
+    eprintln!("saved logits {:?} to {}", logits.shape(), path.display());
+    Ok(())
+}
+
+fn run() -> Result<(), String> {
+    let args = parse_args()?;
+    let (loaded, tokenizer) = load(&args)?;
+    let prompt = prompt_ids(&args, tokenizer.as_ref())?;
+    if let Some(path) = &args.save_logits {
+        save_logits(&loaded, &prompt, path).map_err(|e| e.to_string())?;
+    }
+    if args.max_tokens == 0 {
+        return match args.save_logits {
+            Some(_) => Ok(()),
+            None => Err("--max-tokens 0 only makes sense with --save-logits".into()),
+        };
+    }
+    let draft = match &args.draft_model {
+        Some(dir) => Some(load_model(dir).map_err(|e| format!("draft model: {e}"))?),
+        None => None,
+    };
+    let options = GenerateOptions {
+        max_tokens: Some(args.max_tokens),
+        prefill_step_size: args.prefill_step_size,
+        sampler: args.sampler.clone(),
+        num_draft_tokens: args.num_draft_tokens,
+        ..Default::default()
+    };
+    let eos = &loaded.config.eos_token_ids;
+    let generation = Generation::new(
+        loaded.model.as_ref(),
+        draft.as_ref().map(|d| d.model.as_ref()),
+        tokenizer.as_ref(),
+        &prompt,
+        eos,
+        options,
+    )
+    .map_err(|e| e.to_string())?
+    .with_stop_strings(&args.stops);
+    println!("==========");
+    let mut out = std::io::stdout();
+    let (mut last, mut ids) = (None, Vec::new());
+    for response in generation {
+        let response = response.map_err(|e| e.to_string())?;
+        ids.push(response.token.to_string());
+        if tokenizer.is_some() {
+            print!("{}", response.text);
+            let _ = out.flush();
+        }
+        last = Some(response);
+    }
+    println!();
+    println!("==========");
+    println!("tokens: {}", ids.join(","));
+    if let Some(last) = last {
+        println!("{}", last.report());
+    }
+    Ok(())
+}
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}
