@@ -4,7 +4,9 @@
 //! correction bias, grouped top-k routing and shared experts.
 
 use mlx_rs::nn::cache::{Cache, CacheMask};
-use mlx_rs::nn::{Embedding, Linear, MaybeQuantized, Module, Param, RmsNorm, RoPE, SwitchGlu};
+use mlx_rs::nn::{
+    AdaptableLinear, Embedding, Linear, MaybeQuantized, Module, Param, RmsNorm, RoPE, SwitchGlu,
+};
 use mlx_rs::ops::{self, BoundedIndices};
 use mlx_rs::{Array, Dtype, Ellipsis, Error, Result};
 use serde::Deserialize;
@@ -91,13 +93,13 @@ fn default_topk_method() -> String {
 #[derive(Debug, Module)]
 pub struct Attention {
     /// Query projection.
-    pub q_proj: MaybeQuantized<Linear>,
+    pub q_proj: AdaptableLinear,
     /// Key projection.
-    pub k_proj: MaybeQuantized<Linear>,
+    pub k_proj: AdaptableLinear,
     /// Value projection.
-    pub v_proj: MaybeQuantized<Linear>,
+    pub v_proj: AdaptableLinear,
     /// Output projection (no bias).
-    pub o_proj: MaybeQuantized<Linear>,
+    pub o_proj: AdaptableLinear,
     /// Per-head query norm, with `use_qk_norm`.
     pub q_norm: Option<RmsNorm>,
     /// Per-head key norm, with `use_qk_norm`.
