@@ -103,3 +103,26 @@ fn mistral_preset_has_the_real_packed_shapes() {
     assert_eq!(params.leaf("model.embed_tokens.weight").unwrap().shape(), [32768, 512]);
     assert_eq!(params.leaf("lm_head.weight").unwrap().shape(), [32768, 512]);
 }
+
+#[test]
+fn every_preset_has_mlx_lms_parameters() {
+    use sha2::{Digest, Sha256};
+    let want: Value = serde_json::from_str(include_str!("golden/preset_structures.json")).unwrap();
+    for preset in PRESETS {
+        // Built lazily: nothing of these models is drawn or evaluated.
+        let model = mlx_lm::models::build(&preset.config().unwrap(), None).unwrap();
+        let mut params = model.named_parameters();
+        params.sort_by(|a, b| a.0.cmp(&b.0));
+        let listing: Vec<String> = params
+            .iter()
+            .map(|(p, a)| format!("{p} {:?} mlx.core.{}", a.shape(), a.dtype().name()))
+            .collect();
+        let digest = Sha256::digest(listing.join("\n").as_bytes());
+        let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+        let bytes: usize = params.iter().map(|(_, a)| a.nbytes()).sum();
+        let w = &want[preset.name];
+        assert_eq!(params.len() as u64, w["parameters"].as_u64().unwrap(), "{}", preset.name);
+        assert_eq!(bytes as u64, w["bytes"].as_u64().unwrap(), "{}", preset.name);
+        assert_eq!(hex, w["digest"].as_str().unwrap(), "{}", preset.name);
+    }
+}

@@ -49,3 +49,22 @@ for name, config, seed in [("tiny_llama_q4", TINY_LLAMA, 3)]:
     )
 (HERE / "presets.json").write_text(json.dumps(cases, indent=1) + "\n")
 print(json.dumps(cases[0]["checksum"]))
+
+# The structure of every preset as mlx-lm builds it (lazily: nothing is drawn): the number of
+# parameters, their bytes, and a digest of the sorted (path, shape, dtype) list.
+import hashlib  # noqa: E402
+
+from mlx.utils import tree_flatten  # noqa: E402
+
+structures = {}
+for path in sorted(presets.PRESETS.glob("*.json")):
+    model = presets.build_model(presets.config(path.stem))
+    params = sorted(tree_flatten(model.parameters()))
+    listing = "\n".join(f"{p} {list(a.shape)} {a.dtype}" for p, a in params)
+    structures[path.stem] = {
+        "parameters": len(params),
+        "bytes": sum(a.nbytes for _, a in params),
+        "digest": hashlib.sha256(listing.encode()).hexdigest()[:16],
+    }
+(HERE / "preset_structures.json").write_text(json.dumps(structures, indent=1) + "\n")
+print(json.dumps(structures))
