@@ -79,8 +79,15 @@ def _raw_bits(shape, key):
     return mx.random.split(key, num=(n + 1) // 2).reshape(-1)[:n].reshape(shape)
 
 
+FLOATS = {"bfloat16": mx.bfloat16, "float16": mx.float16, "float32": mx.float32}
+
+
 def random_model(config, seed):
     """The preset's model with every parameter drawn from `seed` (rules in presets.rs)."""
+    name = config.get("torch_dtype") or "bfloat16"
+    if name not in FLOATS:
+        raise SystemExit(f"torch_dtype `{name}` (expected bfloat16, float16 or float32)")
+    float_dtype = FLOATS[name]
     model = build_model(config)
     params = sorted(tree_flatten(model.parameters()))
     shapes = {p: a.shape for p, a in params}
@@ -97,23 +104,23 @@ def random_model(config, seed):
             bits = _bits_of(config, prefix)
             in_dims = max(shapes[f"{prefix}.weight"][-1] * 32 // bits, shape[-1])
             s = 2.0 * math.sqrt(3.0) / (math.sqrt(in_dims) * ((1 << bits) - 1))
-            value = mx.random.normal(shape, mx.float32, s, s / 10.0, key=key).astype(mx.bfloat16)
+            value = mx.random.normal(shape, mx.float32, s, s / 10.0, key=key).astype(float_dtype)
             scales_of[prefix] = (value, bits)
         elif path.endswith(".biases") and f"{path[: -len('.biases')]}.scales" in shapes:
             continue
         elif path.endswith("norm.weight"):
-            value = mx.ones(shape, dtype=mx.bfloat16)
+            value = mx.ones(shape, dtype=float_dtype)
         elif path.endswith("e_score_correction_bias"):
             value = mx.random.normal(shape, mx.float32, 0.0, 0.01, key=key)
         else:
             last = max(shape[-1] if shape else 1, 1)
             value = mx.random.normal(shape, mx.float32, 0.0, 1.0 / math.sqrt(last), key=key)
-            value = value.astype(mx.bfloat16)
+            value = value.astype(float_dtype)
         mx.eval(value)
         drawn.append((path, value))
     for prefix, (scales, bits) in sorted(scales_of.items()):
         half = ((1 << bits) - 1) / 2.0
-        biases = (scales.astype(mx.float32) * -half).astype(mx.bfloat16)
+        biases = (scales.astype(mx.float32) * -half).astype(float_dtype)
         mx.eval(biases)
         drawn.append((f"{prefix}.biases", biases))
     model.update(tree_unflatten(drawn))

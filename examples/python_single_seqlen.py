@@ -3,7 +3,7 @@ GLM-4.5-MoE-architecture model with random weights, built with mlx-lm 0.32.0's o
 `glm4_moe.py` (imported without transformers), over a prompt of one length, timed.
 
     pip install "mlx[cpu]==0.32.2" && pip install mlx-lm==0.32.0 --no-deps
-    python3 examples/python_single_seqlen.py [SEQ_LEN] [--preset small|glm45-air|NAME]
+    python3 examples/python_single_seqlen.py [SEQ_LEN ...] [--preset small|glm45-air|NAME]
         [--runs N] [--warmup N] [--seed S] [--save-output FILE.npy]
         [--compare-output FILE.npy] [--tolerance T]
 
@@ -48,11 +48,6 @@ def preset_config(name):
     return presets.config(name), name
 
 
-def build_model(config, seed):
-    """Where the weights come from: the shared random-weight presets."""
-    return presets.random_model(config, seed)
-
-
 def prompt(seq_len, vocab):
     return mx.array([[(7919 * i + 13) % vocab for i in range(seq_len)]], dtype=mx.int32)
 
@@ -93,7 +88,7 @@ def compare(logits, path, tolerance):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("seq_len", nargs="?", type=int, default=127)
+    p.add_argument("seq_lens", nargs="*", type=int, default=[127])
     p.add_argument("--preset", default="small")
     p.add_argument("--runs", type=int, default=10)
     p.add_argument("--warmup", type=int, default=3)
@@ -102,7 +97,7 @@ def main():
     p.add_argument("--compare-output", type=pathlib.Path)
     p.add_argument("--tolerance", type=float, default=1e-2)
     o = p.parse_args()
-    if o.seq_len <= 0 or o.runs <= 0:
+    if any(n <= 0 for n in o.seq_lens) or o.runs <= 0:
         p.error("SEQ_LEN and --runs must be positive")
 
     config, label = preset_config(o.preset)
@@ -117,19 +112,30 @@ def main():
         if key in config:
             print(f"  {key}: {json.dumps(config[key], separators=(',', ':'))}")
     start = time.perf_counter()
-    model = build_model(config, o.seed)
+    model = presets.random_model(config, o.seed)
     print(f"weights drawn in {time.perf_counter() - start:.1f} s, "
           f"checksum {presets.checksum(model):016x}")
-    tokens = prompt(o.seq_len, config["vocab_size"])
-    print(f"sequence length: {o.seq_len}")
+    for seq_len in o.seq_lens:
+        time_forward(model, config, seq_len, o, several=len(o.seq_lens) > 1)
 
+
+def per_length(path, seq_len, several):
+    """`NAME-LEN.EXT` for one of several lengths (as `single_seqlen`)."""
+    return path.with_name(f"{path.stem}-{seq_len}{path.suffix}") if several else path
+
+
+def time_forward(model, config, seq_len, o, several):
+    """Checks (or saves) the output at one length, then times the forward pass."""
+    tokens = prompt(seq_len, config["vocab_size"])
+    print(f"sequence length: {seq_len}")
     logits = model(tokens).astype(mx.float32)
     mx.eval(logits)
     if o.save_output is not None:
-        mx.save(str(o.save_output), logits)
-        print(f"logits {list(logits.shape)} saved to {o.save_output}")
+        path = per_length(o.save_output, seq_len, several)
+        mx.save(str(path), logits)
+        print(f"logits {list(logits.shape)} saved to {path}")
     if o.compare_output is not None:
-        compare(logits, o.compare_output, o.tolerance)
+        compare(logits, per_length(o.compare_output, seq_len, several), o.tolerance)
 
     for _ in range(o.warmup):
         mx.eval(model(tokens))
@@ -139,9 +145,9 @@ def main():
         mx.eval(model(tokens))
         ms.append((time.perf_counter() - start) * 1e3)
     median = statistics.median(ms)
-    print(f"forward, {o.seq_len} tokens: median {median:.2f} ms (min {min(ms):.2f}, "
+    print(f"forward, {seq_len} tokens: median {median:.2f} ms (min {min(ms):.2f}, "
           f"max {max(ms):.2f}) over {o.runs} runs after {o.warmup} warm-up; "
-          f"{o.seq_len / median * 1e3:.0f} tokens/s")
+          f"{seq_len / median * 1e3:.0f} tokens/s")
 
 
 if __name__ == "__main__":

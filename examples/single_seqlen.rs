@@ -3,31 +3,32 @@
 //! whose Python half is `examples/python_single_seqlen.py` (mlx-lm 0.32.0's own model file).
 //!
 //! ```text
-//! cargo run --release -p mlx-examples --example single_seqlen -- [SEQ_LEN] [--preset NAME]
+//! cargo run --release -p mlx-examples --example single_seqlen -- [SEQ_LEN ...] [--preset NAME]
 //!     [--runs N] [--warmup N] [--seed S] [--save-output FILE.npy] [--compare-output FILE.npy]
 //!     [--tolerance T]
 //! ```
 //!
-//! - `SEQ_LEN`: prompt length (default 127); the prompt is `(7919 i + 13) mod vocab`.
+//! - `SEQ_LEN ...`: prompt lengths (default 127), each timed in turn with the same weights (drawn
+//!   once); the prompt is `(7919 i + 13) mod vocab`.
 //! - `--preset small` (default): `examples/glm45-moe-small.json`, a small GLM-4.5-MoE (hidden
-//!   256, 4 layers with the first dense, 16 experts of which 4 per token plus a shared one,
-//!   vocab 4096, 4-bit) that runs in seconds on a CPU. `--preset glm45-air`: GLM-4.5-Air's
+//!   256, 3 layers with the first dense, 16 experts of which 4 per token plus a shared one,
+//!   vocab 2048, 4-bit, float32) that runs in seconds on a CPU. `--preset glm45-air`: GLM-4.5-Air's
 //!   real shapes and quantization (`mlx-community/GLM-4.5-Air-3bit`, 46 layers, 128 experts;
 //!   about 45 GB: a GPU). Any other name of `mlx_lm::presets::PRESETS` works too.
 //! - The weights come from [`mlx_lm::presets::random_model`] with `--seed` (default 0):
 //!   `python_single_seqlen.py` draws the same ones (both print the weights' checksum).
-//! - `--save-output` writes the logits (float32 `.npy`), `--compare-output` checks them against
-//!   a file the other side wrote (largest difference within `--tolerance` times the largest
+//! - `--save-output` writes the logits (float32 `.npy`; with several lengths `NAME-LEN.npy`),
+//!   `--compare-output` checks them against a file the other side wrote (named the same way) (largest difference within `--tolerance` times the largest
 //!   reference logit, at least 1; default 1e-2) before anything is timed.
 //! - Timing: `--warmup` (default 3) untimed runs, then `--runs` (default 10) timed runs, each
 //!   evaluating the logits; prints the median and the min/max spread in ms.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
 use mlx_lm::presets::{Preset, random_model, weights_checksum};
-use mlx_lm::{LoadedModel, ModelConfig};
+use mlx_lm::{LanguageModel, ModelConfig};
 use mlx_rs::{Array, Device, Dtype, Error, Result};
 
 /// The small preset's config (shared with `python_single_seqlen.py`).
@@ -35,7 +36,7 @@ const SMALL_CONFIG: &str = include_str!("glm45-moe-small.json");
 
 /// The command line.
 struct Options {
-    seq_len: i32,
+    seq_lens: Vec<i32>,
     preset: String,
     runs: usize,
     warmup: usize,
@@ -45,7 +46,7 @@ struct Options {
     tolerance: f32,
 }
 
-const USAGE: &str = "usage: single_seqlen [SEQ_LEN] [--preset small|glm45-air|NAME] [--runs N] \
+const USAGE: &str = "usage: single_seqlen [SEQ_LEN ...] [--preset small|glm45-air|NAME] [--runs N] \
                      [--warmup N] [--seed S] [--save-output FILE] [--compare-output FILE] \
                      [--tolerance T]";
 
@@ -60,7 +61,7 @@ fn number<T: std::str::FromStr>(flag: &str, value: Option<String>) -> Result<T> 
 
 fn parse_args() -> Result<Option<Options>> {
     let mut o = Options {
-        seq_len: 127,
+        seq_lens: Vec::new(),
         preset: "small".to_owned(),
         runs: 10,
         warmup: 3,
@@ -70,7 +71,6 @@ fn parse_args() -> Result<Option<Options>> {
         tolerance: 1e-2,
     };
     let mut args = std::env::args().skip(1);
-    let mut positional = 0;
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "-h" | "--help" => {
@@ -87,14 +87,13 @@ fn parse_args() -> Result<Option<Options>> {
             "--save-output" => o.save_output = args.next().map(PathBuf::from),
             "--compare-output" => o.compare_output = args.next().map(PathBuf::from),
             _ if arg.starts_with("--") => return Err(bad(format!("unknown option `{arg}`"))),
-            _ if positional == 0 => {
-                o.seq_len = number("SEQ_LEN", Some(arg))?;
-                positional += 1;
-            }
-            _ => return Err(bad(format!("unexpected argument `{arg}`"))),
+            _ => o.seq_lens.push(number("SEQ_LEN", Some(arg))?),
         }
     }
-    if o.seq_len <= 0 || o.runs == 0 {
+    if o.seq_lens.is_empty() {
+        o.seq_lens.push(127);
+    }
+    if o.seq_lens.iter().any(|&n| n <= 0) || o.runs == 0 {
         return Err(bad("SEQ_LEN and --runs must be positive".into()));
     }
     Ok(Some(o))
@@ -115,10 +114,14 @@ fn preset_config(name: &str) -> Result<(ModelConfig, String)> {
     }
 }
 
-/// Where the weights come from: the shared random-weight presets (the same draws as
-/// `examples/presets.py`).
-fn build_model(config: &ModelConfig, seed: u64) -> Result<LoadedModel> {
-    random_model(config, seed)
+/// `path` for one of several lengths: `NAME-LEN.EXT` (as it is for a single length).
+fn per_length(path: &Path, seq_len: i32, several: bool) -> PathBuf {
+    if !several {
+        return path.to_owned();
+    }
+    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let ext = path.extension().map(|e| format!(".{}", e.to_string_lossy())).unwrap_or_default();
+    path.with_file_name(format!("{stem}-{seq_len}{ext}"))
 }
 
 /// The prompt: `(7919 i + 13) mod vocab` for `i < seq_len`, shape `[1, seq_len]`.
@@ -162,7 +165,7 @@ fn describe(config: &ModelConfig) {
 
 /// Checks `logits` against the `.npy` at `path`: the largest difference must be within
 /// `tolerance * max(1, max |reference|)`.
-fn compare(logits: &Array, path: &PathBuf, tolerance: f32) -> Result<()> {
+fn compare(logits: &Array, path: &Path, tolerance: f32) -> Result<()> {
     let reference = mlx_rs::io::load(path)?.astype(Dtype::Float32)?;
     if reference.shape() != logits.shape() {
         return Err(Error::invalid(
@@ -207,24 +210,33 @@ fn run(o: &Options) -> Result<()> {
     println!("preset: {label}, seed {}", o.seed);
     describe(&config);
     let start = Instant::now();
-    let loaded = build_model(&config, o.seed)?;
+    let loaded = random_model(&config, o.seed)?;
     let model = loaded.model.as_ref();
     println!(
         "weights drawn in {:.1} s, checksum {:016x}",
         start.elapsed().as_secs_f64(),
         weights_checksum(model)?
     );
-    let tokens = prompt(o.seq_len, model.vocab_size())?;
-    println!("sequence length: {}", o.seq_len);
+    let several = o.seq_lens.len() > 1;
+    for &seq_len in &o.seq_lens {
+        time_forward(model, seq_len, o, several)?;
+    }
+    Ok(())
+}
 
+/// Checks (or saves) the output at one length, then times the forward pass.
+fn time_forward(model: &dyn LanguageModel, seq_len: i32, o: &Options, several: bool) -> Result<()> {
+    let tokens = prompt(seq_len, model.vocab_size())?;
+    println!("sequence length: {seq_len}");
     let logits = model.forward(&tokens, None)?.astype(Dtype::Float32)?;
     logits.eval()?;
     if let Some(path) = &o.save_output {
-        mlx_rs::io::save(path, &logits)?;
+        let path = per_length(path, seq_len, several);
+        mlx_rs::io::save(&path, &logits)?;
         println!("logits {:?} saved to {}", logits.shape(), path.display());
     }
     if let Some(path) = &o.compare_output {
-        compare(&logits, path, o.tolerance)?;
+        compare(&logits, &per_length(path, seq_len, several), o.tolerance)?;
     }
 
     for _ in 0..o.warmup {
@@ -244,12 +256,11 @@ fn run(o: &Options) -> Result<()> {
     };
     let (min, max) = (ms[0], ms[ms.len() - 1]);
     println!(
-        "forward, {} tokens: median {median:.2} ms (min {min:.2}, max {max:.2}) over {} runs \
+        "forward, {seq_len} tokens: median {median:.2} ms (min {min:.2}, max {max:.2}) over {} runs \
          after {} warm-up; {:.0} tokens/s",
-        o.seq_len,
         o.runs,
         o.warmup,
-        f64::from(o.seq_len) / median * 1e3
+        f64::from(seq_len) / median * 1e3
     );
     Ok(())
 }

@@ -16,6 +16,8 @@ presets=("$@")
 here=$(cd "$(dirname "$0")/.." && pwd)
 export PATH="$here/../target/release/examples:$PATH"
 mkdir -p "$out"
+work=$(mktemp -d)  # logits files: large, not kept
+trap 'rm -rf "$work"' EXIT
 tokens=$(seq -s, 1000 1063)
 max_tokens=${MAX_TOKENS:-100}
 lengths=${LENGTHS:-32 64 127 128 256 512}
@@ -23,9 +25,9 @@ lengths=${LENGTHS:-32 64 127 128 256 512}
 if [ -z "${SKIP_SEQLEN:-}" ]; then
   echo "== single_seqlen --preset glm45-air: $lengths"
   # shellcheck disable=SC2086
-  single_seqlen --preset glm45-air --save-output "$out/seqlen-rust.npy" $lengths 2>&1 | tee "$out/seqlen-rust.txt"
+  single_seqlen --preset glm45-air --save-output "$work/seqlen.npy" $lengths 2>&1 | tee "$out/seqlen-rust.txt"
   # shellcheck disable=SC2086
-  python3 "$here/python_single_seqlen.py" --preset glm45-air --compare-output "$out/seqlen-rust.npy" $lengths 2>&1 | tee "$out/seqlen-python.txt"
+  python3 "$here/python_single_seqlen.py" --preset glm45-air --compare-output "$work/seqlen.npy" $lengths 2>&1 | tee "$out/seqlen-python.txt"
 fi
 
 for p in "${presets[@]}"; do

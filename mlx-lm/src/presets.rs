@@ -11,13 +11,16 @@
 //!
 //! The draw for the parameter at sorted position `i` uses `random::key(seed * 1_000_000 + i)`:
 //!
+//! Floats are stored in the config's `torch_dtype` (`bfloat16` when absent, as mlx-community
+//! checkpoints; `float32` suits CPUs, whose bf16 quantized matmul is slow):
+//!
 //! - packed weights (`uint32`): threefry's raw bits, `random::split(key, ⌈n/2⌉)` flattened;
-//! - affine scales: `normal(shape, f32, loc = s, scale = s / 10)` as bf16, with
+//! - affine scales: `normal(shape, f32, loc = s, scale = s / 10)` in the float dtype, with
 //!   `s = 2√3 / (√in · (2^bits − 1))` so that a dequantized row has about unit norm over `√in`;
 //!   their biases are `−scales · (2^bits − 1) / 2` (centred codes; no draw of their own);
 //! - norm weights (`…norm.weight`): ones;
 //! - `e_score_correction_bias`: `normal(shape, f32, 0, 0.01)` (kept float32, as mlx-lm does);
-//! - other floats: `normal(shape, f32, 0, 1/√last_dim)` as bf16.
+//! - other floats: `normal(shape, f32, 0, 1/√last_dim)` in the float dtype.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -86,6 +89,7 @@ impl Preset {
 /// The model of `config` with every parameter drawn from `seed` (see the module docs), each
 /// parameter evaluated as it is drawn.
 pub fn random_model(config: &ModelConfig, seed: u64) -> Result<LoadedModel> {
+    let float = float_dtype(config)?;
     let mut model = models::build(config, None)?;
     let mut params = model.named_parameters();
     params.sort_by(|a, b| a.0.cmp(&b.0));
@@ -113,8 +117,8 @@ pub fn random_model(config: &ModelConfig, seed: u64) -> Result<LoadedModel> {
             let levels = f64::from((1u32 << bits) - 1);
             let s = 2.0 * 3f64.sqrt() / (in_dims.sqrt() * levels);
             let (loc, scale) = (s as f32, (s / 10.0) as f32);
-            let scales = random::normal(shape, Dtype::Float32, loc, scale, Some(&key))?
-                .astype(Dtype::Bfloat16)?;
+            let scales =
+                random::normal(shape, Dtype::Float32, loc, scale, Some(&key))?.astype(float)?;
             scales_of.insert(prefix.to_owned(), (scales.clone(), bits));
             scales
         } else if path
@@ -124,20 +128,20 @@ pub fn random_model(config: &ModelConfig, seed: u64) -> Result<LoadedModel> {
             // Derived from the scales below; the index `i` is used all the same.
             continue;
         } else if path.ends_with("norm.weight") {
-            mlx_rs::ops::ones(shape, Dtype::Bfloat16)?
+            mlx_rs::ops::ones(shape, float)?
         } else if path.ends_with("e_score_correction_bias") {
             random::normal(shape, Dtype::Float32, 0.0, 0.01, Some(&key))?
         } else {
             let last = f64::from(shape.last().copied().unwrap_or(1).max(1));
             random::normal(shape, Dtype::Float32, 0.0, (1.0 / last.sqrt()) as f32, Some(&key))?
-                .astype(Dtype::Bfloat16)?
+                .astype(float)?
         };
         value.eval()?;
         drawn.push((path.clone(), value));
     }
     for (prefix, (scales, bits)) in scales_of {
         let half = ((1u32 << bits) - 1) as f32 / 2.0;
-        let biases = (scales.astype(Dtype::Float32)? * -half)?.astype(Dtype::Bfloat16)?;
+        let biases = (scales.astype(Dtype::Float32)? * -half)?.astype(float)?;
         biases.eval()?;
         drawn.push((format!("{prefix}.biases"), biases));
     }
@@ -149,6 +153,23 @@ pub fn random_model(config: &ModelConfig, seed: u64) -> Result<LoadedModel> {
     }
     model.update(&tree_unflatten(drawn)?)?;
     Ok(LoadedModel { model, config: config.clone() })
+}
+
+/// The dtype floats are drawn in: `torch_dtype` (`bfloat16`, `float16` or `float32`), bf16 when
+/// absent.
+fn float_dtype(config: &ModelConfig) -> Result<Dtype> {
+    match config.get("torch_dtype").and_then(|v| v.as_str()) {
+        None | Some("bfloat16") => Ok(Dtype::Bfloat16),
+        Some("float16") => Ok(Dtype::Float16),
+        Some("float32") => Ok(Dtype::Float32),
+        Some(other) => Err(Error::invalid(
+            "random_model",
+            format!(
+                "{}: torch_dtype `{other}` (expected bfloat16, float16 or float32)",
+                config.file
+            ),
+        )),
+    }
 }
 
 /// Random `uint32` codes of `shape`: threefry's raw output as `random::split(key, ⌈n/2⌉)`
