@@ -6,6 +6,7 @@
 #
 #   examples/scripts/compare_models.sh OUT_DIR [PRESET ...]
 #
+# SKIP_SEQLEN=1 or SKIP_GENERATE=1 leave out one half; LENGTHS and MAX_TOKENS change the sizes.
 # Needs the release `single_seqlen` and `generate` examples on PATH (or in target/release/examples)
 # and Python with mlx 0.32.2 and mlx-lm 0.32.0.
 set -uo pipefail
@@ -29,6 +30,7 @@ if [ -z "${SKIP_SEQLEN:-}" ]; then
   # shellcheck disable=SC2086
   python3 "$here/python_single_seqlen.py" --preset glm45-air --compare-output "$work/seqlen.npy" $lengths 2>&1 | tee "$out/seqlen-python.txt"
 fi
+[ -n "${SKIP_GENERATE:-}" ] && exit 0
 
 for p in "${presets[@]}"; do
   echo "== generate --preset $p ($max_tokens tokens)"
