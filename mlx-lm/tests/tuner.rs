@@ -175,7 +175,8 @@ fn check_updated(name: &str, params: &Tree) {
     let got = tree_flatten(params);
     assert_eq!(got.len(), want.len());
     for (path, p) in got {
-        assert_close(&format!("{name} {path}"), &to_f32(&p), &floats(&want[&path]), 1e-4, 1e-5);
+        // Adam divides by |g|: where a gradient is ~0 its rounding moves the step (at most lr).
+        assert_close(&format!("{name} {path}"), &to_f32(&p), &floats(&want[&path]), 1e-4, 1e-3);
     }
 }
 
@@ -328,8 +329,14 @@ fn check_fused(case: &str, dequantize: bool, tol: f32) {
     tuner::save_fused_model(model.as_ref(), &config, &out, dequantize, Some(&source)).unwrap();
     let fused = load_model(&out).unwrap();
     assert_eq!(fused.config.quantization.is_some(), config.quantization.is_some() && !dequantize);
-    let want = floats(&g["logits"]);
-    assert_close(&format!("{case} fused"), &prompt_logits(fused.model.as_ref()), &want, tol, tol);
+    let key = if dequantize { "fused_dequantized_logits" } else { "fused_logits" };
+    let want = floats(&g[key]);
+    assert_close(&format!("{case} {key}"), &prompt_logits(fused.model.as_ref()), &want, tol, tol);
+    if config.quantization.is_none() {
+        // A float base: fusing is exact up to rounding, so base + adapter = fused.
+        let unfused = floats(&g["logits"]);
+        assert_close(&format!("{case} fused vs adapted"), &prompt_logits(fused.model.as_ref()), &unfused, tol, tol);
+    }
 }
 
 #[test]
@@ -337,23 +344,9 @@ fn fused_models_give_the_adapted_logits() {
     check_fused("llama_lora_py", false, 1e-4);
     check_fused("llama_dora_py", false, 1e-4);
     check_fused("qwen3_moe_all_lora_py", false, 1e-4);
-    // A quantized base dequantized: the adapter's update is kept exactly (bf16 weights).
-    check_fused("llama_q4_lora_py", true, 5e-2);
-}
-
-#[test]
-fn fused_quantized_model_stays_quantized_and_close() {
-    // Re-quantizing the fused weights rounds them again (as in mlx-lm): close, not equal.
-    let case = "llama_q4_lora_py";
-    let g = &golden()["adapters"][case];
-    let mut model = adapted(case);
-    tuner::fuse_model(model.as_mut(), false).unwrap();
-    assert!(model.parameters().paths().iter().any(|p| p.ends_with("q_proj.scales")));
-    let got = prompt_logits(model.as_ref());
-    let want = floats(&g["logits"]);
-    let mean_err: f32 = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).sum::<f32>() / got.len() as f32;
-    let mean_abs: f32 = want.iter().map(|x| x.abs()).sum::<f32>() / want.len() as f32;
-    assert!(mean_err < 0.1 * mean_abs, "mean error {mean_err} vs mean |logit| {mean_abs}");
+    // QLoRA: re-quantized as mlx-lm does, and with `--dequantize` (bf16 weights).
+    check_fused("llama_q4_lora_py", false, 2e-2);
+    check_fused("llama_q4_lora_py", true, 2e-2);
 }
 
 fn bpe() -> Tokenizer {
@@ -420,7 +413,8 @@ fn malformed_records_name_the_file_and_line() {
     let tokens = "{\"tokens\": [1, 2, 3]}\n{\"tokens\": [4, 5], \"offset\": 1}\n{\"tokens\": [-1]}\n";
     let e = Dataset::from_jsonl(tokens, "k.jsonl", None, &opts).unwrap_err().to_string();
     assert!(e.contains("k.jsonl:3"), "{e}");
-    let ok = Dataset::from_jsonl(&tokens[..tokens.len() - 16], "k.jsonl", None, &opts).unwrap();
+    let good = "{\"tokens\": [1, 2, 3]}\n{\"tokens\": [4, 5], \"offset\": 1}\n";
+    let ok = Dataset::from_jsonl(good, "k.jsonl", None, &opts).unwrap();
     assert_eq!(ok.examples, vec![(vec![1, 2, 3], 0), (vec![4, 5], 1)]);
 }
 
@@ -503,9 +497,9 @@ fn training_lowers_the_loss_saves_and_resumes() {
     assert!(dir.join("0000020_adapters.safetensors").exists());
     assert_eq!(rec.saved.last().unwrap().0, 30);
     let (trained, _) = trainer.into_parts().unwrap();
-
     // Resuming: a fresh model with the saved adapters holds the trained values.
     let mut fresh = load_model(fixture_dir("llama_f32")).unwrap().model;
+    fresh.freeze();
     tuner::load_adapters(fresh.as_mut(), &dir).unwrap();
     for ((p, a), (_, b)) in tree_flatten(&trained.trainable_parameters())
         .iter()
@@ -514,8 +508,12 @@ fn training_lowers_the_loss_saves_and_resumes() {
         assert_eq!(to_f32(a), to_f32(b), "{p}");
     }
     let mut fresh = fresh;
+    let mut trained = trained;
     let resumed = tuner::evaluate(fresh.as_mut(), &valid, 2, None, 2048, 0).unwrap();
-    assert!((resumed - rec.val[2].val_loss).abs() < 1e-4);
+    let finished = tuner::evaluate(trained.as_mut(), &valid, 2, None, 2048, 0).unwrap();
+    assert_eq!(resumed, finished);
+    // (mlx-lm validates at the last iteration before its update, so this is lower still.)
+    assert!(finished < rec.val[2].val_loss);
     let batches = Batches::new(&train, 2, 2048, false, 0).unwrap();
     assert_eq!(batches.count(), 4);
 }

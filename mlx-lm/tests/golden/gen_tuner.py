@@ -7,7 +7,7 @@ written by mlx-lm itself (`adapter_config.json` + `adapters.safetensors`) and sm
   llama_q4) made by mlx-lm's `linear_to_lora_layers` after `model.freeze()`, with every adapter
   parameter then set to fixed random values (lora_b non-zero, so gradients reach lora_a), saved
   as mlx-lm's trainer saves them; for each, the logits of a prompt, and for the LoRA ones one
-  training step: `default_loss` and `nn.value_and_grad` on a fixed batch (loss, ntoks and every
+  training step, and the logits after mlx-lm's `fuse` (for QLoRA also with `--dequantize`): `default_loss` and `nn.value_and_grad` on a fixed batch (loss, ntoks and every
   adapter gradient), then one AdamW update (lr 1e-2) of the adapter parameters;
 - the adapter directory `llama_lora_rs` written by the Rust side (`tests/tuner.rs`, ignored test
   `write_rust_adapter_fixture`), loaded with mlx-lm's `load_adapters`: its logits;
@@ -164,6 +164,18 @@ def one_step(model, updated=False):
     return out
 
 
+def fused_logits(name, adapter_dir, dequantize):
+    """mlx-lm's `fuse.py` on the saved adapters: every `fuse`-able module merged (re-quantized
+    unless `dequantize`, which also runs `dequantize_model`), then the prompt's logits."""
+    model = load_fixture(name)
+    tuner_utils.load_adapters(model, str(OUT / adapter_dir))
+    fused = [(n, m.fuse(dequantize=dequantize)) for n, m in model.named_modules() if hasattr(m, "fuse")]
+    model.update_modules(tree_unflatten(fused))
+    if dequantize:
+        model = mlx_lm_module("utils").dequantize_model(model)
+    return logits_of(model)
+
+
 def adapter_goldens():
     lora = {"rank": 4, "scale": 10.0, "dropout": 0.0}
     cases = {}
@@ -178,6 +190,9 @@ def adapter_goldens():
     cases["llama_dora_py"] = {"model": "llama_f32", "logits": logits_of(m)}
     m = adapted("llama_q4", "lora", 2, lora, 4, "llama_q4_lora_py")
     cases["llama_q4_lora_py"] = {"model": "llama_q4", "logits": logits_of(m), "step": one_step(m)}
+    for case in cases.values():
+        case["fused_logits"] = fused_logits(case["model"], next(k for k, v in cases.items() if v is case), False)
+    cases["llama_q4_lora_py"]["fused_dequantized_logits"] = fused_logits("llama_q4", "llama_q4_lora_py", True)
     rust_dir = OUT / "llama_lora_rs"
     if rust_dir.exists():
         model = load_fixture("llama_f32")
