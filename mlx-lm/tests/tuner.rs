@@ -512,8 +512,8 @@ fn training_lowers_the_loss_saves_and_resumes() {
     let resumed = tuner::evaluate(fresh.as_mut(), &valid, 2, None, 2048, 0).unwrap();
     let finished = tuner::evaluate(trained.as_mut(), &valid, 2, None, 2048, 0).unwrap();
     assert_eq!(resumed, finished);
-    // (mlx-lm validates at the last iteration before its update, so this is lower still.)
-    assert!(finished < rec.val[2].val_loss);
+    // (mlx-lm validates at the last iteration before that iteration's update.)
+    assert!(finished < rec.val[0].val_loss * 0.8);
     let batches = Batches::new(&train, 2, 2048, false, 0).unwrap();
     assert_eq!(batches.count(), 4);
 }
