@@ -128,7 +128,10 @@ fn check_step(case: &str, tol: f32) {
     .unwrap();
     let loss = values[0].item::<f32>().unwrap();
     let want_loss = step["loss"].as_f64().unwrap() as f32;
-    assert!((loss - want_loss).abs() <= tol * want_loss.abs(), "{case}: loss {loss} vs {want_loss}");
+    assert!(
+        (loss - want_loss).abs() <= tol * want_loss.abs(),
+        "{case}: loss {loss} vs {want_loss}"
+    );
     assert_eq!(values[1].item::<i32>().unwrap() as i64, step["ntoks"].as_i64().unwrap());
     let want = step["grads"].as_object().unwrap();
     let got = tree_flatten(&grads);
@@ -189,7 +192,10 @@ fn compiled_and_eager_adamw_steps_match_mlx_lm() {
         let want = golden()["adapters"]["llama_lora_py"]["step"]["loss"].as_f64().unwrap() as f32;
         assert!((loss.item::<f32>().unwrap() - want).abs() < 1e-4 * want);
         assert_eq!(ntoks.item::<i32>().unwrap(), 16);
-        check_updated(if compile { "compiled" } else { "eager" }, &trainer.trainable_parameters().unwrap());
+        check_updated(
+            if compile { "compiled" } else { "eager" },
+            &trainer.trainable_parameters().unwrap(),
+        );
         assert!((trainer.learning_rate().unwrap() - 1e-2).abs() < 1e-9);
         // The model itself holds the trained values once handed back.
         let (model, _) = trainer.into_parts().unwrap();
@@ -232,7 +238,10 @@ fn rust_adapter_config() -> FineTuneConfig {
         fine_tune_type: FineTuneType::Lora,
         num_layers: 2,
         lora_parameters: LoraParameters { rank: 4, scale: 10.0, dropout: 0.0, keys: None },
-        extra: serde_json::Map::from_iter([("model".to_owned(), Value::from("tests/fixtures/models/llama_f32"))]),
+        extra: serde_json::Map::from_iter([(
+            "model".to_owned(),
+            Value::from("tests/fixtures/models/llama_f32"),
+        )]),
     }
 }
 
@@ -257,13 +266,16 @@ fn rust_adapters_load_in_mlx_lm() {
     let fresh = scratch("rs-adapters");
     write_rust_adapters(&fresh);
     let (a, _) = mlx_rs::io::load_safetensors(fresh.join("adapters.safetensors")).unwrap();
-    let (b, _) = mlx_rs::io::load_safetensors(tuner_dir("llama_lora_rs").join("adapters.safetensors")).unwrap();
+    let (b, _) =
+        mlx_rs::io::load_safetensors(tuner_dir("llama_lora_rs").join("adapters.safetensors"))
+            .unwrap();
     assert_eq!(a.len(), b.len());
     for (k, v) in &a {
         assert_eq!(to_f32(v), to_f32(&b[k]), "{k}");
     }
     let config = std::fs::read_to_string(fresh.join("adapter_config.json")).unwrap();
-    let committed = std::fs::read_to_string(tuner_dir("llama_lora_rs").join("adapter_config.json")).unwrap();
+    let committed =
+        std::fs::read_to_string(tuner_dir("llama_lora_rs").join("adapter_config.json")).unwrap();
     assert_eq!(config, committed);
     // ... and mlx-lm's load_adapters on it gives the logits Rust computes.
     check_logits("llama_lora_rs", 1e-4);
@@ -271,7 +283,8 @@ fn rust_adapters_load_in_mlx_lm() {
 
 #[test]
 fn adapter_config_round_trips_in_mlx_lm_format() {
-    let text = std::fs::read_to_string(tuner_dir("qwen3_moe_lora_py").join("adapter_config.json")).unwrap();
+    let text = std::fs::read_to_string(tuner_dir("qwen3_moe_lora_py").join("adapter_config.json"))
+        .unwrap();
     let config = FineTuneConfig::from_json(&serde_json::from_str(&text).unwrap(), "x").unwrap();
     assert_eq!(config.fine_tune_type, FineTuneType::Lora);
     assert_eq!(config.num_layers, 2);
@@ -288,7 +301,8 @@ fn adapter_config_round_trips_in_mlx_lm_format() {
 fn linear_to_lora_layers_picks_the_last_blocks_and_keys() {
     let mut model = load_model(fixture_dir("llama_f32")).unwrap().model;
     model.freeze();
-    let n = tuner::linear_to_lora_layers(model.as_mut(), 1, &LoraParameters::default(), false).unwrap();
+    let n =
+        tuner::linear_to_lora_layers(model.as_mut(), 1, &LoraParameters::default(), false).unwrap();
     assert_eq!(n, 7);
     let paths = model.trainable_parameters().paths();
     assert!(paths.iter().all(|p| p.starts_with("model.layers.1.")), "{paths:?}");
@@ -296,13 +310,17 @@ fn linear_to_lora_layers_picks_the_last_blocks_and_keys() {
 
     let mut model = load_model(fixture_dir("qwen3_moe_f32")).unwrap().model;
     model.freeze();
-    let keys = LoraParameters { keys: Some(vec!["mlp.switch_mlp.down_proj".into()]), ..Default::default() };
+    let keys = LoraParameters {
+        keys: Some(vec!["mlp.switch_mlp.down_proj".into()]),
+        ..Default::default()
+    };
     assert_eq!(tuner::linear_to_lora_layers(model.as_mut(), -1, &keys, false).unwrap(), 1);
     let dora = tuner::linear_to_lora_layers(model.as_mut(), -1, &LoraParameters::default(), true);
     assert!(dora.unwrap_err().to_string().contains("DoRA"));
 
     let mut model = load_model(fixture_dir("llama_f32")).unwrap().model;
-    let full = FineTuneConfig { fine_tune_type: FineTuneType::Full, num_layers: 1, ..Default::default() };
+    let full =
+        FineTuneConfig { fine_tune_type: FineTuneType::Full, num_layers: 1, ..Default::default() };
     assert_eq!(tuner::prepare_model(model.as_mut(), &full).unwrap(), 0);
     let paths = model.trainable_parameters().paths();
     assert_eq!(paths.len(), 9);
@@ -314,7 +332,8 @@ fn linear_to_lora_layers_picks_the_last_blocks_and_keys() {
 #[test]
 fn mismatched_adapters_are_refused_with_names() {
     let mut model = load_model(fixture_dir("qwen3_moe_f32")).unwrap().model;
-    let e = tuner::load_adapters(model.as_mut(), tuner_dir("llama_lora_py")).unwrap_err().to_string();
+    let e =
+        tuner::load_adapters(model.as_mut(), tuner_dir("llama_lora_py")).unwrap_err().to_string();
     assert!(e.contains("incompatible tensors") && e.contains("lora_a"), "{e}");
 }
 
@@ -335,7 +354,13 @@ fn check_fused(case: &str, dequantize: bool, tol: f32) {
     if config.quantization.is_none() {
         // A float base: fusing is exact up to rounding, so base + adapter = fused.
         let unfused = floats(&g["logits"]);
-        assert_close(&format!("{case} fused vs adapted"), &prompt_logits(fused.model.as_ref()), &unfused, tol, tol);
+        assert_close(
+            &format!("{case} fused vs adapted"),
+            &prompt_logits(fused.model.as_ref()),
+            &unfused,
+            tol,
+            tol,
+        );
     }
 }
 
@@ -350,14 +375,18 @@ fn fused_models_give_the_adapted_logits() {
 }
 
 fn bpe() -> Tokenizer {
-    Tokenizer::from_dir(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bpe")).unwrap()
+    Tokenizer::from_dir(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bpe"))
+        .unwrap()
 }
 
 #[test]
 fn datasets_and_batches_match_mlx_lm() {
     let tokenizer = bpe();
     for (name, case) in golden()["datasets"].as_object().unwrap() {
-        let options = DatasetOptions { mask_prompt: case["mask_prompt"].as_bool().unwrap(), ..Default::default() };
+        let options = DatasetOptions {
+            mask_prompt: case["mask_prompt"].as_bool().unwrap(),
+            ..Default::default()
+        };
         let dir = tuner_dir(case["dir"].as_str().unwrap());
         let data = tuner::load_local_dataset(&dir, Some(&tokenizer), &options).unwrap();
         assert!(data.valid.is_empty() && data.test.is_empty());
@@ -365,7 +394,12 @@ fn datasets_and_batches_match_mlx_lm() {
             .as_array()
             .unwrap()
             .iter()
-            .map(|e| (ints(&e[0]).into_iter().map(|x| x as u32).collect(), e[1].as_u64().unwrap() as usize))
+            .map(|e| {
+                (
+                    ints(&e[0]).into_iter().map(|x| x as u32).collect(),
+                    e[1].as_u64().unwrap() as usize,
+                )
+            })
             .collect();
         assert_eq!(data.train.examples, want, "{name}: tokens and offsets");
         let batches = case["batches"].as_array().unwrap();
@@ -374,7 +408,8 @@ fn datasets_and_batches_match_mlx_lm() {
             let groups = tuner::batch_indices(&data.train, 2).unwrap();
             for group in groups {
                 let b = tuner::make_batch(&data.train, &group, max_len).unwrap();
-                let (tokens, lengths) = (b.tokens.to_vec::<i32>().unwrap(), b.lengths.to_vec::<i32>().unwrap());
+                let (tokens, lengths) =
+                    (b.tokens.to_vec::<i32>().unwrap(), b.lengths.to_vec::<i32>().unwrap());
                 let found = batches.iter().any(|w| {
                     w["max_seq_length"].as_u64() == Some(max_len as u64)
                         && matrix(&w["tokens"]).0 == tokens
@@ -394,7 +429,8 @@ fn malformed_records_name_the_file_and_line() {
     let tok = bpe();
     let opts = DatasetOptions::default();
     let bad_json = "{\"text\": \"a\"}\n{\"text\": \"b\"}\n{\"text\": \"c\"\n";
-    let e = Dataset::from_jsonl(bad_json, "train.jsonl", Some(&tok), &opts).unwrap_err().to_string();
+    let e =
+        Dataset::from_jsonl(bad_json, "train.jsonl", Some(&tok), &opts).unwrap_err().to_string();
     assert!(e.contains("train.jsonl:3: invalid JSON"), "{e}");
     let missing = "{\"prompt\": \"a\", \"completion\": \"b\"}\n{\"prompt\": \"a\"}\n";
     let e = Dataset::from_jsonl(missing, "valid.jsonl", Some(&tok), &opts).unwrap_err().to_string();
@@ -406,11 +442,15 @@ fn malformed_records_name_the_file_and_line() {
     let e = Dataset::from_jsonl(unknown, "u.jsonl", Some(&tok), &opts).unwrap_err().to_string();
     assert!(e.contains("u.jsonl:1: unsupported data format"), "{e}");
     let masked = DatasetOptions { mask_prompt: true, ..Default::default() };
-    let e = Dataset::from_jsonl("{\"text\": \"a\"}\n", "m.jsonl", Some(&tok), &masked).unwrap_err().to_string();
+    let e = Dataset::from_jsonl("{\"text\": \"a\"}\n", "m.jsonl", Some(&tok), &masked)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("not supported for text"), "{e}");
-    let e = Dataset::from_jsonl("{\"text\": \"a\"}\n", "n.jsonl", None, &opts).unwrap_err().to_string();
+    let e =
+        Dataset::from_jsonl("{\"text\": \"a\"}\n", "n.jsonl", None, &opts).unwrap_err().to_string();
     assert!(e.contains("n.jsonl:1") && e.contains("tokenizer"), "{e}");
-    let tokens = "{\"tokens\": [1, 2, 3]}\n{\"tokens\": [4, 5], \"offset\": 1}\n{\"tokens\": [-1]}\n";
+    let tokens =
+        "{\"tokens\": [1, 2, 3]}\n{\"tokens\": [4, 5], \"offset\": 1}\n{\"tokens\": [-1]}\n";
     let e = Dataset::from_jsonl(tokens, "k.jsonl", None, &opts).unwrap_err().to_string();
     assert!(e.contains("k.jsonl:3"), "{e}");
     let good = "{\"tokens\": [1, 2, 3]}\n{\"tokens\": [4, 5], \"offset\": 1}\n";
@@ -460,7 +500,8 @@ impl TrainingCallback for Recorder {
 #[test]
 fn training_lowers_the_loss_saves_and_resumes() {
     // A tokenizer-free dataset: the same few sequences, so LoRA can fit them.
-    let seqs: Vec<Vec<u32>> = (0..8).map(|i| (0..12).map(|j| ((i * 7 + j * 3) % 90 + 1) as u32).collect()).collect();
+    let seqs: Vec<Vec<u32>> =
+        (0..8).map(|i| (0..12).map(|j| ((i * 7 + j * 3) % 90 + 1) as u32).collect()).collect();
     let train = Dataset::from_tokens(seqs.clone());
     let valid = Dataset::from_tokens(seqs[..4].to_vec());
     let mut model = load_model(fixture_dir("llama_f32")).unwrap().model;

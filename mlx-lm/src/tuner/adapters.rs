@@ -108,7 +108,10 @@ impl LoraParameters {
                     .collect::<Result<Vec<_>>>()?,
             ),
             Some(v) => {
-                return Err(err(OP, format!("{file}: `lora_parameters.keys` must be a list, got {v}")));
+                return Err(err(
+                    OP,
+                    format!("{file}: `lora_parameters.keys` must be a list, got {v}"),
+                ));
             }
         };
         Ok(LoraParameters {
@@ -187,7 +190,9 @@ impl FineTuneConfig {
     pub fn to_json(&self) -> Value {
         let mut all: Vec<(String, Value)> =
             self.extra.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-        all.retain(|(k, _)| !matches!(k.as_str(), "fine_tune_type" | "num_layers" | "lora_parameters"));
+        all.retain(|(k, _)| {
+            !matches!(k.as_str(), "fine_tune_type" | "num_layers" | "lora_parameters")
+        });
         all.push(("fine_tune_type".into(), Value::from(self.fine_tune_type.name())));
         all.push(("num_layers".into(), Value::from(self.num_layers)));
         let lora = match self.fine_tune_type {
@@ -209,7 +214,9 @@ impl FineTuneConfig {
         let fine_tune_type = match m.get("fine_tune_type") {
             None | Some(Value::Null) => FineTuneType::Lora,
             Some(Value::String(s)) => FineTuneType::from_name(s).context(file)?,
-            Some(v) => return Err(err(OP, format!("{file}: `fine_tune_type` must be a string, got {v}"))),
+            Some(v) => {
+                return Err(err(OP, format!("{file}: `fine_tune_type` must be a string, got {v}")));
+            }
         };
         let num_layers = match m.get("num_layers") {
             Some(v) => v.as_i64().and_then(|n| i32::try_from(n).ok()).ok_or_else(|| {
@@ -224,7 +231,9 @@ impl FineTuneConfig {
         };
         let extra = m
             .iter()
-            .filter(|(k, _)| !matches!(k.as_str(), "fine_tune_type" | "num_layers" | "lora_parameters"))
+            .filter(|(k, _)| {
+                !matches!(k.as_str(), "fine_tune_type" | "num_layers" | "lora_parameters")
+            })
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         Ok(FineTuneConfig { fine_tune_type, num_layers, lora_parameters, extra })
@@ -426,7 +435,10 @@ pub fn load_adapter_weights(
 /// mlx-lm's `load_adapters(model, dir)`: reads `dir/adapter_config.json`, adds its adapters to
 /// the last `num_layers` blocks (nothing for full fine-tuning), then loads
 /// `dir/adapters.safetensors` (see [`load_adapter_weights`]). Returns the config.
-pub fn load_adapters(model: &mut dyn LanguageModel, dir: impl AsRef<Path>) -> Result<FineTuneConfig> {
+pub fn load_adapters(
+    model: &mut dyn LanguageModel,
+    dir: impl AsRef<Path>,
+) -> Result<FineTuneConfig> {
     let dir = dir.as_ref();
     if !dir.exists() {
         return Err(err(
@@ -457,7 +469,10 @@ pub fn fuse_model(model: &mut dyn LanguageModel, dequantize: bool) -> Result<()>
 /// `model`'s parameters with every quantized weight dequantized (`{p}.weight` from
 /// `{p}.weight`, `{p}.scales`, `{p}.biases` with the config's settings for `p`), as mlx-lm's
 /// `dequantize_model` leaves them.
-fn dequantized_parameters(model: &dyn Module, config: &ModelConfig) -> Result<Vec<(String, Array)>> {
+fn dequantized_parameters(
+    model: &dyn Module,
+    config: &ModelConfig,
+) -> Result<Vec<(String, Array)>> {
     let params: HashMap<String, Array> = model.named_parameters().into_iter().collect();
     let Some(q) = &config.quantization else {
         return Ok(params.into_iter().collect());
@@ -523,7 +538,8 @@ pub fn save_fused_model(
     let raw: Map<String, Value> = sorted.into_iter().collect();
     let text = serde_json::to_string(&Value::Object(raw))
         .map_err(|e| err("save_fused_model", e.to_string()))?;
-    let out_config = ModelConfig::from_json_str(&text, &dir.join("config.json").display().to_string())?;
+    let out_config =
+        ModelConfig::from_json_str(&text, &dir.join("config.json").display().to_string())?;
     let params = weights.into_iter().map(|(n, a)| (n, nn::Param::frozen(a))).collect();
     save_model_dir(&ParamsOnly(params), &out_config, dir)?;
     if let Some(src) = source_dir {

@@ -113,7 +113,8 @@ impl Dataset {
             records.push((i + 1, value));
         }
         let Some((_, first)) = records.first() else { return Ok(Dataset::default()) };
-        let format = detect_format(first, options).map_err(|e| err(format!("{file}:{}: {e}", records[0].0)))?;
+        let format = detect_format(first, options)
+            .map_err(|e| err(format!("{file}:{}: {e}", records[0].0)))?;
         if format == DataFormat::Text && options.mask_prompt {
             return Err(err(format!("{file}: prompt masking is not supported for text datasets")));
         }
@@ -134,13 +135,17 @@ impl Dataset {
     ) -> Result<Dataset> {
         let path = path.as_ref();
         let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read {file}: {e}")))?;
+        let text =
+            std::fs::read_to_string(path).map_err(|e| err(format!("cannot read {file}: {e}")))?;
         Dataset::from_jsonl(&text, &file, tokenizer, options)
     }
 }
 
 /// The format of a file from its first record, as mlx-lm's `create_dataset` decides it.
-pub fn detect_format(sample: &Value, options: &DatasetOptions) -> std::result::Result<DataFormat, String> {
+pub fn detect_format(
+    sample: &Value,
+    options: &DatasetOptions,
+) -> std::result::Result<DataFormat, String> {
     let has = |k: &str| sample.get(k).is_some();
     if has(&options.prompt_feature) && has(&options.completion_feature) {
         Ok(DataFormat::Completions)
@@ -154,7 +159,10 @@ pub fn detect_format(sample: &Value, options: &DatasetOptions) -> std::result::R
         Err(format!(
             "unsupported data format: a record needs `{}`, `{}` and `{}`, `{}` or `tokens` \
              (see mlx-lm's LORA.md, Data)",
-            options.text_feature, options.prompt_feature, options.completion_feature, options.chat_feature
+            options.text_feature,
+            options.prompt_feature,
+            options.completion_feature,
+            options.chat_feature
         ))
     }
 }
@@ -167,7 +175,10 @@ fn string_field<'a>(record: &'a Value, key: &str) -> std::result::Result<&'a str
     }
 }
 
-fn need_tokenizer(tokenizer: Option<&Tokenizer>, format: DataFormat) -> std::result::Result<&Tokenizer, String> {
+fn need_tokenizer(
+    tokenizer: Option<&Tokenizer>,
+    format: DataFormat,
+) -> std::result::Result<&Tokenizer, String> {
     tokenizer.ok_or_else(|| {
         format!("{format:?} records need a tokenizer (give token ids as `tokens` records instead)")
     })
@@ -287,7 +298,11 @@ pub fn load_local_dataset(
     }
     let subset = |name: &str| -> Result<Dataset> {
         let path = dir.join(format!("{name}.jsonl"));
-        if path.exists() { Dataset::load(&path, tokenizer, options) } else { Ok(Dataset::default()) }
+        if path.exists() {
+            Dataset::load(&path, tokenizer, options)
+        } else {
+            Ok(Dataset::default())
+        }
     };
     Ok(LocalDatasets { train: subset("train")?, valid: subset("valid")?, test: subset("test")? })
 }
@@ -357,7 +372,8 @@ pub fn make_batch(dataset: &Dataset, indices: &[usize], max_seq_length: usize) -
     for (j, (ids, offset)) in examples.iter().enumerate() {
         let n = ids.len().min(max_seq_length);
         for (k, &id) in ids[..n].iter().enumerate() {
-            tokens[j * width + k] = i32::try_from(id).map_err(|_| err(format!("token id {id} is too large")))?;
+            tokens[j * width + k] =
+                i32::try_from(id).map_err(|_| err(format!("token id {id} is too large")))?;
         }
         let as_i32 = |v: usize| i32::try_from(v).map_err(|_| err(format!("{v} is too large")));
         lengths.push(as_i32(*offset)?);

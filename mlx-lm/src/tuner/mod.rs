@@ -32,8 +32,8 @@ pub mod trainer;
 
 pub use adapters::{
     FineTuneConfig, FineTuneType, LoraParameters, adapter_weights, fuse_model,
-    linear_to_lora_layers, load_adapter_weights, load_adapters, prepare_model, save_adapter_weights,
-    save_adapters, save_fused_model, unfreeze_last_layers,
+    linear_to_lora_layers, load_adapter_weights, load_adapters, prepare_model,
+    save_adapter_weights, save_adapters, save_fused_model, unfreeze_last_layers,
 };
 pub use datasets::{
     Batch, Batches, DataFormat, Dataset, DatasetOptions, LocalDatasets, batch_indices,

@@ -176,7 +176,11 @@ pub struct ValReport {
 impl std::fmt::Display for ValReport {
     /// mlx-lm's line: `Iter N: Val loss X, Val took Ys`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Iter {}: Val loss {:.3}, Val took {:.3}s", self.iteration, self.val_loss, self.val_time)
+        write!(
+            f,
+            "Iter {}: Val loss {:.3}, Val took {:.3}s",
+            self.iteration, self.val_loss, self.val_time
+        )
     }
 }
 
@@ -447,7 +451,11 @@ impl Trainer {
         if args.grad_accumulation_steps < 1 {
             return Err(err("train", "grad_accumulation_steps must be at least 1"));
         }
-        if args.batch_size == 0 || args.steps_per_report == 0 || args.steps_per_eval == 0 || args.steps_per_save == 0 {
+        if args.batch_size == 0
+            || args.steps_per_report == 0
+            || args.steps_per_eval == 0
+            || args.steps_per_save == 0
+        {
             return Err(err("train", "batch_size and the steps_per_* intervals must be positive"));
         }
         let params = model.trainable_parameters();
@@ -571,11 +579,22 @@ impl Trainer {
         let tic = Instant::now();
         let args = &self.args;
         let val_loss = self.with_model(|model| {
-            let loss = evaluate(model, val, args.batch_size, args.val_batches, args.max_seq_length, args.seed);
+            let loss = evaluate(
+                model,
+                val,
+                args.batch_size,
+                args.val_batches,
+                args.max_seq_length,
+                args.seed,
+            );
             model.train(true);
             loss
         })?;
-        cb.on_val_loss_report(&ValReport { iteration: it, val_loss, val_time: tic.elapsed().as_secs_f64() });
+        cb.on_val_loss_report(&ValReport {
+            iteration: it,
+            val_loss,
+            val_time: tic.elapsed().as_secs_f64(),
+        });
         Ok(())
     }
 
@@ -593,18 +612,20 @@ impl Trainer {
         let args = self.args.clone();
         self.borrow()?.model.train(true);
         let val_set = val_set.filter(|v| !v.is_empty());
-        let mut batches = Batches::new(train_set, args.batch_size, args.max_seq_length, true, args.seed)?;
-        let (mut losses, mut n_tokens, mut steps, mut trained_tokens) = (0.0f64, 0usize, 0usize, 0usize);
+        let mut batches =
+            Batches::new(train_set, args.batch_size, args.max_seq_length, true, args.seed)?;
+        let (mut losses, mut n_tokens, mut steps, mut trained_tokens) =
+            (0.0f64, 0usize, 0usize, 0usize);
         let mut train_time = 0.0f64;
         for it in 1..=args.iters {
             let batch = batches.next().ok_or_else(|| err("train", "no batch"))??;
             if let Some(longest) = batch.truncated_from {
                 callback.on_truncation(longest, args.max_seq_length);
             }
-            if let Some(val) = val_set {
-                if it == 1 || it % args.steps_per_eval == 0 || it == args.iters {
-                    self.validate(val, it, callback)?;
-                }
+            if let Some(val) = val_set
+                && (it == 1 || it % args.steps_per_eval == 0 || it == args.iters)
+            {
+                self.validate(val, it, callback)?;
             }
             let tic = Instant::now();
             let (loss, toks) = self.step(&batch, it % args.grad_accumulation_steps == 0)?;
