@@ -163,6 +163,14 @@ fn qlora_step_loss_and_gradients_match_mlx_lm() {
     check_step("llama_q4_lora_py", 3e-2);
 }
 
+#[test]
+fn qlora_on_quantized_experts_matches_mlx_lm() {
+    // LoRASwitchLinear over QuantizedSwitchLinear (gather_qmm), and the router.
+    check_logits("qwen3_moe_q4_lora_py", 2e-2);
+    check_step("qwen3_moe_q4_lora_py", 3e-2);
+    check_fused("qwen3_moe_q4_lora_py", false, 2e-2);
+}
+
 fn trainer_for(case: &str, args: TrainingArgs) -> Trainer {
     let optimizer = tuner::build_optimizer("adamw", 1e-2.into()).unwrap();
     Trainer::new(adapted(case), optimizer, args).unwrap()

@@ -4,11 +4,13 @@ Writes `tuner.json` beside this file and, under `tests/fixtures/tuner/`, adapter
 written by mlx-lm itself (`adapter_config.json` + `adapters.safetensors`) and small jsonl data:
 
 - adapters (LoRA on llama_f32 and on qwen3_moe_f32's experts, DoRA on llama_f32, QLoRA on
-  llama_q4) made by mlx-lm's `linear_to_lora_layers` after `model.freeze()`, with every adapter
-  parameter then set to fixed random values (lora_b non-zero, so gradients reach lora_a), saved
-  as mlx-lm's trainer saves them; for each, the logits of a prompt, and for the LoRA ones one
-  training step, and the logits after mlx-lm's `fuse` (for QLoRA also with `--dequantize`): `default_loss` and `nn.value_and_grad` on a fixed batch (loss, ntoks and every
-  adapter gradient), then one AdamW update (lr 1e-2) of the adapter parameters;
+  llama_q4 and on qwen3_moe_q4's quantized experts) made by mlx-lm's `linear_to_lora_layers`
+  after `model.freeze()`, with every adapter parameter then set to fixed random values (lora_b
+  non-zero, so gradients reach lora_a), saved as mlx-lm's trainer saves them; for each, the
+  logits of a prompt and the logits after mlx-lm's `fuse` (for llama_q4 also with
+  `--dequantize`), and for the LoRA ones one training step: `default_loss` and
+  `nn.value_and_grad` on a fixed batch (loss, ntoks and every adapter gradient), then
+  (llama_lora_py) one AdamW update (lr 1e-2) of the adapter parameters;
 - the adapter directory `llama_lora_rs` written by the Rust side (`tests/tuner.rs`, ignored test
   `write_rust_adapter_fixture`), loaded with mlx-lm's `load_adapters`: its logits;
 - datasets: `text`, `prompt`/`completion` (with and without `mask_prompt`) and `messages`
@@ -102,7 +104,9 @@ def load_fixture(name):
             group_size=q["group_size"],
             bits=q["bits"],
             mode=q.get("mode", "affine"),
-            class_predicate=lambda p, m: f"{p}.scales" in weights,
+            # As mlx-lm's loader: packed layers only, with their per-layer overrides.
+            class_predicate=lambda p, m: f"{p}.scales" in weights
+            and (q[p] if isinstance(q.get(p), dict) else True),
         )
     model.load_weights(list(weights.items()))
     mx.eval(model.parameters())
@@ -190,6 +194,8 @@ def adapter_goldens():
     cases["llama_dora_py"] = {"model": "llama_f32", "logits": logits_of(m)}
     m = adapted("llama_q4", "lora", 2, lora, 4, "llama_q4_lora_py")
     cases["llama_q4_lora_py"] = {"model": "llama_q4", "logits": logits_of(m), "step": one_step(m)}
+    m = adapted("qwen3_moe_q4", "lora", 1, lora, 6, "qwen3_moe_q4_lora_py")
+    cases["qwen3_moe_q4_lora_py"] = {"model": "qwen3_moe_q4", "logits": logits_of(m), "step": one_step(m)}
     for case in cases.values():
         case["fused_logits"] = fused_logits(case["model"], next(k for k, v in cases.items() if v is case), False)
     cases["llama_q4_lora_py"]["fused_dequantized_logits"] = fused_logits("llama_q4", "llama_q4_lora_py", True)
