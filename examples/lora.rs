@@ -14,7 +14,7 @@
 //!
 //! Options: `--data DIR` (`examples/data/lora`: `train.jsonl`, `valid.jsonl`), `--fine-tune-type
 //! lora|dora|full`, `--num-layers N` (16), `--rank R` (8), `--scale S` (20), `--dropout P` (0),
-//! `--optimizer NAME` (adamw), `--learning-rate LR` (2e-3), `--warmup N` (10, then cosine
+//! `--optimizer NAME` (adamw), `--learning-rate LR` (3e-4), `--warmup N` (10, then cosine
 //! decay), `--iters N` (100), `--batch-size N` (4), `--max-seq-length N` (2048),
 //! `--steps-per-report N` (10), `--steps-per-eval N` (50), `--save-every N` (100),
 //! `--grad-accumulation-steps N` (1), `--mask-prompt`, `--seed S` (0), `--no-compile`,
@@ -79,7 +79,7 @@ fn parse_args() -> Result<Args, String> {
         data: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data/lora"),
         config: FineTuneConfig::default(),
         optimizer: "adamw".into(),
-        learning_rate: 2e-3,
+        learning_rate: 3e-4,
         warmup: 10,
         training: TrainingArgs { steps_per_eval: 50, ..Default::default() },
         mask_prompt: false,
