@@ -316,7 +316,6 @@ fn run() -> Result<(), String> {
     let valid = (!valid.is_empty()).then_some(&valid);
     trainer.train(&train, valid, &mut ConsoleReporter::default()).map_err(e)?;
     let (mut model, _) = trainer.into_parts().map_err(e)?;
-    println!("Saved final weights to {}.", args.training.adapter_file.display());
 
     model.train(false);
     generate(

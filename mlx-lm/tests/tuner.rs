@@ -500,7 +500,7 @@ impl TrainingCallback for Recorder {
         println!("{r}");
         self.val.push(r.clone());
     }
-    fn on_save(&mut self, it: usize, files: &[PathBuf]) {
+    fn on_save(&mut self, it: usize, files: &[PathBuf], _last: bool) {
         self.saved.push((it, files.to_vec()));
     }
 }

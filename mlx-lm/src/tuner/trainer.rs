@@ -210,9 +210,10 @@ pub trait TrainingCallback {
     fn on_val_loss_report(&mut self, report: &ValReport) {
         let _ = report;
     }
-    /// Adapter weights were saved at `iteration` to `files`.
-    fn on_save(&mut self, iteration: usize, files: &[PathBuf]) {
-        let _ = (iteration, files);
+    /// Adapter weights were saved at `iteration` to `files` (`last`: the save after the last
+    /// iteration).
+    fn on_save(&mut self, iteration: usize, files: &[PathBuf], last: bool) {
+        let _ = (iteration, files, last);
     }
     /// Iteration `iteration` of `total` is done.
     fn on_step(&mut self, iteration: usize, total: usize) {
@@ -250,10 +251,14 @@ impl TrainingCallback for ConsoleReporter {
         println!("{report}");
     }
 
-    fn on_save(&mut self, iteration: usize, files: &[PathBuf]) {
+    fn on_save(&mut self, iteration: usize, files: &[PathBuf], last: bool) {
         self.clear_bar();
         let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
-        println!("Iter {iteration}: Saved adapter weights to {}.", names.join(" and "));
+        if last {
+            println!("Saved final weights to {}.", names.join(" and "));
+        } else {
+            println!("Iter {iteration}: Saved adapter weights to {}.", names.join(" and "));
+        }
     }
 
     fn on_step(&mut self, iteration: usize, total: usize) {
@@ -654,12 +659,12 @@ impl Trainer {
                 let checkpoint = dir.join(format!("{it:07}_adapters.safetensors"));
                 let files = [args.adapter_file.clone(), checkpoint];
                 self.save(&files)?;
-                callback.on_save(it, &files);
+                callback.on_save(it, &files, false);
             }
         }
         let files = [args.adapter_file.clone()];
         self.save(&files)?;
-        callback.on_save(args.iters, &files);
+        callback.on_save(args.iters, &files, true);
         Ok(())
     }
 }
