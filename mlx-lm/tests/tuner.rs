@@ -104,8 +104,10 @@ fn python_moe_lora_adapters_reproduce_mlx_lm_logits() {
 }
 
 #[test]
-fn dora_forward_matches_mlx_lm() {
+fn dora_forward_and_step_match_mlx_lm() {
     check_logits("llama_dora_py", 1e-4);
+    // Gradients reach `m`, `lora_a` and `lora_b` (the row norms are not differentiated).
+    check_step("llama_dora_py", 1e-4);
 }
 
 #[test]
@@ -200,6 +202,7 @@ fn compiled_and_eager_adamw_steps_match_mlx_lm() {
         let want = golden()["adapters"]["llama_lora_py"]["step"]["loss"].as_f64().unwrap() as f32;
         assert!((loss.item::<f32>().unwrap() - want).abs() < 1e-4 * want);
         assert_eq!(ntoks.item::<i32>().unwrap(), 16);
+        assert_eq!(batch_of_golden().num_loss_tokens().unwrap(), 16);
         check_updated(
             if compile { "compiled" } else { "eager" },
             &trainer.trainable_parameters().unwrap(),

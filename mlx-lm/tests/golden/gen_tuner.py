@@ -8,7 +8,7 @@ written by mlx-lm itself (`adapter_config.json` + `adapters.safetensors`) and sm
   after `model.freeze()`, with every adapter parameter then set to fixed random values (lora_b
   non-zero, so gradients reach lora_a), saved as mlx-lm's trainer saves them; for each, the
   logits of a prompt and the logits after mlx-lm's `fuse` (for llama_q4 also with
-  `--dequantize`), and for the LoRA ones one training step: `default_loss` and
+  `--dequantize`), and one training step: `default_loss` and
   `nn.value_and_grad` on a fixed batch (loss, ntoks and every adapter gradient), then
   (llama_lora_py) one AdamW update (lr 1e-2) of the adapter parameters;
 - the adapter directory `llama_lora_rs` written by the Rust side (`tests/tuner.rs`, ignored test
@@ -191,7 +191,7 @@ def adapter_goldens():
     m = adapted("qwen3_moe_f32", "lora", 1, lora, 5, "qwen3_moe_all_lora_py")
     cases["qwen3_moe_all_lora_py"] = {"model": "qwen3_moe_f32", "logits": logits_of(m), "step": one_step(m)}
     m = adapted("llama_f32", "dora", 2, {"rank": 2, "scale": 5.0, "dropout": 0.0}, 3, "llama_dora_py")
-    cases["llama_dora_py"] = {"model": "llama_f32", "logits": logits_of(m)}
+    cases["llama_dora_py"] = {"model": "llama_f32", "logits": logits_of(m), "step": one_step(m)}
     m = adapted("llama_q4", "lora", 2, lora, 4, "llama_q4_lora_py")
     cases["llama_q4_lora_py"] = {"model": "llama_q4", "logits": logits_of(m), "step": one_step(m)}
     m = adapted("qwen3_moe_q4", "lora", 1, lora, 6, "qwen3_moe_q4_lora_py")
