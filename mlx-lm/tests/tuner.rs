@@ -385,6 +385,44 @@ fn fused_models_give_the_adapted_logits() {
     check_fused("llama_q4_lora_py", true, 2e-2);
 }
 
+/// mlx-lm's quantized MoE adapters fused by Rust into a model directory.
+fn write_fused_moe(dir: &std::path::Path) {
+    let case = "qwen3_moe_q4_lora_py";
+    let source = fixture_dir("qwen3_moe_q4");
+    let mut model = adapted(case);
+    tuner::fuse_model(model.as_mut(), false).unwrap();
+    let config = mlx_lm::ModelConfig::load(&source).unwrap();
+    tuner::save_fused_model(model.as_ref(), &config, dir, false, Some(&source)).unwrap();
+}
+
+/// Writes `tests/fixtures/tuner/qwen3_moe_q4_fused_rs` (then run gen_tuner.py for mlx-lm's
+/// logits on it).
+#[test]
+#[ignore]
+fn write_rust_fused_fixture() {
+    write_fused_moe(&tuner_dir("qwen3_moe_q4_fused_rs"));
+}
+
+#[test]
+fn rust_fused_model_loads_in_mlx_lm() {
+    let fresh = scratch("fused-moe");
+    write_fused_moe(&fresh);
+    let committed = tuner_dir("qwen3_moe_q4_fused_rs");
+    let (a, _) = mlx_rs::io::load_safetensors(fresh.join("model.safetensors")).unwrap();
+    let (b, _) = mlx_rs::io::load_safetensors(committed.join("model.safetensors")).unwrap();
+    assert_eq!(a.len(), b.len());
+    for (k, v) in &a {
+        assert_eq!(v.dtype(), b[k].dtype(), "{k}");
+        assert_eq!(to_f32(v), to_f32(&b[k]), "{k}");
+    }
+    let config = std::fs::read_to_string(fresh.join("config.json")).unwrap();
+    assert_eq!(config, std::fs::read_to_string(committed.join("config.json")).unwrap());
+    // mlx-lm loads the directory strictly and computes what Rust computes.
+    let fused = load_model(&committed).unwrap();
+    let want = floats(&golden()["fused_rs"]["qwen3_moe_q4_fused_rs"]);
+    assert_close("qwen3_moe_q4_fused_rs", &prompt_logits(fused.model.as_ref()), &want, 1e-4, 1e-4);
+}
+
 fn bpe() -> Tokenizer {
     Tokenizer::from_dir(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bpe"))
         .unwrap()

@@ -13,6 +13,9 @@ written by mlx-lm itself (`adapter_config.json` + `adapters.safetensors`) and sm
   (llama_lora_py) one AdamW update (lr 1e-2) of the adapter parameters;
 - the adapter directory `llama_lora_rs` written by the Rust side (`tests/tuner.rs`, ignored test
   `write_rust_adapter_fixture`), loaded with mlx-lm's `load_adapters`: its logits;
+- the model directory `qwen3_moe_q4_fused_rs` that the Rust side fused (ignored test
+  `write_rust_fused_fixture`: mlx-lm's quantized MoE adapters merged and re-quantized), loaded
+  strictly into mlx-lm's model: its logits;
 - datasets: `text`, `prompt`/`completion` (with and without `mask_prompt`) and `messages`
   (with `mask_prompt`) records through mlx-lm's dataset classes, with the BPE tokenizer fixture
   (`tokenizers` + Jinja2 standing in for `transformers`: the template rendered with
@@ -298,9 +301,35 @@ def dataset_goldens():
     return cases
 
 
+def fused_rs_goldens():
+    """Model directories fused by the Rust side, loaded as mlx-lm's `load_model` does."""
+    out = {}
+    for name in ["qwen3_moe_q4_fused_rs"]:
+        folder = OUT / name
+        if not folder.exists():
+            print(f"{folder} is missing: run the Rust test `write_rust_fused_fixture` first")
+            continue
+        config = json.loads((folder / "config.json").read_text())
+        module = mlx_lm_module(f"models.{config['model_type']}")
+        model = module.Model(module.ModelArgs.from_dict(config))
+        weights = mx.load(str(folder / "model.safetensors"))
+        q = config["quantization"]
+        nn.quantize(
+            model,
+            group_size=q["group_size"],
+            bits=q["bits"],
+            mode=q.get("mode", "affine"),
+            class_predicate=lambda p, m: f"{p}.scales" in weights
+            and (q[p] if isinstance(q.get(p), dict) else True),
+        )
+        model.load_weights(list(weights.items()))  # strict
+        out[name] = logits_of(model)
+    return out
+
+
 def main():
     goldens = {"adapters": adapter_goldens(), "datasets": dataset_goldens(), "prompt": PROMPT,
-               "batch": BATCH, "lengths": LENGTHS}
+               "batch": BATCH, "lengths": LENGTHS, "fused_rs": fused_rs_goldens()}
     (HERE / "tuner.json").write_text(json.dumps(goldens) + "\n")
     print(f"wrote {HERE / 'tuner.json'}")
 
