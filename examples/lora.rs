@@ -17,7 +17,7 @@
 //! `--optimizer NAME` (adamw), `--learning-rate LR` (3e-4), `--warmup N` (10, then cosine
 //! decay), `--iters N` (100), `--batch-size N` (4), `--max-seq-length N` (2048),
 //! `--steps-per-report N` (10), `--steps-per-eval N` (50), `--save-every N` (100),
-//! `--grad-accumulation-steps N` (1), `--mask-prompt`, `--seed S` (0), `--no-compile`,
+//! `--grad-accumulation-steps N` (1), `--grad-checkpoint` (llama-family models), `--mask-prompt`, `--seed S` (0), `--no-compile`,
 //! `--adapter-path DIR` (`adapters`), `--resume-adapter-file FILE`, `--fuse DIR` (also write
 //! the fused model there and generate with it), `--prompt TEXT` and `--max-tokens N` (40) for
 //! the generation after training.
@@ -121,6 +121,7 @@ fn parse_args() -> Result<Args, String> {
             "--grad-accumulation-steps" => t.grad_accumulation_steps = num(&flag, value()?)?,
             "--seed" => t.seed = num(&flag, value()?)?,
             "--no-compile" => t.compile = false,
+            "--grad-checkpoint" => t.grad_checkpoint = true,
             "--mask-prompt" => args.mask_prompt = true,
             "--adapter-path" => args.adapter_path = PathBuf::from(value()?),
             "--resume-adapter-file" => args.resume = Some(PathBuf::from(value()?)),

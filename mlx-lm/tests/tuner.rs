@@ -117,8 +117,13 @@ fn qlora_forward_matches_mlx_lm() {
 }
 
 fn check_step(case: &str, tol: f32) {
+    check_step_with(case, tol, false);
+}
+
+fn check_step_with(case: &str, tol: f32, grad_checkpoint: bool) {
     let mut model = adapted(case);
     model.train(true);
+    model.set_grad_checkpoint(grad_checkpoint).unwrap();
     let step = &golden()["adapters"][case]["step"];
     let (batch, lengths) = golden_batch();
     let params = model.trainable_parameters();
@@ -212,6 +217,22 @@ fn compiled_and_eager_adamw_steps_match_mlx_lm() {
         let (model, _) = trainer.into_parts().unwrap();
         check_updated("model", &model.trainable_parameters());
     }
+}
+
+#[test]
+fn gradient_checkpointing_keeps_the_gradients() {
+    // Every block recomputed in the backward pass: the same loss and gradients as mlx-lm's.
+    check_step_with("llama_lora_py", 1e-4, true);
+    for compile in [true, false] {
+        let args = TrainingArgs { compile, grad_checkpoint: true, ..Default::default() };
+        let mut trainer = trainer_for("llama_lora_py", args);
+        trainer.step(&batch_of_golden(), true).unwrap();
+        check_updated("checkpointed", &trainer.trainable_parameters().unwrap());
+    }
+    // Architectures without it say so.
+    let mut moe = load_model(fixture_dir("qwen3_moe_f32")).unwrap().model;
+    let e = moe.set_grad_checkpoint(true).unwrap_err().to_string();
+    assert!(e.contains("qwen3_moe") && e.contains("checkpointing"), "{e}");
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! The training loop of mlx-lm's `tuner/trainer.py`: [`default_loss`], [`evaluate`] and
 //! [`Trainer::train`] (optimizer updates with gradient accumulation, the step compiled with
-//! the model's trainable parameters and the optimizer's state, periodic validation, reports
+//! the model's trainable parameters and the optimizer's state, per-layer gradient
+//! checkpointing where the architecture supports it, periodic validation, reports
 //! with mlx-lm's figures, adapter checkpoints), plus [`build_optimizer`] and [`build_schedule`]
 //! (mlx-lm's `--optimizer` and `lr_schedule`).
 
@@ -99,6 +100,9 @@ pub struct TrainingArgs {
     pub adapter_file: PathBuf,
     /// Iterations whose gradients are summed before one update (default 1).
     pub grad_accumulation_steps: usize,
+    /// Recompute each transformer block in the backward pass instead of keeping its
+    /// intermediates (default false; see [`LanguageModel::set_grad_checkpoint`]).
+    pub grad_checkpoint: bool,
     /// Seed of the batch order (default 0).
     pub seed: u64,
     /// Compile the step (default true). Leave it off when the adapters use dropout: a compiled
@@ -118,6 +122,7 @@ impl Default for TrainingArgs {
             max_seq_length: 2048,
             adapter_file: PathBuf::from("adapters.safetensors"),
             grad_accumulation_steps: 1,
+            grad_checkpoint: false,
             seed: 0,
             compile: true,
         }
@@ -449,7 +454,7 @@ impl Trainer {
     /// A trainer of `model`'s trainable parameters (freeze and add adapters first, see
     /// [`super::prepare_model`]) with `optimizer`.
     pub fn new(
-        model: Box<dyn LanguageModel>,
+        mut model: Box<dyn LanguageModel>,
         mut optimizer: Box<dyn Optimizer>,
         args: TrainingArgs,
     ) -> Result<Trainer> {
@@ -462,6 +467,9 @@ impl Trainer {
             || args.steps_per_save == 0
         {
             return Err(err("train", "batch_size and the steps_per_* intervals must be positive"));
+        }
+        if args.grad_checkpoint {
+            model.set_grad_checkpoint(true)?;
         }
         let params = model.trainable_parameters();
         if params.num_leaves() == 0 {
