@@ -17,7 +17,7 @@
 //! `--optimizer NAME` (adamw), `--learning-rate LR` (3e-4), `--warmup N` (10, then cosine
 //! decay), `--iters N` (100), `--batch-size N` (4), `--max-seq-length N` (2048),
 //! `--steps-per-report N` (10), `--steps-per-eval N` (50), `--save-every N` (100),
-//! `--grad-accumulation-steps N` (1), `--grad-checkpoint` (llama-family models), `--mask-prompt`, `--seed S` (0), `--no-compile`,
+//! `--grad-accumulation-steps N` (1), `--grad-checkpoint`, `--mask-prompt`, `--seed S` (0), `--no-compile`,
 //! `--adapter-path DIR` (`adapters`), `--resume-adapter-file FILE`, `--fuse DIR` (also write
 //! the fused model there and generate with it), `--prompt TEXT` and `--max-tokens N` (40) for
 //! the generation after training.

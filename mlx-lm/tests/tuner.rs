@@ -229,10 +229,9 @@ fn gradient_checkpointing_keeps_the_gradients() {
         trainer.step(&batch_of_golden(), true).unwrap();
         check_updated("checkpointed", &trainer.trainable_parameters().unwrap());
     }
-    // Architectures without it say so.
-    let mut moe = load_model(fixture_dir("qwen3_moe_f32")).unwrap().model;
-    let e = moe.set_grad_checkpoint(true).unwrap_err().to_string();
-    assert!(e.contains("qwen3_moe") && e.contains("checkpointing"), "{e}");
+    // MoE blocks (router, SwitchGlu experts with LoRASwitchLinear) too.
+    check_step_with("qwen3_moe_all_lora_py", 1e-4, true);
+    check_step_with("qwen3_moe_q4_lora_py", 3e-2, true);
 }
 
 #[test]
