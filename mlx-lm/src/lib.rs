@@ -33,6 +33,8 @@
 //!   as `transformers` renders them, and a streaming detokenizer that never splits a character.
 //! - [`sample`]: mlx-lm's logits processors and samplers (top-p, min-p, XTC, top-k,
 //!   temperature), seeded through [`mlx_rs::random`] keys, on the device.
+//! - [`tuner`]: LoRA / DoRA / full fine-tuning as `mlx_lm.lora` (adapters in mlx-lm's format,
+//!   jsonl datasets, the compiled training loop) and `mlx_lm.fuse`.
 //! - [`config`]: `config.json` (with quantization and per-module overrides) and
 //!   `generation_config.json`; [`rope`]: the rope scalings configs ask for.
 //!
@@ -49,6 +51,7 @@ pub mod presets;
 pub mod rope;
 pub mod sample;
 pub mod tokenizer;
+pub mod tuner;
 
 pub use config::{ModelConfig, QuantMode, QuantParams, QuantizationConfig};
 pub use generate::{GenerateOptions, Generation, GenerationResponse, TokenStream};

@@ -43,6 +43,46 @@ pub trait LanguageModel: Module {
     fn make_cache(&self) -> Result<PromptCache> {
         make_prompt_cache(self.num_layers(), None)
     }
+
+    /// Turns per-layer gradient checkpointing on or off (mlx-lm's `grad_checkpoint`): without a
+    /// cache, each transformer block runs under [`checkpointed_layer`], so its intermediates
+    /// are recomputed in the backward pass instead of kept. Turning it on is an error for an
+    /// architecture that does not support it.
+    fn set_grad_checkpoint(&mut self, on: bool) -> Result<()> {
+        if !on {
+            return Ok(());
+        }
+        Err(Error::invalid(
+            "grad_checkpoint",
+            format!("`{}` models do not support gradient checkpointing yet", self.model_type()),
+        ))
+    }
+}
+
+/// `forward(layer, x)` under [`mlx_rs::transforms::checkpoint`], with the layer's trainable
+/// parameters as inputs of the checkpointed function (as mlx-lm's `grad_checkpoint` passes
+/// `model.trainable_parameters()`), so that gradients reach them while the layer's
+/// intermediates are recomputed during the backward pass.
+pub fn checkpointed_layer<L: Module + Clone + 'static>(
+    layer: &L,
+    x: &Array,
+    forward: impl Fn(&L, &Array) -> Result<Array> + 'static,
+) -> Result<Array> {
+    let params = layer.trainable_parameters();
+    let structure = params.map(|_| Ok(()))?;
+    let mut inner = layer.clone();
+    let f = mlx_rs::transforms::checkpoint(move |inputs: &[Array]| {
+        let (x, leaves) =
+            inputs.split_first().ok_or_else(|| Error::invalid("checkpointed_layer", "no input"))?;
+        inner.update(&structure.with_leaves(leaves.iter().cloned())?)?;
+        Ok(vec![forward(&inner, x)?])
+    })?;
+    let mut inputs = vec![x.clone()];
+    inputs.extend(params.leaves().into_iter().cloned());
+    f.apply(&inputs)?
+        .into_iter()
+        .next()
+        .ok_or_else(|| Error::invalid("checkpointed_layer", "the layer returned nothing"))
 }
 
 /// An architecture: how a model of one family is built from its config and how checkpoints are

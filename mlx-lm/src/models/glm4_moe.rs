@@ -15,7 +15,7 @@ use serde_json::{Map, Value};
 use super::llama::Mlp;
 use crate::model::{
     Architecture, LanguageModel, LayerCache, Weights, attention_mask, cached_attention,
-    layer_caches, take_weight,
+    checkpointed_layer, layer_caches, take_weight,
 };
 
 /// `config.json` fields of a GLM-4 MoE model (mlx-lm's `ModelArgs`).
@@ -90,7 +90,7 @@ fn default_topk_method() -> String {
 }
 
 /// Grouped-query self-attention with optional q/k norms and a partial rotary embedding.
-#[derive(Debug, Module)]
+#[derive(Clone, Debug, Module)]
 pub struct Attention {
     /// Query projection.
     pub q_proj: AdaptableLinear,
@@ -212,7 +212,7 @@ pub fn group_expert_select(
 
 /// The router: `weight` `[experts, hidden]` and the selection bias `e_score_correction_bias`
 /// `[experts]` (float32 in converted checkpoints).
-#[derive(Debug, Module)]
+#[derive(Clone, Debug, Module)]
 pub struct MoEGate {
     /// Router weight.
     pub weight: Param,
@@ -265,7 +265,7 @@ impl MoEGate {
 
 /// The mixture-of-experts block: routed experts (`switch_mlp`) weighted by the router, plus
 /// the shared experts.
-#[derive(Debug, Module)]
+#[derive(Clone, Debug, Module)]
 pub struct MoE {
     /// The routed experts, stacked.
     pub switch_mlp: SwitchGlu,
@@ -309,7 +309,7 @@ impl MoE {
 /// mixture of experts.
 // One per layer, built once: the size difference of the variants costs nothing.
 #[allow(clippy::large_enum_variant)]
-#[derive(Debug, Module)]
+#[derive(Clone, Debug, Module)]
 pub enum FeedForward {
     /// The dense SwiGLU MLP.
     Dense(Mlp),
@@ -328,7 +328,7 @@ impl FeedForward {
 }
 
 /// A pre-norm transformer block.
-#[derive(Debug, Module)]
+#[derive(Clone, Debug, Module)]
 pub struct DecoderLayer {
     /// Attention.
     pub self_attn: Attention,
@@ -390,6 +390,9 @@ pub struct Model {
     /// Routed experts per MoE layer (for `sanitize`).
     #[module(skip)]
     pub n_routed_experts: i32,
+    /// Each block runs under `checkpointed_layer` when there is no cache.
+    #[module(skip)]
+    pub grad_checkpoint: bool,
 }
 
 impl LanguageModel for Model {
@@ -404,9 +407,20 @@ impl LanguageModel for Model {
         let first = caches.first().and_then(|c| c.as_deref());
         let mask = attention_mask(h.dim(1)?, first, None, false)?;
         for (layer, cache) in layers.iter().zip(caches.iter_mut()) {
-            h = layer.forward(&h, &mask, cache.as_deref_mut())?;
+            h = match cache {
+                None if self.grad_checkpoint => {
+                    let mask = mask.clone();
+                    checkpointed_layer(layer, &h, move |l, x| l.forward(x, &mask, None))?
+                }
+                _ => layer.forward(&h, &mask, cache.as_deref_mut())?,
+            };
         }
         self.lm_head.forward(&self.model.norm.forward(&h)?)
+    }
+
+    fn set_grad_checkpoint(&mut self, on: bool) -> Result<()> {
+        self.grad_checkpoint = on;
+        Ok(())
     }
 
     fn num_layers(&self) -> usize {
@@ -492,6 +506,7 @@ impl Architecture for Model {
             model_type: model_type.to_owned(),
             vocab_size: args.vocab_size,
             n_routed_experts: args.n_routed_experts,
+            grad_checkpoint: false,
         })
     }
 

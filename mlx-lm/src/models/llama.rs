@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 
 use crate::model::{
     Architecture, LanguageModel, LayerCache, Weights, attention_mask, cached_attention,
-    layer_caches,
+    checkpointed_layer, layer_caches,
 };
 use crate::rope::initialize_rope;
 
@@ -72,7 +72,7 @@ fn default_true() -> bool {
 }
 
 /// Grouped-query self-attention.
-#[derive(Debug, Module)]
+#[derive(Clone, Debug, Module)]
 pub struct Attention {
     /// Query projection.
     pub q_proj: AdaptableLinear,
@@ -140,7 +140,7 @@ impl Attention {
 }
 
 /// The SwiGLU feed-forward block.
-#[derive(Debug, Module)]
+#[derive(Clone, Debug, Module)]
 pub struct Mlp {
     /// Gate projection.
     pub gate_proj: AdaptableLinear,
@@ -167,7 +167,7 @@ impl Mlp {
 }
 
 /// A pre-norm transformer block.
-#[derive(Debug, Module)]
+#[derive(Clone, Debug, Module)]
 pub struct TransformerBlock {
     /// Attention.
     pub self_attn: Attention,
@@ -221,6 +221,9 @@ pub struct Model {
     /// Vocabulary size.
     #[module(skip)]
     pub vocab_size: i32,
+    /// Each block runs under `checkpointed_layer` when there is no cache.
+    #[module(skip)]
+    pub grad_checkpoint: bool,
 }
 
 impl LanguageModel for Model {
@@ -249,7 +252,13 @@ impl LanguageModel for Model {
                 (Some(m), true) => m,
                 _ => &full_mask,
             };
-            h = layer.forward(&h, mask, cache.as_deref_mut())?;
+            h = match cache {
+                None if self.grad_checkpoint => {
+                    let mask = mask.clone();
+                    checkpointed_layer(layer, &h, move |l, x| l.forward(x, &mask, None))?
+                }
+                _ => layer.forward(&h, mask, cache.as_deref_mut())?,
+            };
         }
         let out = self.model.norm.forward(&h)?;
         match &self.lm_head {
@@ -264,6 +273,11 @@ impl LanguageModel for Model {
 
     fn vocab_size(&self) -> i32 {
         self.vocab_size
+    }
+
+    fn set_grad_checkpoint(&mut self, on: bool) -> Result<()> {
+        self.grad_checkpoint = on;
+        Ok(())
     }
 
     fn make_cache(&self) -> Result<PromptCache> {
@@ -332,6 +346,7 @@ impl Architecture for Model {
             },
             model_type: model_type.to_owned(),
             vocab_size: args.vocab_size,
+            grad_checkpoint: false,
         })
     }
 

@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 
 use crate::model::{
     Architecture, LanguageModel, LayerCache, Weights, attention_mask, cached_attention,
-    layer_caches, take_weight,
+    checkpointed_layer, layer_caches, take_weight,
 };
 
 /// `config.json` fields of a Mixtral model (mlx-lm's `ModelArgs`, with its defaults).
@@ -103,7 +103,7 @@ fn default_rope_theta() -> f32 {
 }
 
 /// Grouped-query self-attention without biases, `head_dim = hidden_size / heads`.
-#[derive(Debug, Module)]
+#[derive(Clone, Debug, Module)]
 pub struct MixtralAttention {
     /// Query projection.
     pub q_proj: AdaptableLinear,
@@ -160,7 +160,7 @@ impl MixtralAttention {
 
 /// The sparse mixture-of-experts block: a linear router (`gate`) and the experts
 /// (`switch_mlp`, one SwiGLU MLP per expert).
-#[derive(Debug, Module)]
+#[derive(Clone, Debug, Module)]
 pub struct MixtralSparseMoeBlock {
     /// Router: one logit per expert.
     pub gate: AdaptableLinear,
@@ -196,7 +196,7 @@ impl MixtralSparseMoeBlock {
 }
 
 /// A pre-norm transformer block with a sparse MoE feed-forward.
-#[derive(Debug, Module)]
+#[derive(Clone, Debug, Module)]
 pub struct MixtralDecoderLayer {
     /// Attention.
     pub self_attn: MixtralAttention,
@@ -218,7 +218,7 @@ impl MixtralDecoderLayer {
 }
 
 /// The decoder stack (`model.*` in checkpoints).
-#[derive(Debug, Module)]
+#[derive(Clone, Debug, Module)]
 pub struct MixtralModel {
     /// Token embedding.
     pub embed_tokens: MaybeQuantized<Embedding>,
@@ -241,6 +241,9 @@ pub struct Model {
     /// Vocabulary size.
     #[module(skip)]
     pub vocab_size: i32,
+    /// Each block runs under `checkpointed_layer` when there is no cache.
+    #[module(skip)]
+    pub grad_checkpoint: bool,
     /// Experts per layer (how many per-expert tensors `sanitize` stacks).
     #[module(skip)]
     pub num_local_experts: i32,
@@ -259,13 +262,24 @@ impl LanguageModel for Model {
         let mask = attention_mask(h.dim(1)?, first, None, false)?;
         let mut h = h;
         for (layer, cache) in layers.iter().zip(caches.iter_mut()) {
-            h = layer.forward(&h, &mask, cache.as_deref_mut())?;
+            h = match cache {
+                None if self.grad_checkpoint => {
+                    let mask = mask.clone();
+                    checkpointed_layer(layer, &h, move |l, x| l.forward(x, &mask, None))?
+                }
+                _ => layer.forward(&h, &mask, cache.as_deref_mut())?,
+            };
         }
         let out = self.model.norm.forward(&h)?;
         match &self.lm_head {
             Some(head) => head.forward(&out),
             None => self.model.embed_tokens.as_linear(&out),
         }
+    }
+
+    fn set_grad_checkpoint(&mut self, on: bool) -> Result<()> {
+        self.grad_checkpoint = on;
+        Ok(())
     }
 
     fn num_layers(&self) -> usize {
@@ -324,6 +338,7 @@ impl Architecture for Model {
             },
             model_type: model_type.to_owned(),
             vocab_size: args.vocab_size,
+            grad_checkpoint: false,
             num_local_experts: experts,
         })
     }

@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 
 use crate::model::{
     Architecture, LanguageModel, LayerCache, Weights, attention_mask, cached_attention,
-    layer_caches,
+    checkpointed_layer, layer_caches,
 };
 use crate::models::llama::Mlp;
 use crate::rope::initialize_rope;
@@ -75,7 +75,7 @@ impl ModelArgs {
 
 /// Grouped-query self-attention with per-head RMSNorm on queries and keys (shared by Qwen3 and
 /// Qwen3-MoE, which differ only in their rotary embedding).
-#[derive(Debug, Module)]
+#[derive(Clone, Debug, Module)]
 pub struct Attention {
     /// Query projection.
     pub q_proj: AdaptableLinear,
@@ -156,7 +156,7 @@ impl Attention {
 }
 
 /// A pre-norm transformer block.
-#[derive(Debug, Module)]
+#[derive(Clone, Debug, Module)]
 pub struct TransformerBlock {
     /// Attention.
     pub self_attn: Attention,
@@ -176,7 +176,7 @@ impl TransformerBlock {
 }
 
 /// The decoder stack (`model.*` in checkpoints).
-#[derive(Debug, Module)]
+#[derive(Clone, Debug, Module)]
 pub struct Qwen3Model {
     /// Token embedding.
     pub embed_tokens: MaybeQuantized<Embedding>,
@@ -199,6 +199,9 @@ pub struct Model {
     /// Vocabulary size.
     #[module(skip)]
     pub vocab_size: i32,
+    /// Each block runs under `checkpointed_layer` when there is no cache.
+    #[module(skip)]
+    pub grad_checkpoint: bool,
 }
 
 impl LanguageModel for Model {
@@ -213,13 +216,24 @@ impl LanguageModel for Model {
         let first = caches.first().and_then(|c| c.as_deref());
         let mask = attention_mask(h.dim(1)?, first, None, false)?;
         for (layer, cache) in layers.iter().zip(caches.iter_mut()) {
-            h = layer.forward(&h, &mask, cache.as_deref_mut())?;
+            h = match cache {
+                None if self.grad_checkpoint => {
+                    let mask = mask.clone();
+                    checkpointed_layer(layer, &h, move |l, x| l.forward(x, &mask, None))?
+                }
+                _ => layer.forward(&h, &mask, cache.as_deref_mut())?,
+            };
         }
         let out = self.model.norm.forward(&h)?;
         match &self.lm_head {
             Some(head) => head.forward(&out),
             None => self.model.embed_tokens.as_linear(&out),
         }
+    }
+
+    fn set_grad_checkpoint(&mut self, on: bool) -> Result<()> {
+        self.grad_checkpoint = on;
+        Ok(())
     }
 
     fn num_layers(&self) -> usize {
@@ -269,6 +283,7 @@ impl Architecture for Model {
             },
             model_type: model_type.to_owned(),
             vocab_size: args.vocab_size,
+            grad_checkpoint: false,
         })
     }
 

@@ -14,7 +14,8 @@ use serde_json::{Map, Value};
 
 use crate::config::{QuantMode, QuantParams};
 use crate::model::{
-    Architecture, LanguageModel, LayerCache, Weights, attention_mask, layer_caches, take_weight,
+    Architecture, LanguageModel, LayerCache, Weights, attention_mask, checkpointed_layer,
+    layer_caches, take_weight,
 };
 use crate::models::llama::Mlp;
 use crate::models::qwen3::Attention;
@@ -77,7 +78,7 @@ impl ModelArgs {
 }
 
 /// The sparse mixture-of-experts block (mlx-lm's `Qwen3MoeSparseMoeBlock`).
-#[derive(Debug, Module)]
+#[derive(Clone, Debug, Module)]
 pub struct SparseMoeBlock {
     /// The router: one logit per expert.
     pub gate: AdaptableLinear,
@@ -126,7 +127,7 @@ impl SparseMoeBlock {
 }
 
 /// A layer's feed-forward block: dense or sparse.
-#[derive(Debug, Module)]
+#[derive(Clone, Debug, Module)]
 pub enum FeedForward {
     /// A dense SwiGLU MLP.
     Dense(Mlp),
@@ -144,7 +145,7 @@ impl FeedForward {
 }
 
 /// A pre-norm decoder layer (mlx-lm's `Qwen3MoeDecoderLayer`).
-#[derive(Debug, Module)]
+#[derive(Clone, Debug, Module)]
 pub struct DecoderLayer {
     /// Attention.
     pub self_attn: Attention,
@@ -164,7 +165,7 @@ impl DecoderLayer {
 }
 
 /// The decoder stack (`model.*` in checkpoints).
-#[derive(Debug, Module)]
+#[derive(Clone, Debug, Module)]
 pub struct Qwen3MoeModel {
     /// Token embedding.
     pub embed_tokens: MaybeQuantized<Embedding>,
@@ -187,6 +188,9 @@ pub struct Model {
     /// Vocabulary size.
     #[module(skip)]
     pub vocab_size: i32,
+    /// Each block runs under `checkpointed_layer` when there is no cache.
+    #[module(skip)]
+    pub grad_checkpoint: bool,
     /// Experts per sparse block (what `sanitize` stacks).
     #[module(skip)]
     pub num_experts: i32,
@@ -204,13 +208,24 @@ impl LanguageModel for Model {
         let first = caches.first().and_then(|c| c.as_deref());
         let mask = attention_mask(h.dim(1)?, first, None, false)?;
         for (layer, cache) in layers.iter().zip(caches.iter_mut()) {
-            h = layer.forward(&h, &mask, cache.as_deref_mut())?;
+            h = match cache {
+                None if self.grad_checkpoint => {
+                    let mask = mask.clone();
+                    checkpointed_layer(layer, &h, move |l, x| l.forward(x, &mask, None))?
+                }
+                _ => layer.forward(&h, &mask, cache.as_deref_mut())?,
+            };
         }
         let out = self.model.norm.forward(&h)?;
         match &self.lm_head {
             Some(head) => head.forward(&out),
             None => self.model.embed_tokens.as_linear(&out),
         }
+    }
+
+    fn set_grad_checkpoint(&mut self, on: bool) -> Result<()> {
+        self.grad_checkpoint = on;
+        Ok(())
     }
 
     fn num_layers(&self) -> usize {
@@ -273,6 +288,7 @@ impl Architecture for Model {
             },
             model_type: model_type.to_owned(),
             vocab_size: args.vocab_size,
+            grad_checkpoint: false,
             num_experts: args.num_experts,
         })
     }
