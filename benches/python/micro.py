@@ -11,7 +11,7 @@ Modes:
   python3 micro.py --serve
       The `compare` runner's child: prints an info line, then answers one JSON line per request
       read on stdin:
-        {"cmd":"setup","spec":{...}}   -> {"kind":"ready","name":..,"checksum":..}
+        {"cmd":"setup","spec":{...}}   -> {"kind":"ready","name":..,"checksum":..[,"note":..]}
         {"cmd":"warmup","iters":N}     -> {"kind":"warm","name":..}
         {"cmd":"sample","iters":N}     -> {"kind":"sample","name":..,"iters":N,"ns_per_iter":..}
         {"cmd":"quit"}
@@ -44,14 +44,17 @@ except ImportError as e:  # reported to the runner
 
 
 def lora_linear_class():
-    """mlx-lm's LoRALinear, imported without running mlx_lm/__init__.py (it needs transformers)."""
+    """mlx-lm's LoRALinear, imported without running the `__init__.py` of `mlx_lm` and
+    `mlx_lm.tuner` (they pull in transformers and the trainer's dependencies)."""
     if "mlx_lm" not in sys.modules:
         found = importlib.util.find_spec("mlx_lm")
         if found is None or not found.submodule_search_locations:
             raise RuntimeError("mlx-lm is not installed (pip install mlx-lm==0.32.0)")
-        package = types.ModuleType("mlx_lm")
-        package.__path__ = list(found.submodule_search_locations)
-        sys.modules["mlx_lm"] = package
+        root = list(found.submodule_search_locations)[0]
+        for name, path in (("mlx_lm", root), ("mlx_lm.tuner", f"{root}/tuner")):
+            package = types.ModuleType(name)
+            package.__path__ = [path]
+            sys.modules[name] = package
     return importlib.import_module("mlx_lm.tuner.lora").LoRALinear
 
 
@@ -78,6 +81,7 @@ class Case:
         self.dtype = DTYPES[spec["dtype"]]
         p = spec["params"]
         self.evaluates = True
+        self.note = None
         op = p["op"]
         builder = getattr(self, "build_" + op, None)
         if builder is None:
@@ -181,11 +185,20 @@ class Case:
         w = self.input(1, [size, size], p["w_scale"])
         a = self.input(2, [size, rank], p["a_scale"], mx.float32)
         b = self.input(3, [rank, size], p["b_scale"], mx.float32)
+        scale = p["lora_scale"]
+        try:
+            cls = lora_linear_class()
+        except (ImportError, RuntimeError) as e:
+            # mlx-lm's LoRALinear.__call__ (no dropout), written out.
+            self.note = f"mlx-lm's LoRALinear unavailable ({e}); its forward written out"
+            wt = w.T
+            return lambda: [x @ wt + (scale * ((x @ a) @ b)).astype(x.dtype)]
         base = nn.Linear(size, size, bias=False)
         base.weight = w
-        lora = lora_linear_class().from_base(base, r=rank, dropout=0.0, scale=p["lora_scale"])
+        lora = cls.from_base(base, r=rank, dropout=0.0, scale=scale)
         lora.lora_a = a
         lora.lora_b = b
+        self.note = "mlx_lm.tuner.lora.LoRALinear"
         return lambda: [lora(x)]
 
     def build_chain(self, p):
@@ -250,7 +263,10 @@ def serve():
                 case = None
                 mx.clear_cache()
                 case = Case(req["spec"])
-                emit({"kind": "ready", "name": case.name, "checksum": case.checksum()})
+                ready = {"kind": "ready", "name": case.name, "checksum": case.checksum()}
+                if case.note:
+                    ready["note"] = case.note
+                emit(ready)
             elif cmd in ("warmup", "sample"):
                 if case is None:
                     raise RuntimeError(f"{cmd} before a successful setup")

@@ -28,7 +28,8 @@ pub fn ratio_chart(rows: &[(String, Summary)], title: &str) -> Result<String, St
     let xmax = rows.iter().map(|(_, s)| s.max).fold(1.0f64, f64::max) * 1.12;
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, (label_width + 620, height)).into_drawing_area();
+        let root =
+            SVGBackend::with_string(&mut svg, (label_width + 620, height)).into_drawing_area();
         let err = |e: &dyn std::fmt::Display| format!("chart: {e}");
         root.fill(&WHITE).map_err(|e| err(&e))?;
         // Segments 0..=n-1, one per case; case 0 is drawn at the top.
@@ -49,6 +50,8 @@ pub fn ratio_chart(rows: &[(String, Summary)], title: &str) -> Result<String, St
         chart
             .configure_mesh()
             .disable_y_mesh()
+            .x_labels(10)
+            .max_light_lines(1)
             .y_labels(rows.len())
             .y_label_formatter(&name_of)
             .x_desc("Rust / Python time (median of pairwise ratios; whisker: min–max; < 1: Rust faster)")
@@ -65,13 +68,15 @@ pub fn ratio_chart(rows: &[(String, Summary)], title: &str) -> Result<String, St
             bar.set_margin(4, 4, 0, 0);
             chart.draw_series(std::iter::once(bar)).map_err(|e| err(&e))?;
             let mid = SegmentValue::CenterOf(y);
-            let whisker =
-                PathElement::new(vec![(s.min, mid.clone()), (s.max, mid.clone())], BLACK);
+            let whisker = PathElement::new(vec![(s.min, mid.clone()), (s.max, mid.clone())], BLACK);
             chart.draw_series(std::iter::once(whisker)).map_err(|e| err(&e))?;
             let label = Text::new(
                 format!(" {:.2}", s.median),
                 (s.max, mid),
-                ("sans-serif", 11).into_font().color(&BLACK).pos(Pos::new(HPos::Left, VPos::Center)),
+                ("sans-serif", 11)
+                    .into_font()
+                    .color(&BLACK)
+                    .pos(Pos::new(HPos::Left, VPos::Center)),
             );
             chart.draw_series(std::iter::once(label)).map_err(|e| err(&e))?;
         }

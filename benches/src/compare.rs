@@ -179,6 +179,10 @@ pub trait Measure {
     fn checksums(&self) -> (Option<f64>, Option<f64>);
     /// One sample of `side`: nanoseconds per iteration.
     fn sample(&mut self, side: Side) -> Result<f64, String>;
+    /// Notes on how the sides built the case, for the results file.
+    fn notes(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// Iterations per sample so that one lasts about `target_ns`, given one iteration's time.
@@ -198,6 +202,7 @@ struct Micro<'a> {
     python: &'a mut PythonChild,
     iters: usize,
     checksums: (f64, f64),
+    note: Option<String>,
 }
 
 impl<'a> Micro<'a> {
@@ -213,7 +218,7 @@ impl<'a> Micro<'a> {
         let _ = mlx_rs::memory::clear_cache();
         let mut rust = spec.prepare().map_err(e)?;
         let rust_sum = rust.checksum().map_err(e)?;
-        let py_sum = python.setup(&spec.to_json())?;
+        let (py_sum, note) = python.setup(&spec.to_json())?;
         if !checksums_agree(rust_sum, py_sum, CHECKSUM_RTOL) {
             return Err(format!(
                 "the outputs differ: checksum {rust_sum} (Rust) against {py_sum} (Python); the \
@@ -226,7 +231,8 @@ impl<'a> Micro<'a> {
         }
         let one = rust.time(1).map_err(e)?.max(python.sample(1)?);
         let iters = iterations_for(one, args.target_ms * 1e6, MAX_ITERS);
-        Ok(Opened::Ready(Box::new(Micro { rust, python, iters, checksums: (rust_sum, py_sum) })))
+        let checksums = (rust_sum, py_sum);
+        Ok(Opened::Ready(Box::new(Micro { rust, python, iters, checksums, note })))
     }
 }
 
@@ -237,6 +243,10 @@ impl Measure for Micro<'_> {
 
     fn checksums(&self) -> (Option<f64>, Option<f64>) {
         (Some(self.checksums.0), Some(self.checksums.1))
+    }
+
+    fn notes(&self) -> Vec<String> {
+        self.note.iter().map(|n| format!("Python: {n}")).collect()
     }
 
     fn sample(&mut self, side: Side) -> Result<f64, String> {
@@ -261,6 +271,8 @@ pub enum Outcome {
         python: Vec<f64>,
         /// Output checksums (Rust, Python).
         checksums: (Option<f64>, Option<f64>),
+        /// How the sides built the case ([`Measure::notes`]).
+        notes: Vec<String>,
     },
     /// Not run here, and why.
     Skipped(String),
@@ -285,12 +297,9 @@ impl CaseResult {
     /// Rust/Python pair by pair.
     pub fn ratios(&self) -> Vec<f64> {
         match &self.outcome {
-            Outcome::Measured { rust, python, .. } => rust
-                .iter()
-                .zip(python)
-                .filter(|(_, p)| **p > 0.0)
-                .map(|(r, p)| r / p)
-                .collect(),
+            Outcome::Measured { rust, python, .. } => {
+                rust.iter().zip(python).filter(|(_, p)| **p > 0.0).map(|(r, p)| r / p).collect()
+            }
             _ => Vec::new(),
         }
     }
@@ -298,11 +307,9 @@ impl CaseResult {
     /// Summaries of (Rust samples, Python samples, pairwise ratios), when measured.
     pub fn summaries(&self) -> Option<(Summary, Summary, Summary)> {
         match &self.outcome {
-            Outcome::Measured { rust, python, .. } => Some((
-                Summary::of(rust)?,
-                Summary::of(python)?,
-                Summary::of(&self.ratios())?,
-            )),
+            Outcome::Measured { rust, python, .. } => {
+                Some((Summary::of(rust)?, Summary::of(python)?, Summary::of(&self.ratios())?))
+            }
             _ => None,
         }
     }
@@ -428,11 +435,8 @@ impl Report {
     /// quick profile on a GPU.
     pub fn stem(&self) -> String {
         let kind = self.run.device_kind();
-        let mut stem = format!(
-            "{}-{}",
-            machine_slug(&self.run.machine, kind),
-            utc_date(self.run.unix_time)
-        );
+        let mut stem =
+            format!("{}-{}", machine_slug(&self.run.machine, kind), utc_date(self.run.unix_time));
         if kind == "gpu" && self.profile == Profile::Quick {
             stem += "-quick";
         }
@@ -447,13 +451,14 @@ impl Report {
             .map(|r| {
                 let mut v = json!({"name": r.name, "group": r.group, "spec": r.spec});
                 match &r.outcome {
-                    Outcome::Measured { iters, rust, python, checksums } => {
+                    Outcome::Measured { iters, rust, python, checksums, notes } => {
                         v["status"] = json!("measured");
                         v["iters_per_sample"] = json!(iters);
                         v["rust_ns_per_iter"] = json!(rust);
                         v["python_ns_per_iter"] = json!(python);
                         v["ratios"] = json!(r.ratios());
                         v["checksums"] = json!({"rust": checksums.0, "python": checksums.1});
+                        v["notes"] = json!(notes);
                         if let Some((rs, ps, q)) = r.summaries() {
                             let s = |s: Summary| json!({"median": s.median, "min": s.min, "max": s.max});
                             v["summary"] = json!({
@@ -513,7 +518,9 @@ impl Report {
         );
         out += &format!(
             "- machine: {} CPUs ({cpu}), GPUs: {gpus}, {} {}\n",
-            cpus, m["os"].as_str().unwrap_or("?"), m["arch"].as_str().unwrap_or("?")
+            cpus,
+            m["os"].as_str().unwrap_or("?"),
+            m["arch"].as_str().unwrap_or("?")
         );
         out += &format!(
             "- device: {} · MLX {} (Rust, mlx-rs {}) · MLX {} (Python {})\n",
@@ -545,13 +552,35 @@ impl Report {
         if !skipped.is_empty() {
             out += "\nSkipped:\n\n";
             for r in skipped {
-                out += &format!("- `{}`: {}\n", r.name, result_line(r).trim_start_matches("skipped: "));
+                out += &format!(
+                    "- `{}`: {}\n",
+                    r.name,
+                    result_line(r).trim_start_matches("skipped: ")
+                );
             }
         }
         if !failed.is_empty() {
             out += "\nFailed:\n\n";
             for r in failed {
-                out += &format!("- `{}`: {}\n", r.name, result_line(r).trim_start_matches("FAILED: "));
+                out +=
+                    &format!("- `{}`: {}\n", r.name, result_line(r).trim_start_matches("FAILED: "));
+            }
+        }
+        let mut notes: Vec<(String, usize)> = Vec::new();
+        for r in &self.results {
+            if let Outcome::Measured { notes: ns, .. } = &r.outcome {
+                for n in ns {
+                    match notes.iter_mut().find(|(m, _)| m == n) {
+                        Some((_, count)) => *count += 1,
+                        None => notes.push((n.clone(), 1)),
+                    }
+                }
+            }
+        }
+        if !notes.is_empty() {
+            out += "\nNotes:\n\n";
+            for (n, count) in notes {
+                out += &format!("- {n} ({count} case{})\n", if count == 1 { "" } else { "s" });
             }
         }
         if let Some(chart) = chart {
@@ -589,11 +618,7 @@ pub fn table(results: &[CaseResult]) -> String {
 }
 
 /// Runs every case, printing progress to stderr.
-pub fn run(
-    cases: &[Case],
-    python: &mut PythonChild,
-    args: &CompareArgs,
-) -> Vec<CaseResult> {
+pub fn run(cases: &[Case], python: &mut PythonChild, args: &CompareArgs) -> Vec<CaseResult> {
     let start = Instant::now();
     let total = cases.len();
     let mut results = Vec::with_capacity(total);
@@ -625,6 +650,7 @@ pub fn run(
                         rust,
                         python: py,
                         checksums: m.checksums(),
+                        notes: m.notes(),
                     },
                 }
             }
@@ -662,8 +688,7 @@ mod tests {
         let a = parse(&[]).unwrap();
         assert_eq!((a.quick, a.runs, a.warmup, a.target_ms), (false, 10, 3, 25.0));
         assert_eq!((a.script.to_str(), a.out.to_str()), (Some("/s/micro.py"), Some("/r")));
-        let a = parse(&["--quick", "--only", "sdpa,lora/d=512", "--runs", "12", "--list"])
-            .unwrap();
+        let a = parse(&["--quick", "--only", "sdpa,lora/d=512", "--runs", "12", "--list"]).unwrap();
         assert!(a.quick && a.list && !a.print_specs);
         assert_eq!((a.only.as_deref(), a.runs), (Some("sdpa,lora/d=512"), 12));
         let a = parse(&["--target-ms", "7.5", "--python", "py3", "--out", "o"]).unwrap();
@@ -721,8 +746,35 @@ mod tests {
                 rust: rust.to_vec(),
                 python: python.to_vec(),
                 checksums: (Some(1.0), Some(1.0)),
+                notes: Vec::new(),
             },
         }
+    }
+
+    /// Every quick case that runs here gives the same output checksum in Rust and in the Python
+    /// twin (needs `python3` with mlx at the Rust side's version, as the build does).
+    #[test]
+    fn twins_compute_the_same_outputs() {
+        let info = RunInfo::gather().unwrap();
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("python/micro.py");
+        let mut py = PythonChild::spawn("python3", &script, &info.mlx_version, &info.device)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut checked = 0;
+        for spec in workloads::cases(Profile::Quick) {
+            if spec.skip_reason().is_some() {
+                continue;
+            }
+            let rust = spec.prepare().unwrap().checksum().unwrap();
+            let (python, _) = py.setup(&spec.to_json()).unwrap();
+            assert!(
+                checksums_agree(rust, python, 1e-5),
+                "{}: Rust {rust} against Python {python}",
+                spec.name
+            );
+            checked += 1;
+        }
+        py.quit();
+        assert!(checked >= 30, "{checked}");
     }
 
     #[test]

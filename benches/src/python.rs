@@ -164,10 +164,15 @@ impl PythonChild {
         Ok(v)
     }
 
-    /// Builds a case from its spec (`Spec::to_json`); returns the child's checksum.
-    pub fn setup(&mut self, spec: &Value) -> Result<f64, String> {
+    /// Builds a case from its spec (`Spec::to_json`); returns the child's checksum and its
+    /// note on how it built the case, if any.
+    pub fn setup(&mut self, spec: &Value) -> Result<(f64, Option<String>), String> {
         let v = self.request(&json!({"cmd": "setup", "spec": spec}))?;
-        v.get("checksum").and_then(Value::as_f64).ok_or_else(|| format!("no checksum in {v}"))
+        let sum = v
+            .get("checksum")
+            .and_then(Value::as_f64)
+            .ok_or_else(|| format!("no checksum in {v}"))?;
+        Ok((sum, v.get("note").and_then(Value::as_str).map(str::to_owned)))
     }
 
     /// Runs `iters` unmeasured iterations.
@@ -220,8 +225,8 @@ mod tests {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/micro.py");
         let e = PythonChild::spawn("/nonexistent/python9", &script, "0.32.2", "x").unwrap_err();
         assert!(e.contains("Python interpreter `/nonexistent/python9` not found"), "{e}");
-        let e = PythonChild::spawn("python3", Path::new("/no/micro.py"), "0.32.2", "x")
-            .unwrap_err();
+        let e =
+            PythonChild::spawn("python3", Path::new("/no/micro.py"), "0.32.2", "x").unwrap_err();
         assert!(e.contains("does not exist"), "{e}");
     }
 }

@@ -123,11 +123,8 @@ fn run(args: &[String]) -> Result<(), String> {
         path.display(),
         if chart.is_some() { ", .svg" } else { "" }
     );
-    let failed = report
-        .results
-        .iter()
-        .filter(|r| matches!(r.outcome, compare::Outcome::Failed(_)))
-        .count();
+    let failed =
+        report.results.iter().filter(|r| matches!(r.outcome, compare::Outcome::Failed(_))).count();
     if failed > 0 {
         return Err(format!("{failed} case(s) failed (see the report)"));
     }
