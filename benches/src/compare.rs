@@ -187,7 +187,7 @@ pub trait Measure {
 
 /// Iterations per sample so that one lasts about `target_ns`, given one iteration's time.
 pub fn iterations_for(per_iter_ns: f64, target_ns: f64, max: usize) -> usize {
-    if !(per_iter_ns > 0.0) || !per_iter_ns.is_finite() {
+    if per_iter_ns.is_nan() || per_iter_ns <= 0.0 || per_iter_ns.is_infinite() {
         return 1;
     }
     let n = (target_ns / per_iter_ns).ceil();
