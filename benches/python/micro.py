@@ -61,6 +61,15 @@ def lora_linear_class():
 DTYPES = {"float32": mx.float32, "bfloat16": mx.bfloat16, "float16": mx.float16}
 
 
+def loaded_libmlx():
+    """The libmlx files this process has mapped (Linux), to show both sides load the same one."""
+    try:
+        with open("/proc/self/maps") as maps:
+            return sorted({ln.split()[-1] for ln in maps if "libmlx" in ln and "/" in ln})
+    except OSError:
+        return None
+
+
 def info_line():
     return {
         "kind": "info",
@@ -69,6 +78,7 @@ def info_line():
         "device": str(mx.default_device()),
         "python": sys.version.split()[0],
         "mlx_file": getattr(mx, "__file__", None),
+        "libmlx": loaded_libmlx(),
     }
 
 

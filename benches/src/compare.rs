@@ -381,6 +381,38 @@ pub struct Report {
     pub results: Vec<CaseResult>,
     /// Seconds the whole run took.
     pub seconds: f64,
+    /// The `libmlx` files the Rust side loaded ([`loaded_libmlx`]).
+    pub libmlx: Vec<String>,
+}
+
+/// The `libmlx` files this process has mapped (from `/proc/self/maps`; empty elsewhere than
+/// Linux), to show that both sides load the same library (BENCHMARKING.md, rule 1).
+pub fn loaded_libmlx() -> Vec<String> {
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap_or_default();
+    let mut paths: Vec<String> = maps
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(5))
+        .filter(|p| p.contains("libmlx") && p.starts_with('/'))
+        .map(str::to_owned)
+        .collect();
+    paths.sort();
+    paths.dedup();
+    paths
+}
+
+/// One line on which `libmlx` each side loaded and whether it is the same file.
+pub fn libmlx_line(rust: &[String], python: &Value) -> String {
+    let py: Vec<String> = python["libmlx"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+        .unwrap_or_default();
+    let show = |v: &[String]| if v.is_empty() { "?".to_owned() } else { v.join(", ") };
+    let same = match (rust.is_empty() || py.is_empty(), rust == py.as_slice()) {
+        (true, _) => "unknown",
+        (false, true) => "the same file",
+        (false, false) => "DIFFERENT files",
+    };
+    format!("libmlx: Rust {} · Python {} ({same})", show(rust), show(&py))
 }
 
 /// The machine part of the results' file name: the GPU's name on a GPU device, else
@@ -482,7 +514,10 @@ impl Report {
             "benchmark": "micro-compare",
             "profile": self.profile.name(),
             "run": self.run.to_json(),
-            "rust": {"mlx_version": self.run.mlx_version, "device": self.run.device},
+            "rust": {
+                "mlx_version": self.run.mlx_version, "device": self.run.device,
+                "mlx_rs": env!("CARGO_PKG_VERSION"), "libmlx": self.libmlx,
+            },
             "python": self.python,
             "config": {
                 "runs": self.args.runs, "warmup": self.args.warmup,
@@ -530,6 +565,7 @@ impl Report {
             py("mlx_version"),
             py("python")
         );
+        out += &format!("- {}\n", libmlx_line(&self.libmlx, &self.python));
         out += &format!(
             "- commit {commit} · {} UTC · `{}`\n",
             utc_date(self.run.unix_time),
@@ -722,6 +758,19 @@ mod tests {
         assert_eq!(fmt_secs(42.4), "42s");
         assert_eq!(fmt_secs(65.0), "1m05s");
         assert_eq!(progress(2, 10, 30.0), "elapsed 30s, ~2m00s left");
+    }
+
+    #[test]
+    fn libmlx_paths_are_compared() {
+        let lib = "/site-packages/mlx/lib/libmlx.so".to_owned();
+        let py = json!({"libmlx": [lib.clone()]});
+        let line = libmlx_line(std::slice::from_ref(&lib), &py);
+        assert_eq!(line, format!("libmlx: Rust {lib} · Python {lib} (the same file)"));
+        let other = ["/elsewhere/libmlx.so".to_owned()];
+        assert!(libmlx_line(&other, &py).ends_with("(DIFFERENT files)"));
+        assert!(libmlx_line(&[], &json!({})).ends_with("(unknown)"));
+        // This test binary links libmlx.
+        assert!(loaded_libmlx().iter().any(|p| p.contains("libmlx")), "{:?}", loaded_libmlx());
     }
 
     #[test]

@@ -76,6 +76,7 @@ fn run(args: &[String]) -> Result<(), String> {
         python.info.mlx_version,
         a.python
     );
+    eprintln!("compare: {}", compare::libmlx_line(&compare::loaded_libmlx(), &python.info.raw));
     let start = Instant::now();
     let results = compare::run(&cases, &mut python, &a);
     let py_info = python.info.raw.clone();
@@ -87,6 +88,7 @@ fn run(args: &[String]) -> Result<(), String> {
         args: a,
         results,
         seconds: start.elapsed().as_secs_f64(),
+        libmlx: compare::loaded_libmlx(),
     };
     let stem = report.stem();
     let rows: Vec<(String, _)> = report
