@@ -1,5 +1,6 @@
 //! Compiles the C floor program `floor/chain.c` against the very mlx-c and `libmlx` that
-//! `mlx-sys` built and links, and gives the `floor` binary an rpath to that `libmlx`.
+//! `mlx-sys` built and links, and gives the `floor` and `compare` binaries and the criterion
+//! benches an rpath to that `libmlx`.
 //!
 //! The paths come from the `DEP_MLX_*` metadata of `mlx-sys` (see the README, "Run time"). The
 //! executable lands in `OUT_DIR/floor-chain`; its path reaches the `floor` binary as the
@@ -22,7 +23,10 @@ fn main() {
         && env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux")
     {
         // RUNPATH (not RPATH): LD_LIBRARY_PATH still comes first.
-        println!("cargo:rustc-link-arg-bin=floor=-Wl,--enable-new-dtags,-rpath,{}", dir.display());
+        let rpath = format!("-Wl,--enable-new-dtags,-rpath,{}", dir.display());
+        println!("cargo:rustc-link-arg-bin=floor={rpath}");
+        println!("cargo:rustc-link-arg-bin=compare={rpath}");
+        println!("cargo:rustc-link-arg-benches={rpath}");
     }
     match build_chain(lib_dir.as_deref()) {
         Ok(path) => {

@@ -1,12 +1,21 @@
 //! Criterion benches of `mlx-rs` and their Python twins, measured side by side against Python
 //! MLX on the same native library (see BENCHMARKING.md in the shared project documents).
 //!
+//! The `compare` binary ([`compare`]) runs the microbenchmark workloads ([`workloads`], the same
+//! code as the criterion benches in `benches/benches/`) in this process and in the Python twin
+//! `benches/python/micro.py` ([`python`]), interleaved, and writes JSON, Markdown and an SVG
+//! chart ([`chart`]) under `benches/results/`.
+//!
 //! The `floor` binary measures the host cost of building a graph against a C program on mlx-c
 //! and against Python ([`floor`]), and the cost of index clamping ([`clamp`]); see
 //! `benches/floor/README.md`.
 
+pub mod chart;
 pub mod clamp;
 pub mod cli;
+pub mod compare;
 pub mod env;
 pub mod floor;
+pub mod python;
 pub mod stats;
+pub mod workloads;
