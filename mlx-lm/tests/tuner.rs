@@ -18,13 +18,13 @@ use serde_json::Value;
 fn golden() -> &'static Value {
     static G: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
     G.get_or_init(|| {
-        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden/tuner.json");
+        let path = common::crate_dir().join("tests/golden/tuner.json");
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
     })
 }
 
 fn tuner_dir(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tuner").join(name)
+    common::crate_dir().join("tests/fixtures/tuner").join(name)
 }
 
 fn scratch(name: &str) -> PathBuf {
@@ -444,8 +444,7 @@ fn rust_fused_model_loads_in_mlx_lm() {
 }
 
 fn bpe() -> Tokenizer {
-    Tokenizer::from_dir(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bpe"))
-        .unwrap()
+    Tokenizer::from_dir(common::crate_dir().join("tests/fixtures/bpe")).unwrap()
 }
 
 #[test]

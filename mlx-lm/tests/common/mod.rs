@@ -9,12 +9,16 @@ use mlx_lm::{LanguageModel, load_model};
 use mlx_rs::{Array, Dtype};
 use serde_json::Value;
 
-/// The directory of fixture `name`: under `$MLX_LM_DIR` when set (a test binary run from
-/// another copy of the tree, as on the GPU machine), else under this crate.
+/// The crate's directory: `$MLX_LM_DIR` when set (a test binary run from another copy of the
+/// tree, as on the GPU machine), else where the crate was built.
+pub fn crate_dir() -> PathBuf {
+    std::env::var_os("MLX_LM_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
+}
+
+/// The directory of fixture `name`.
 pub fn fixture_dir(name: &str) -> PathBuf {
-    let root = std::env::var_os("MLX_LM_DIR")
-        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
-    root.join("tests/fixtures/models").join(name)
+    crate_dir().join("tests/fixtures/models").join(name)
 }
 
 /// What mlx-lm computed on fixture `name` (`expected.json`).
