@@ -38,8 +38,8 @@ def mlx_lm_module(name):
 
 
 def config(name):
-    """The preset's config.json as a dict."""
-    path = PRESETS / f"{name}.json"
+    """The preset's config.json as a dict (or that of a config file `name` ending in .json)."""
+    path = pathlib.Path(name) if name.endswith(".json") else PRESETS / f"{name}.json"
     if not path.exists():
         known = ", ".join(sorted(p.stem for p in PRESETS.glob("*.json")))
         raise SystemExit(f"unknown preset `{name}` (known: {known})")
