@@ -7,7 +7,7 @@ mod common;
 use std::collections::HashMap;
 
 use mlx_lm::generate::{FinishReason, SpeculativeTokenStream};
-use mlx_lm::sample::SamplerSettings;
+use mlx_lm::sample::{LogitsProcessorSettings, SamplerSettings};
 use mlx_lm::{GenerateOptions, Generation, LoadedModel, TokenStream, load_model};
 use mlx_rs::nn::cache::{load_prompt_cache, save_prompt_cache};
 
@@ -79,6 +79,48 @@ fn speculative_output_equals_plain_greedy() {
                 assert!(drafted >= 20 * k / (k + 1) - 1, "{label}: {drafted} drafted");
             }
         }
+    }
+}
+
+#[test]
+fn penalties_give_mlx_lms_tokens_plain_and_speculative() {
+    // Goldens from mlx-lm's own loops (golden/gen_generate.py). mlx-lm's speculative loop shows
+    // its processors another history than the plain loop (the prompt but its last token is left
+    // out, drafts come and go), so the two differ; each port matches its mlx-lm loop.
+    let golden: serde_json::Value =
+        serde_json::from_str(include_str!("golden/generate.json")).unwrap();
+    let list = |key: &str| -> Vec<u32> {
+        golden[key].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect()
+    };
+    let (main, want) = fixture("llama_f32");
+    let (q4, _) = fixture("llama_q4");
+    let prompt = ids(&want.prompt);
+    let processors = LogitsProcessorSettings {
+        repetition_penalty: Some(1.5),
+        repetition_context_size: 6,
+        presence_penalty: Some(0.5),
+        presence_context_size: 20,
+        ..Default::default()
+    };
+    let opts =
+        GenerateOptions { logits_processors: processors, num_draft_tokens: 3, ..options(20, 4) };
+    let plain: Vec<u32> = TokenStream::new(main.model.as_ref(), &prompt, None, opts.clone())
+        .unwrap()
+        .map(|t| t.unwrap().id)
+        .collect();
+    assert_eq!(plain, list("plain"));
+    assert_ne!(plain, ids(&want.greedy), "the penalties change the continuation");
+    for (draft, key) in [(&main, "speculative_self"), (&q4, "speculative_q4")] {
+        let got: Vec<u32> = SpeculativeTokenStream::new(
+            main.model.as_ref(),
+            draft.model.as_ref(),
+            &prompt,
+            opts.clone(),
+        )
+        .unwrap()
+        .map(|t| t.unwrap().id)
+        .collect();
+        assert_eq!(got, list(key), "{key}");
     }
 }
 
