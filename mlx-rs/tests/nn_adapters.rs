@@ -18,7 +18,6 @@ struct Block {
 }
 
 fn block() -> Block {
-    random::seed(3).unwrap();
     Block {
         q_proj: Linear::new(64, 64, true).unwrap().into(),
         o_proj: Linear::new(64, 64, false).unwrap().into(),
