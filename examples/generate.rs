@@ -12,7 +12,9 @@
 //! `--prompt-tokens 1,2,3`, `--max-tokens N` (100), `--temp T` (0 = greedy), `--top-p P`,
 //! `--top-k K`, `--min-p M`, `--seed S`, `--prefill-step-size N` (2048), `--draft-model DIR`
 //! with `--num-draft-tokens N` (2), `--stop TEXT` (repeatable), `--save-logits FILE.npy` (the
-//! float32 logits of every prompt position, `[1, T, vocab]`; with `--max-tokens 0` only that).
+//! float32 logits of every prompt position, `[1, T, vocab]`; with `--max-tokens 0` only that),
+//! `--fused auto|on|off` (where the crate's own kernels replace MLX's ops, see `mlx_rs::kernels`;
+//! default `auto`).
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -22,6 +24,7 @@ use mlx_lm::presets::{Preset, random_model, save_model_dir, weights_checksum};
 use mlx_lm::sample::SamplerSettings;
 use mlx_lm::tokenizer::{ChatTemplateOptions, Tokenizer};
 use mlx_lm::{LoadedModel, load_model};
+use mlx_rs::kernels::{Fused, set_fused};
 use mlx_rs::{Array, Dtype, memory};
 
 #[derive(Debug, Default)]
@@ -40,6 +43,7 @@ struct Args {
     num_draft_tokens: usize,
     stops: Vec<String>,
     save_logits: Option<PathBuf>,
+    fused: Fused,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -81,6 +85,7 @@ fn parse_args() -> Result<Args, String> {
             "--num-draft-tokens" => args.num_draft_tokens = num(&flag, value()?)?,
             "--stop" => args.stops.push(value()?),
             "--save-logits" => args.save_logits = Some(PathBuf::from(value()?)),
+            "--fused" => args.fused = value()?.parse().map_err(|e: mlx_rs::Error| e.to_string())?,
             "--help" | "-h" => {
                 return Err("usage: generate (--model DIR | --preset NAME) (--prompt TEXT | --prompt-tokens IDS) [options]; see the doc comment of examples/generate.rs".into())
             }
@@ -147,6 +152,7 @@ fn save_logits(loaded: &LoadedModel, prompt: &[u32], path: &PathBuf) -> mlx_rs::
 
 fn run() -> Result<(), String> {
     let args = parse_args()?;
+    set_fused(args.fused);
     let (loaded, tokenizer) = load(&args)?;
     let prompt = prompt_ids(&args, tokenizer.as_ref())?;
     if let Some(path) = &args.save_logits {

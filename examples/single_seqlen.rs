@@ -5,7 +5,7 @@
 //! ```text
 //! cargo run --release -p mlx-examples --example single_seqlen -- [SEQ_LEN ...] [--preset NAME]
 //!     [--runs N] [--warmup N] [--seed S] [--save-output FILE.npy] [--compare-output FILE.npy]
-//!     [--tolerance T]
+//!     [--tolerance T] [--fused auto|on|off]
 //! ```
 //!
 //! - `SEQ_LEN ...`: prompt lengths (default 127), each timed in turn with the same weights (drawn
@@ -20,6 +20,8 @@
 //! - `--save-output` writes the logits (float32 `.npy`; with several lengths `NAME-LEN.npy`),
 //!   `--compare-output` checks them against a file the other side wrote (named the same way) (largest difference within `--tolerance` times the largest
 //!   reference logit, at least 1; default 1e-2) before anything is timed.
+//! - `--fused` picks where the crate's own kernels replace MLX's ops (`mlx_rs::kernels`): `auto`
+//!   (default) where they measured faster, `on` wherever they apply, `off` never.
 //! - Timing: `--warmup` (default 3) untimed runs, then `--runs` (default 10) timed runs, each
 //!   evaluating the logits; prints the median and the min/max spread in ms.
 
@@ -29,6 +31,7 @@ use std::time::Instant;
 
 use mlx_lm::presets::{Preset, random_model, weights_checksum};
 use mlx_lm::{LanguageModel, ModelConfig};
+use mlx_rs::kernels::{Fused, set_fused};
 use mlx_rs::{Array, Device, Dtype, Error, Result};
 
 /// The small preset's config (shared with `python_single_seqlen.py`).
@@ -44,11 +47,12 @@ struct Options {
     save_output: Option<PathBuf>,
     compare_output: Option<PathBuf>,
     tolerance: f32,
+    fused: Fused,
 }
 
 const USAGE: &str = "usage: single_seqlen [SEQ_LEN ...] [--preset small|glm45-air|NAME] [--runs N] \
                      [--warmup N] [--seed S] [--save-output FILE] [--compare-output FILE] \
-                     [--tolerance T]";
+                     [--tolerance T] [--fused auto|on|off]";
 
 fn bad(msg: String) -> Error {
     Error::invalid("single_seqlen", format!("{msg}\n{USAGE}"))
@@ -69,6 +73,7 @@ fn parse_args() -> Result<Option<Options>> {
         save_output: None,
         compare_output: None,
         tolerance: 1e-2,
+        fused: Fused::Auto,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -86,6 +91,12 @@ fn parse_args() -> Result<Option<Options>> {
             "--tolerance" => o.tolerance = number("--tolerance", args.next())?,
             "--save-output" => o.save_output = args.next().map(PathBuf::from),
             "--compare-output" => o.compare_output = args.next().map(PathBuf::from),
+            "--fused" => {
+                o.fused = args
+                    .next()
+                    .ok_or_else(|| bad("--fused needs auto, on or off".into()))?
+                    .parse()?
+            }
             _ if arg.starts_with("--") => return Err(bad(format!("unknown option `{arg}`"))),
             _ => o.seq_lens.push(number("SEQ_LEN", Some(arg))?),
         }
@@ -207,7 +218,8 @@ fn run(o: &Options) -> Result<()> {
     let (config, label) = preset_config(&o.preset)?;
     println!("single_seqlen (Rust, mlx-rs) — MLX {}", mlx_rs::version()?);
     println!("device: {:?}", Device::default_device()?);
-    println!("preset: {label}, seed {}", o.seed);
+    println!("preset: {label}, seed {}, fused kernels {}", o.seed, o.fused);
+    set_fused(o.fused);
     describe(&config);
     let start = Instant::now();
     let loaded = random_model(&config, o.seed)?;

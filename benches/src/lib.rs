@@ -9,6 +9,10 @@
 //! The `floor` binary measures the host cost of building a graph against a C program on mlx-c
 //! and against Python ([`floor`]), and the cost of index clamping ([`clamp`]); see
 //! `benches/floor/README.md`.
+//!
+//! The `moe_paths` binary times the expert-matmul paths of MoE layers (`gather_qmm`,
+//! dequantized, the crate's grouped kernel) against each other and writes their crossovers
+//! ([`moe_paths`]).
 
 pub mod chart;
 pub mod clamp;
@@ -16,6 +20,7 @@ pub mod cli;
 pub mod compare;
 pub mod env;
 pub mod floor;
+pub mod moe_paths;
 pub mod python;
 pub mod stats;
 pub mod workloads;

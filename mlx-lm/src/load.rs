@@ -47,7 +47,9 @@ pub fn load_model(dir: impl AsRef<Path>) -> Result<LoadedModel> {
     let config = ModelConfig::load(dir)?;
     models::check_supported(&config)?;
     let weights = read_weights(dir)?;
-    let model = models::build(&config, Some(weights))?;
+    let mut model = models::build(&config, Some(weights))?;
+    // Evaluation mode, as mlx-lm's `load_model` leaves it (`model.eval()`).
+    model.train(false);
     Ok(LoadedModel { model, config })
 }
 

@@ -152,6 +152,8 @@ pub fn random_model(config: &ModelConfig, seed: u64) -> Result<LoadedModel> {
         ));
     }
     model.update(&tree_unflatten(drawn)?)?;
+    // Evaluation mode, as a loaded model.
+    model.train(false);
     Ok(LoadedModel { model, config: config.clone() })
 }
 

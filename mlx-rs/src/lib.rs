@@ -82,7 +82,7 @@
 //! [`utils`] (parameter trees, as `mlx.utils`), [`nn`] (layers, `#[derive(Module)]`, losses and
 //! KV caches, as `mlx.nn`), [`optimizers`] (as `mlx.optimizers`), [`fft`], [`fast`] (fused kernels and custom CUDA/Metal kernels), [`quantization`],
 //! [`transforms`] (eval, grad, vjp, jvp, vmap, compile), [`export`], [`io`], [`memory`],
-//! [`distributed`], [`graph`], [`cuda`] and [`metal`].
+//! [`distributed`], [`graph`], [`cuda`], [`metal`] and [`kernels`] (the crate's own GPU kernels for model hot paths).
 
 extern crate self as mlx_rs;
 
@@ -98,6 +98,7 @@ mod ffi;
 pub mod fft;
 pub mod graph;
 pub mod io;
+pub mod kernels;
 pub mod linalg;
 mod map;
 pub mod memory;

@@ -67,7 +67,7 @@ impl QuantizationParams {
     /// combination MLX does not support. Every entry point checks here before MLX sees the
     /// parameters: MLX 0.32.2 divides by the group size and the bits before validating them (a
     /// group size or bits of 0 raise SIGFPE).
-    fn checked(self, op: &'static str) -> Result<(i32, i32)> {
+    pub(crate) fn checked(self, op: &'static str) -> Result<(i32, i32)> {
         let (default_group, default_bits, groups, bits): (i32, i32, &[i32], &[i32]) =
             match self.mode {
                 QuantizationMode::Affine => (64, 4, &[32, 64, 128], &[2, 3, 4, 5, 6, 8]),

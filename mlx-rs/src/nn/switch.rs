@@ -2,6 +2,8 @@
 //! [`QuantizedSwitchLinear`] and [`SwitchGlu`], on `gather_mm` / `gather_qmm`.
 
 use crate::error::{Context, Error, Result};
+use crate::kernels::expert_matmul::{self, ExpertMatmul, dequantized_gather_mm};
+use crate::kernels::{self, grouped_qmm};
 use crate::nn::linear::uniform_init;
 use crate::nn::quantized::{check_biases, resolve};
 use crate::nn::{AdaptableSwitchLinear, MaybeQuantized, Module, Param, ToQuantized, swiglu};
@@ -164,16 +166,44 @@ impl QuantizedSwitchLinear {
         }
     }
 
-    /// As [`SwitchLinear::forward`], with `gather_qmm`.
-    pub fn forward(&self, x: &Array, indices: &dyn IndexArray, sorted: bool) -> Result<Array> {
-        let q = Quantized {
+    /// The packed weights, scales and biases.
+    pub fn packed(&self) -> Quantized {
+        Quantized {
             weights: self.weight.value().clone(),
             scales: self.scales.value().clone(),
             biases: self.biases.as_ref().map(|b| b.value().clone()),
-        };
+        }
+    }
+
+    /// As [`SwitchLinear::forward`], with `gather_qmm`.
+    pub fn forward(&self, x: &Array, indices: &dyn IndexArray, sorted: bool) -> Result<Array> {
         let gather = GatherIndices { lhs: None, rhs: Some(indices), sorted };
-        let y = quantization::gather_qmm(x, &q, gather, true, self.params())?;
+        let y = quantization::gather_qmm(x, &self.packed(), gather, true, self.params())?;
         add_expert_bias(y, &self.bias, indices)
+    }
+
+    /// The sorted product on `path`: `x` `[pairs, 1, input]` of pairs sorted by expert
+    /// `indices` `[pairs]` gives `[pairs, 1, output]`. The grouped kernel's inputs are passed
+    /// apart: `rows` (the row of `source` `[rows, input]` of each pair, or `None` when `source`
+    /// holds the pairs).
+    fn forward_sorted(
+        &self,
+        path: ExpertMatmul,
+        x: &Array,
+        grouped: (&Array, Option<&Array>),
+        indices: &BoundedIndices,
+    ) -> Result<Array> {
+        match path {
+            ExpertMatmul::GatherQmm => self.forward(x, indices, true),
+            ExpertMatmul::Dequantized => {
+                dequantized_gather_mm(x, indices, &self.packed(), self.params())
+            }
+            ExpertMatmul::Grouped => {
+                let (source, rows) = grouped;
+                let experts = indices.array().astype(Dtype::Uint32)?;
+                grouped_qmm(source, rows, &experts, &self.packed(), self.params())?.expand_dims(-2)
+            }
+        }
     }
 }
 
@@ -226,6 +256,8 @@ impl MaybeQuantized<SwitchLinear> {
 ///
 /// With 64 or more (token, expert) pairs the pairs are sorted by expert first, as mlx-lm does,
 /// so that each expert's weights are read once (`gather_mm`'s sorted path), and unsorted after.
+/// Quantized experts in evaluation mode may then take the crate's grouped kernel or the
+/// dequantized path instead of `gather_qmm` (see [`kernels`](crate::kernels)).
 #[derive(Clone, Debug, Module)]
 pub struct SwitchGlu {
     /// `[experts, hidden, input]`.
@@ -272,9 +304,53 @@ impl SwitchGlu {
         let flat = indices.flatten(0, -1)?;
         let order = BoundedIndices::argsort(flat.array(), 0)?;
         let inv_order = BoundedIndices::argsort(order.array(), 0)?;
-        let rows = ops::take(&x.flatten(0, -3)?, &order.floor_divide(k)?, 0)?;
+        let tokens = order.floor_divide(k)?;
+        let source = x.flatten(0, -3)?;
+        let rows = ops::take(&source, &tokens, 0)?;
         let sorted_idx = flat.take(&order, 0)?;
-        let y = apply(&rows, &sorted_idx, true)?;
+        let y = match self.sorted_paths(flat.array().size(), x.dtype()) {
+            Some((path, [gate, up, down])) => {
+                let source = source.squeeze(-2)?;
+                let tokens = tokens.array().astype(Dtype::Uint32)?;
+                let grouped = (&source, Some(&tokens));
+                let g = gate.forward_sorted(path, &rows, grouped, &sorted_idx)?;
+                let u = up.forward_sorted(path, &rows, grouped, &sorted_idx)?;
+                let h = swiglu(&g, &u)?;
+                down.forward_sorted(path, &h, (&h.squeeze(-2)?, None), &sorted_idx)?
+            }
+            None => apply(&rows, &sorted_idx, true)?,
+        };
         ops::take(&y, &inv_order, 0)?.unflatten(0, &shape)?.squeeze(-2)
+    }
+
+    /// The path of the sorted branch when it is not MLX's ops alone: the three projections must
+    /// be quantized without adapters or expert biases, the layer in evaluation mode (the
+    /// kernels have no VJP), and every projection must take the path
+    /// ([`expert_matmul::choose`] under the process's [`kernels::fused`] policy).
+    fn sorted_paths(
+        &self,
+        pairs: usize,
+        dtype: Dtype,
+    ) -> Option<(ExpertMatmul, [&QuantizedSwitchLinear; 3])> {
+        if self.training() {
+            return None;
+        }
+        fn quantized(l: &AdaptableSwitchLinear) -> Option<&QuantizedSwitchLinear> {
+            match l {
+                AdaptableSwitchLinear::Base(MaybeQuantized::Quantized(q)) if q.bias.is_none() => {
+                    Some(q)
+                }
+                _ => None,
+            }
+        }
+        let layers =
+            [quantized(&self.gate_proj)?, quantized(&self.up_proj)?, quantized(&self.down_proj)?];
+        let policy = kernels::fused();
+        let path = |l: &QuantizedSwitchLinear| {
+            expert_matmul::choose(policy, pairs, dtype, &l.packed(), l.params())
+        };
+        let first = path(layers[0]);
+        (first != ExpertMatmul::GatherQmm && layers[1..].iter().all(|l| path(l) == first))
+            .then_some((first, layers))
     }
 }

@@ -1,0 +1,111 @@
+//! Custom GPU kernels for model hot paths, and the switch that decides where model code uses
+//! them.
+//!
+//! - [`grouped_qmm`]: the quantized expert matmul of mixture-of-experts layers for many
+//!   (token, expert) pairs (prefill), one CUDA kernel in place of `gather_qmm`'s per-pair
+//!   products.
+//! - [`expert_matmul`]: which of `gather_qmm`, dequantize-then-`gather_mm` and [`grouped_qmm`]
+//!   an MoE layer uses, from measured crossovers.
+//!
+//! [`set_fused`] chooses the policy for the whole process: [`Fused::Off`] keeps MLX's own ops
+//! everywhere, [`Fused::On`] uses every kernel wherever it supports the case, and
+//! [`Fused::Auto`] (the default) only where it measured faster on the device and shape class.
+//! Every kernel falls back to MLX's ops for cases it does not handle (CPU, float32, shapes).
+
+pub mod expert_matmul;
+pub mod grouped_qmm;
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU8, Ordering};
+
+pub use expert_matmul::ExpertMatmul;
+pub use grouped_qmm::{grouped_qmm, grouped_qmm_support};
+
+/// Where model code uses the crate's own kernels in place of MLX's ops.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Fused {
+    /// Only where the kernel measured faster for the device and shape class (the default).
+    #[default]
+    Auto,
+    /// Wherever a kernel supports the case.
+    On,
+    /// Never: MLX's ops only.
+    Off,
+}
+
+impl Fused {
+    /// `"auto"`, `"on"` or `"off"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Fused::Auto => "auto",
+            Fused::On => "on",
+            Fused::Off => "off",
+        }
+    }
+}
+
+impl fmt::Display for Fused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Fused {
+    type Err = crate::Error;
+    fn from_str(s: &str) -> crate::Result<Fused> {
+        match s {
+            "auto" => Ok(Fused::Auto),
+            "on" => Ok(Fused::On),
+            "off" => Ok(Fused::Off),
+            other => Err(crate::Error::invalid(
+                "fused",
+                format!("{other:?} is not a fused-kernel policy (auto, on or off)"),
+            )),
+        }
+    }
+}
+
+/// True when the loaded MLX has the CUDA backend and the thread's default stream is on the GPU.
+pub(crate) fn on_cuda_gpu() -> bool {
+    crate::fast::kernel::KernelBackend::Cuda.is_available()
+        && crate::Stream::thread_default()
+            .and_then(|s| s.device())
+            .is_ok_and(|d| d.device_type() == crate::DeviceType::Gpu)
+}
+
+static POLICY: AtomicU8 = AtomicU8::new(0);
+
+/// Sets the fused-kernel policy of the process (it applies to graphs built afterwards).
+pub fn set_fused(policy: Fused) {
+    let code = match policy {
+        Fused::Auto => 0,
+        Fused::On => 1,
+        Fused::Off => 2,
+    };
+    POLICY.store(code, Ordering::Relaxed);
+}
+
+/// The fused-kernel policy of the process ([`Fused::Auto`] unless [`set_fused`] changed it).
+pub fn fused() -> Fused {
+    match POLICY.load(Ordering::Relaxed) {
+        1 => Fused::On,
+        2 => Fused::Off,
+        _ => Fused::Auto,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policy_names_round_trip() {
+        for p in [Fused::Auto, Fused::On, Fused::Off] {
+            assert_eq!(p.name().parse::<Fused>().unwrap(), p);
+            assert_eq!(p.to_string(), p.name());
+        }
+        let err = "fast".parse::<Fused>().unwrap_err().to_string();
+        assert!(err.contains("auto, on or off"), "{err}");
+    }
+}
