@@ -29,8 +29,8 @@ fn round(k: usize, i: usize, stream: &Stream, compiled: &transforms::Function) -
     let y = ops::add_device(&doubled, &Array::scalar(1.0f32), stream).unwrap();
     let s = ops::sum_device(&y, .., false, stream).unwrap();
     // [[t, 1], [2, 3]] @ [[t, 2], [1, 3]]: entry (0, 0) is t^2 + 1, (1, 1) is 13.
-    let m = ops::reshape_device(&x, &[2, 2], stream).unwrap();
-    let mt = ops::transpose_device(&m, &[1, 0], stream).unwrap();
+    let m = ops::reshape_device(&x, [2, 2], stream).unwrap();
+    let mt = ops::transpose_device(&m, [1, 0], stream).unwrap();
     let mm = ops::matmul_device(&m, &mt, stream).unwrap();
     // Ops without a stream argument run on the thread's default (made this thread's stream by
     // the guard in `worker`).
@@ -66,7 +66,7 @@ fn round(k: usize, i: usize, stream: &Stream, compiled: &transforms::Function) -
     assert_eq!(u, u_again, "the same key gives the same numbers");
     assert!(u.iter().all(|v| (0.0..1.0).contains(v)));
     // An error on one thread stays on that thread and names its own problem.
-    let err = ops::reshape_device(&x, &[3], stream).unwrap_err();
+    let err = ops::reshape_device(&x, [3], stream).unwrap_err();
     assert!(err.to_string().contains("reshape"), "thread {k}: {err}");
     10
 }

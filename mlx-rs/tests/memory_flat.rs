@@ -61,7 +61,7 @@ fn round(i: usize, compiled: &Function) {
     assert_eq!(vjps[0].to_vec::<f32>().unwrap(), [2.0 * t, 2.0, 4.0, 6.0]);
     assert!((c[0].to_vec::<f32>().unwrap()[1] - (1f32.exp() - 1.0)).abs() < 1e-5);
     // Every tenth round: a function compiled, traced, applied and dropped, and a custom VJP.
-    if i % 10 == 0 {
+    if i.is_multiple_of(10) {
         let fresh = transforms::compile(|a: &[Array]| Ok(vec![(&a[0] + &a[0])?])).unwrap();
         let out = fresh.apply(&[&x]).unwrap();
         assert_eq!(out[0].to_vec::<f32>().unwrap(), [2.0 * t, 2.0, 4.0, 6.0]);
@@ -102,7 +102,7 @@ fn run(iterations: usize) -> Figures {
     let mut figures = Figures { active: Vec::new(), resident: Vec::new() };
     for i in 0..iterations {
         round(i, &compiled);
-        if (i + 1) % step == 0 {
+        if (i + 1).is_multiple_of(step) {
             memory::clear_cache().unwrap();
             figures.active.push(memory::get_active_memory().unwrap());
             figures.resident.push(resident_bytes());
