@@ -6,6 +6,17 @@
 //! Each test drives one entry point through [`check`], with the closure's behaviour chosen by a
 //! [`Mode`]: it panics, it fails, or it computes `x * x` (so values can be asserted: at x = 3 the
 //! value is 9 and the derivative 6).
+//!
+//! The entry points (every public function of the crate that hands a Rust closure, reader or
+//! writer to MLX): `transforms::{vjp, jvp, vmap, value_and_grad, grad, compile,
+//! compile_shapeless, compile_with_state, compile_with_tree_state, checkpoint (also its
+//! recomputation in the backward pass), custom_function (the function and its vjp, jvp and vmap
+//! rules), custom_vjp (the function and its rule), value_and_grad_tree, grad_tree}`,
+//! `nn::value_and_grad` (which also restores the model), `export::{export_function,
+//! export_function_shapeless, export_function_kwargs, export_function_kwargs_shapeless,
+//! Exporter::new, Exporter::new_shapeless}`, and the `io` reader and writer forms (npy and
+//! safetensors, load and save). Closures the crate calls itself, never through MLX
+//! (`optimizers` schedules, `Module` visitors, `Tree::map`), unwind as any Rust code does.
 
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -501,6 +512,12 @@ fn exporter() {
             let exporter = Exporter::new(&path, squared(m))?;
             exporter.export(&[scalar(1.0)])
         },
+        |()| assert_eq!(imported_value(&path, 3.0), 9.0),
+    );
+    check(
+        "Exporter::new_shapeless",
+        // SAFETY: `x * x` is element-wise.
+        |m| unsafe { Exporter::new_shapeless(&path, squared(m)) }?.export(&[scalar(1.0)]),
         |()| assert_eq!(imported_value(&path, 3.0), 9.0),
     );
     let kwargs: HashMap<String, Array> = HashMap::new();
