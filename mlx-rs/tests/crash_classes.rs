@@ -1,6 +1,7 @@
 //! Regression tests for the inputs that crashed the process (issue 13): allocation failure,
 //! shape arithmetic overflow, quantization parameters, hostile files, transforms of closures
-//! without outputs.
+//! without outputs, and the crashes the bad-input battery found (convolution groups, sorts and
+//! scans of empty arrays).
 //!
 //! Each case runs in a child process (this test binary re-executed with `MLX_RS_CRASH_CASE`
 //! naming the case), so a crash fails only its own test and cannot hide the others. The child
@@ -250,6 +251,30 @@ fn run_case(name: &str) -> String {
             assert!(custom.apply(&[&x]).unwrap().is_empty());
             "Ok: vjp, jvp, vmap, compile and custom_function return empty results".to_owned()
         }
+        // 6. Found by the bad-input battery (`bad_input.rs`): SIGFPE in MLX 0.32.2 (and Python).
+        "conv_groups_0" => {
+            let (x, w) =
+                (ops::ones(&[1, 5, 3], Dtype::Float32), ops::ones(&[2, 3, 3], Dtype::Float32));
+            err_of(|| ops::conv1d(&x?, &w?, ops::ConvOptions::new().groups(0)))
+        }
+        "sort_empty_axis" => {
+            let e = ops::zeros(&[3, 0], Dtype::Float32).unwrap();
+            let sorted = ops::sort(&e, Some(1)).unwrap();
+            let order = ops::argsort(&e, Some(-1)).unwrap();
+            transforms::eval(&[&sorted, &order]).unwrap();
+            format!("Ok: sort {:?}, argsort {:?}", sorted.shape(), order.shape())
+        }
+        "cumsum_empty" => {
+            let e = ops::zeros(&[0], Dtype::Float32).unwrap();
+            let scans = [
+                ops::cumsum(&e, Some(0), false, true, None).unwrap(),
+                ops::cumprod(&e, None, true, false, None).unwrap(),
+                ops::cummax(&e, Some(0), false, true).unwrap(),
+                ops::logcumsumexp(&e, Some(0), false, true).unwrap(),
+            ];
+            transforms::eval(&scans).unwrap();
+            format!("Ok: {} empty scans", scans.len())
+        }
         other => panic!("unknown case {other}"),
     }
 }
@@ -327,6 +352,9 @@ cases! {
     grad_no_outputs => "returned no outputs",
     value_and_grad_no_outputs => "returned no outputs",
     others_no_outputs => "Ok: vjp, jvp, vmap, compile and custom_function",
+    conv_groups_0 => "groups must be at least 1, got 0",
+    sort_empty_axis => "Ok: sort [3, 0], argsort [3, 0]",
+    cumsum_empty => "Ok: 4 empty scans",
 }
 
 /// A lazily loaded file truncated before evaluation: the first `eval` fails, and the second

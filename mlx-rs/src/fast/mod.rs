@@ -211,8 +211,28 @@ pub fn scaled_dot_product_attention_device(
 }
 
 /// Per-row cross entropy of `logits` (`(..., classes)`) against integer `targets` (`(...)`).
+///
+/// Targets outside `[-classes, classes)` are clamped into range, as the index arrays of
+/// [`ops::take`](crate::ops::take) are (negative targets count from the end): MLX 0.32.2 reads
+/// the target's logit without a bounds check, outside the array (seen under valgrind; Python
+/// too).
 #[default_device]
 pub fn cross_entropy_device(logits: &Array, targets: &Array, stream: &Stream) -> Result<Array> {
+    let classes = logits.shape().last().map_or(0, |&n| i64::from(n));
+    let clamped;
+    let targets = if logits.ndim() == 0 {
+        targets
+    } else {
+        clamped = crate::ops::clamp_indices(
+            "cross_entropy",
+            targets,
+            &[(classes, 1)],
+            &[],
+            crate::ops::Negative::MlxWraps,
+            stream,
+        )?;
+        &clamped
+    };
     ffi::array_out("cross_entropy", |out| {
         // SAFETY: live handles; the output is owned by `array_out`.
         unsafe { sys::mlx_fast_cross_entropy(out, logits.raw(), targets.raw(), stream.raw()) }

@@ -161,6 +161,34 @@ impl<T: Target> Bridge<T> {
     }
 }
 
+/// The text of a panic payload.
+fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic".to_owned())
+}
+
+/// Runs one call of the caller's reader or writer made by the crate itself (not through mlx-c):
+/// an I/O error is an [`ErrorKind::Io`] error of `op` prefixed with `what`, and a panic is one
+/// too, so every use of a lent stream reports failure the same way.
+pub(crate) fn user_io<X>(
+    op: &'static str,
+    what: &str,
+    call: impl FnOnce() -> std::io::Result<X>,
+) -> Result<X> {
+    match catch_unwind(AssertUnwindSafe(call)) {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(e)) => Err(Error::new(ErrorKind::Io, op, format!("{what}: {e}"))),
+        Err(payload) => Err(Error::new(
+            ErrorKind::Io,
+            op,
+            format!("{what}: the stream panicked: {}", panic_text(&*payload)),
+        )),
+    }
+}
+
 /// Runs a callback body, turning a panic into a recorded error and the `failure` value.
 fn guarded<T: Target, X>(desc: *mut c_void, failure: X, body: impl FnOnce(&Bridge<T>) -> X) -> X {
     if desc.is_null() {
@@ -172,11 +200,7 @@ fn guarded<T: Target, X>(desc: *mut c_void, failure: X, body: impl FnOnce(&Bridg
     match catch_unwind(AssertUnwindSafe(|| body(bridge))) {
         Ok(value) => value,
         Err(payload) => {
-            let what = payload
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "a panic".to_owned());
+            let what = panic_text(&*payload);
             // Recording cannot panic except on allocation failure, which aborts anyway.
             let _ = catch_unwind(AssertUnwindSafe(|| {
                 bridge.record(format!("the stream panicked: {what}"))

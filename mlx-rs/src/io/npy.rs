@@ -6,7 +6,7 @@ use std::path::Path;
 
 use mlx_sys as sys;
 
-use super::bridge::{Attached, Direction, ReaderTarget, WriterTarget};
+use super::bridge::{Attached, Direction, ReaderTarget, WriterTarget, user_io};
 use super::{c_path, io_error, load_stream, std_io_error};
 use crate::array::Array;
 use crate::error::{Error, ErrorKind, Result};
@@ -108,7 +108,7 @@ pub fn save_to_writer<W: Write + Send>(writer: &mut W, array: &Array) -> Result<
         ffi::serialized(|| unsafe { sys::mlx_save_writer(attached.writer(), array.raw()) });
     attached.check(OP, status)?;
     drop(attached);
-    target.inner.flush().map_err(|e| Error::new(ErrorKind::Io, OP, e.to_string()))
+    user_io(OP, "cannot flush the writer", || target.inner.flush())
 }
 
 /// Checks that a `.npy` file holds every byte of `array` after its header: MLX reads a short

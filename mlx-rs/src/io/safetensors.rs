@@ -6,10 +6,10 @@ use std::path::Path;
 
 use mlx_sys as sys;
 
-use super::bridge::{Attached, Direction, ReaderTarget, WriterTarget};
+use super::bridge::{Attached, Direction, ReaderTarget, WriterTarget, user_io};
 use super::{c_path, check_loaded, io_error, load_stream};
 use crate::array::Array;
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::Result;
 use crate::ffi;
 use crate::map::{MapStringToArray, MapStringToString};
 use crate::stream::Stream;
@@ -78,9 +78,7 @@ pub fn load_safetensors_from_reader_device<R: Read + Seek + Send>(
     stream: &Stream,
 ) -> Result<Loaded> {
     const OP: &str = "load_safetensors";
-    reader
-        .rewind()
-        .map_err(|e| Error::new(ErrorKind::Io, OP, format!("cannot rewind the reader: {e}")))?;
+    user_io(OP, "cannot rewind the reader", || reader.rewind())?;
     let mut target = ReaderTarget(reader);
     let attached = Attached::new(OP, &mut target, Direction::Read, "a Rust reader")?;
     let mut arrays = MapStringToArray::new();
@@ -143,5 +141,5 @@ pub fn save_safetensors_to_writer<W: Write + Send, K: AsRef<str>, M: AsRef<str>,
     });
     attached.check(OP, status)?;
     drop(attached);
-    target.inner.flush().map_err(|e| Error::new(ErrorKind::Io, OP, e.to_string()))
+    user_io(OP, "cannot flush the writer", || target.inner.flush())
 }

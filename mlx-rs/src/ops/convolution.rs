@@ -92,8 +92,10 @@ impl<const N: usize> ConvOptions<N> {
         self
     }
 
-    /// Rejects an output padding for a forward convolution, where MLX has no such argument.
+    /// Rejects an output padding for a forward convolution, where MLX has no such argument,
+    /// and checks the rest as [`ConvOptions::checked`].
     fn forward_only(&self, op: &'static str) -> Result<()> {
+        self.checked(op)?;
         if self.output_padding.iter().any(|&p| p != 0) {
             return Err(Error::invalid(
                 op,
@@ -105,6 +107,20 @@ impl<const N: usize> ConvOptions<N> {
         }
         Ok(())
     }
+
+    /// Checks what MLX 0.32.2 does not: a group count below 1 makes it divide the channel
+    /// count by zero (SIGFPE).
+    fn checked(&self, op: &'static str) -> Result<()> {
+        check_groups(op, self.groups)
+    }
+}
+
+/// The shared parameter check of every convolution (see [`ConvOptions::checked`]).
+fn check_groups(op: &'static str, groups: i32) -> Result<()> {
+    if groups < 1 {
+        return Err(Error::invalid(op, format!("groups must be at least 1, got {groups}")));
+    }
+    Ok(())
 }
 
 /// 1-D convolution: input `(N, L, C_in)`, weight `(C_out, K, C_in / groups)`, output
@@ -239,6 +255,7 @@ pub fn conv_transpose1d_device(
     options: ConvOptions<1>,
     stream: &Stream,
 ) -> Result<Array> {
+    options.checked("conv_transpose1d")?;
     let ConvOptions { stride: [s], padding: [p], dilation: [d], output_padding: [o], groups } =
         options;
     ffi::array_out("conv_transpose1d", |out| {
@@ -278,6 +295,7 @@ pub fn conv_transpose2d_device(
     options: ConvOptions<2>,
     stream: &Stream,
 ) -> Result<Array> {
+    options.checked("conv_transpose2d")?;
     let ConvOptions { stride: s, padding: p, dilation: d, output_padding: o, groups } = options;
     ffi::array_out("conv_transpose2d", |out| {
         // SAFETY: live handles; the output is owned by `array_out`.
@@ -320,6 +338,7 @@ pub fn conv_transpose3d_device(
     options: ConvOptions<3>,
     stream: &Stream,
 ) -> Result<Array> {
+    options.checked("conv_transpose3d")?;
     let ConvOptions { stride: s, padding: p, dilation: d, output_padding: o, groups } = options;
     ffi::array_out("conv_transpose3d", |out| {
         // SAFETY: live handles; the output is owned by `array_out`.
@@ -465,6 +484,7 @@ pub fn conv_general_device(
     options: &ConvGeneralOptions,
     stream: &Stream,
 ) -> Result<Array> {
+    check_groups("conv_general", options.groups)?;
     let spatial = input.ndim().saturating_sub(2);
     let stride = per_axis(&options.stride, 1, spatial);
     let lo = per_axis(&options.padding_lo, 0, spatial);

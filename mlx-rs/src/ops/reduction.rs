@@ -9,7 +9,44 @@ use mlx_macros::default_device;
 use mlx_sys as sys;
 
 use super::Axes;
-use crate::{Array, Result, Stream, ffi};
+use crate::{Array, Error, Result, Stream, ffi};
+
+/// The most elements one reduction may combine. MLX 0.32.2's CPU reductions count the reduced
+/// elements in a 32-bit integer: from 2^31 elements on the count wraps and the result is silently
+/// wrong (Python: `mx.broadcast_to(mx.array([1.0]), (2, 2**30)).sum()` is `0.0`).
+const MAX_REDUCED: u64 = i32::MAX as u64;
+
+/// Fails when reducing `a` over `axes` (`None`: all of them) would combine more than
+/// [`MAX_REDUCED`] elements into one result. Axes out of range are left for MLX to report.
+fn check_reduced(op: &'static str, a: &Array, axes: Option<&[i32]>) -> Result<()> {
+    let shape = a.shape();
+    let ndim = shape.len() as i64;
+    let count = match axes {
+        None => a.size() as u64,
+        Some(axes) => {
+            let mut count = 1u64;
+            for &axis in axes {
+                let axis = i64::from(axis);
+                let index = if axis < 0 { axis + ndim } else { axis };
+                let Some(&d) = usize::try_from(index).ok().and_then(|i| shape.get(i)) else {
+                    return Ok(());
+                };
+                count = count.saturating_mul(u64::try_from(d).unwrap_or(0));
+            }
+            count
+        }
+    };
+    if count > MAX_REDUCED {
+        return Err(Error::invalid(
+            op,
+            format!(
+                "reducing {count} elements of shape {shape:?} into one value: MLX counts them in \
+                 32 bits (at most {MAX_REDUCED}) and would give a wrong result; reduce in parts"
+            ),
+        ));
+    }
+    Ok(())
+}
 
 /// Defines a reduction over `axes: impl Into<Axes>` that mlx-c has in three forms: over every
 /// axis, over one axis, and over a list of axes.
@@ -23,7 +60,9 @@ macro_rules! axes_reduction {
             keepdims: bool,
             stream: &Stream,
         ) -> Result<Array> {
-            match axes.into().as_slice() {
+            let axes = axes.into();
+            check_reduced($op, a, axes.as_slice())?;
+            match axes.as_slice() {
                 // SAFETY: live handles; the output is owned by `array_out`.
                 None => ffi::array_out($op, |out| unsafe {
                     sys::$whole(out, a.raw(), keepdims, stream.raw())
@@ -176,7 +215,9 @@ pub fn count_nonzero_device(
     keepdims: bool,
     stream: &Stream,
 ) -> Result<Array> {
-    match axes.into().as_slice() {
+    let axes = axes.into();
+    check_reduced("count_nonzero", a, axes.as_slice())?;
+    match axes.as_slice() {
         // SAFETY: live handles; the output is owned by `array_out`.
         None => ffi::array_out("count_nonzero", |out| unsafe {
             sys::mlx_count_nonzero(out, a.raw(), keepdims, stream.raw())
@@ -219,7 +260,9 @@ pub fn var_device(
     ddof: i32,
     stream: &Stream,
 ) -> Result<Array> {
-    match axes.into().as_slice() {
+    let axes = axes.into();
+    check_reduced("var", a, axes.as_slice())?;
+    match axes.as_slice() {
         // SAFETY: live handles; the output is owned by `array_out`.
         None => ffi::array_out("var", |out| unsafe {
             sys::mlx_var(out, a.raw(), keepdims, ddof, stream.raw())
@@ -253,7 +296,9 @@ pub fn std_device(
     ddof: i32,
     stream: &Stream,
 ) -> Result<Array> {
-    match axes.into().as_slice() {
+    let axes = axes.into();
+    check_reduced("std", a, axes.as_slice())?;
+    match axes.as_slice() {
         // SAFETY: live handles; the output is owned by `array_out`.
         None => ffi::array_out("std", |out| unsafe {
             sys::mlx_std(out, a.raw(), keepdims, ddof, stream.raw())
@@ -345,7 +390,9 @@ pub fn softmax_device(
     precise: bool,
     stream: &Stream,
 ) -> Result<Array> {
-    match axes.into().as_slice() {
+    let axes = axes.into();
+    check_reduced("softmax", a, axes.as_slice())?;
+    match axes.as_slice() {
         // SAFETY: live handles; the output is owned by `array_out`.
         None => ffi::array_out("softmax", |out| unsafe {
             sys::mlx_softmax(out, a.raw(), precise, stream.raw())

@@ -7,7 +7,7 @@
 use mlx_macros::default_device;
 use mlx_sys as sys;
 
-use crate::{Array, Result, Stream, ffi};
+use crate::{Array, Dtype, Error, Result, Stream, ffi};
 
 /// Which insertion point [`searchsorted`] returns for values equal to elements of the sequence.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -17,6 +17,39 @@ pub enum SearchSide {
     Left,
     /// The last suitable index (`side="right"`): `sorted[i - 1] <= v < sorted[i]`.
     Right,
+}
+
+/// The result of sorting (or arg-sorting, with `indices`) an array with no elements, made here:
+/// MLX 0.32.2's CPU sort divides by the size of the sorted axis and dies with SIGFPE when it is
+/// 0 (Python `mx.sort(mx.zeros((0,)))` crashes too). `None` when `a` has elements (MLX sorts
+/// it). An axis out of range is an error, as MLX's.
+fn sorted_empty(
+    op: &'static str,
+    a: &Array,
+    axis: Option<i32>,
+    indices: bool,
+    stream: &Stream,
+) -> Result<Option<Array>> {
+    if a.size() != 0 {
+        return Ok(None);
+    }
+    let shape: Vec<i32> = match axis {
+        None => vec![0],
+        Some(axis) => {
+            let ndim = i32::try_from(a.ndim()).unwrap_or(i32::MAX);
+            if axis < -ndim || axis >= ndim {
+                return Err(Error::invalid(
+                    op,
+                    format!("axis {axis} is out of bounds for an array with {ndim} dimensions"),
+                ));
+            }
+            a.shape().to_vec()
+        }
+    };
+    if indices {
+        return super::zeros_device(&shape, Dtype::Uint32, stream).map(Some);
+    }
+    super::reshape_device(a, &shape, stream).map(Some)
 }
 
 /// A sorted copy of `a` along `axis` (`None`: the flattened array, sorted).
@@ -31,6 +64,9 @@ pub enum SearchSide {
 /// ```
 #[default_device]
 pub fn sort_device(a: &Array, axis: Option<i32>, stream: &Stream) -> Result<Array> {
+    if let Some(empty) = sorted_empty("sort", a, axis, false, stream)? {
+        return Ok(empty);
+    }
     match axis {
         // SAFETY: live handles; the output is owned by `array_out`.
         None => ffi::array_out("sort", |out| unsafe { sys::mlx_sort(out, a.raw(), stream.raw()) }),
@@ -51,6 +87,9 @@ pub fn sort_device(a: &Array, axis: Option<i32>, stream: &Stream) -> Result<Arra
 /// ```
 #[default_device]
 pub fn argsort_device(a: &Array, axis: Option<i32>, stream: &Stream) -> Result<Array> {
+    if let Some(empty) = sorted_empty("argsort", a, axis, true, stream)? {
+        return Ok(empty);
+    }
     match axis {
         None => {
             // SAFETY: live handles; the output is owned by `array_out`.

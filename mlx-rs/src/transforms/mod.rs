@@ -274,20 +274,25 @@ pub fn vmap<A: AsRef<Array>>(
     }
     let (traced_inputs, traced_outputs) =
         (VectorArray::from_arrays(&traced_inputs), VectorArray::from_arrays(&traced_outputs));
-    ffi::arrays_out("vmap", |out| {
-        // SAFETY: live handles; the axes slices hold `len` ints; outputs owned by `arrays_out`.
-        unsafe {
-            sys::mlx_detail_vmap_replace(
-                out,
-                inputs.raw(),
-                traced_inputs.raw(),
-                traced_outputs.raw(),
-                in_axes.as_ptr(),
-                in_axes.len(),
-                out_axes.as_ptr(),
-                out_axes.len(),
-            )
-        }
+    // Replacing runs the batching rules of custom functions in the graph: their errors and
+    // panics win over MLX's message, as during tracing.
+    call_with_closures("vmap", || {
+        ffi::arrays_out("vmap", |out| {
+            // SAFETY: live handles; the axes slices hold `len` ints; outputs owned by
+            // `arrays_out`.
+            unsafe {
+                sys::mlx_detail_vmap_replace(
+                    out,
+                    inputs.raw(),
+                    traced_inputs.raw(),
+                    traced_outputs.raw(),
+                    in_axes.as_ptr(),
+                    in_axes.len(),
+                    out_axes.as_ptr(),
+                    out_axes.len(),
+                )
+            }
+        })
     })
 }
 
