@@ -8,7 +8,8 @@
 
 use std::collections::HashMap;
 
-use mlx_rs::nn::Module;
+use mlx_rs::distributed::Group;
+use mlx_rs::nn::{AdaptableLinear, Module, Sharding};
 use mlx_rs::nn::cache::{
     Cache, CacheMask, KeysValues, PromptCache, create_causal_mask, make_prompt_cache,
     scaled_dot_product_attention,
@@ -57,6 +58,91 @@ pub trait LanguageModel: Module {
             format!("`{}` models do not support gradient checkpointing yet", self.model_type()),
         ))
     }
+
+    /// Splits the model across `group` for tensor parallelism (mlx-lm's `Model.shard`): every
+    /// attention block keeps `1/N` of the query and key/value heads (q/k/v all-to-sharded, o
+    /// sharded-to-all), every MLP `1/N` of its hidden features (gate/up all-to-sharded, down
+    /// sharded-to-all), every expert `1/N` of its hidden features with one all-sum per
+    /// mixture-of-experts block; embeddings, norms, routers and the output head stay
+    /// replicated. Each transformer block then costs two all-sums.
+    ///
+    /// Parameters are sliced lazily: shard a lazily loaded model before evaluating it (see
+    /// [`crate::load::load_model_sharded`]) and each process only ever holds its part. An
+    /// error when the group size does not divide the heads (checked before anything changes)
+    /// or a split dimension, or for an architecture without tensor parallelism; after an error
+    /// from a split dimension the model is left partly sharded and should be dropped.
+    fn shard(&mut self, group: &Group) -> Result<()> {
+        let _ = group;
+        Err(Error::new(
+            mlx_rs::ErrorKind::Unsupported,
+            "shard",
+            format!("`{}` models do not support tensor parallelism", self.model_type()),
+        ))
+    }
+}
+
+/// An error unless `group`'s size divides `n_heads` query heads and `n_kv_heads` key/value
+/// heads (what [`LanguageModel::shard`] needs).
+pub fn check_shardable_heads(n_heads: i32, n_kv_heads: i32, group: &Group) -> Result<()> {
+    let n = group.size();
+    if n <= 0 || n_heads % n != 0 || n_kv_heads % n != 0 {
+        return Err(Error::invalid(
+            "shard",
+            format!(
+                "{n_heads} attention heads and {n_kv_heads} key/value heads cannot be split \
+                 evenly across {n} processes"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Shards one attention block as mlx-lm does: `q`, `k`, `v` all-to-sharded, `o`
+/// sharded-to-all, and the head counts divided by the group size (an error, before anything
+/// changes, when it does not divide them).
+pub fn shard_attention(
+    [q, k, v, o]: [&mut AdaptableLinear; 4],
+    n_heads: &mut i32,
+    n_kv_heads: &mut i32,
+    group: &Group,
+) -> Result<()> {
+    check_shardable_heads(*n_heads, *n_kv_heads, group)?;
+    q.shard(Sharding::AllToSharded, group)?;
+    k.shard(Sharding::AllToSharded, group)?;
+    v.shard(Sharding::AllToSharded, group)?;
+    o.shard(Sharding::ShardedToAll, group)?;
+    *n_heads /= group.size();
+    *n_kv_heads /= group.size();
+    Ok(())
+}
+
+/// Shards a SwiGLU MLP as mlx-lm does: `gate` and `up` all-to-sharded, `down` sharded-to-all
+/// (one all-sum). With `in_place` the layers are only sliced ([`mlx_rs::nn::shard_inplace`]):
+/// the caller sums the block's output, as mixture-of-experts blocks do for their shared
+/// experts.
+pub fn shard_mlp(
+    [gate, up, down]: [&mut AdaptableLinear; 3],
+    in_place: bool,
+    group: &Group,
+) -> Result<()> {
+    if in_place {
+        gate.shard_inplace(Sharding::AllToSharded, group)?;
+        up.shard_inplace(Sharding::AllToSharded, group)?;
+        down.shard_inplace(Sharding::ShardedToAll, group)
+    } else {
+        gate.shard(Sharding::AllToSharded, group)?;
+        up.shard(Sharding::AllToSharded, group)?;
+        down.shard(Sharding::ShardedToAll, group)
+    }
+}
+
+/// Slices the experts of a [`mlx_rs::nn::SwitchGlu`] in place (mlx-lm's `shard_inplace` on
+/// `switch_mlp.{gate,up,down}_proj`): each rank keeps `1/N` of every expert's hidden features;
+/// the block that owns it all-sums its output.
+pub fn shard_switch_glu(glu: &mut mlx_rs::nn::SwitchGlu, group: &Group) -> Result<()> {
+    glu.gate_proj.shard_inplace(Sharding::AllToSharded, group)?;
+    glu.up_proj.shard_inplace(Sharding::AllToSharded, group)?;
+    glu.down_proj.shard_inplace(Sharding::ShardedToAll, group)
 }
 
 /// `forward(layer, x)` under [`mlx_rs::transforms::checkpoint`], with the layer's trainable

@@ -8,6 +8,7 @@ use mlx_rs::nn::{
     AdaptableLinear, Embedding, Linear, MaybeQuantized, Module, Param, RmsNorm, RoPE, SwitchGlu,
 };
 use mlx_rs::ops::{self, BoundedIndices};
+use mlx_rs::distributed::Group;
 use mlx_rs::{Array, Dtype, Ellipsis, Error, Result};
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -15,7 +16,8 @@ use serde_json::{Map, Value};
 use super::llama::Mlp;
 use crate::model::{
     Architecture, LanguageModel, LayerCache, Weights, attention_mask, cached_attention,
-    checkpointed_layer, layer_caches, take_weight,
+    check_shardable_heads, checkpointed_layer, layer_caches, shard_attention, shard_switch_glu,
+    take_weight,
 };
 
 /// `config.json` fields of a GLM-4 MoE model (mlx-lm's `ModelArgs`).
@@ -163,6 +165,14 @@ impl Attention {
         let out = cached_attention(&queries, &keys, &values, cache, self.scale, mask)?;
         self.o_proj.forward(&out.transpose([0, 2, 1, 3])?.reshape([b, l, -1])?)
     }
+
+    /// Splits the heads across `group` (mlx-lm's `shard`: q/k/v all-to-sharded, o
+    /// sharded-to-all, head counts divided by the group size).
+    pub fn shard(&mut self, group: &Group) -> Result<()> {
+        let projections =
+            [&mut self.q_proj, &mut self.k_proj, &mut self.v_proj, &mut self.o_proj];
+        shard_attention(projections, &mut self.n_heads, &mut self.n_kv_heads, group)
+    }
 }
 
 /// mlx-lm's `group_expert_select`: the `top_k` experts of each token and their weights from the
@@ -274,6 +284,10 @@ pub struct MoE {
     /// One MLP of width `moe_intermediate_size * n_shared_experts`, when there are shared
     /// experts.
     pub shared_experts: Option<Mlp>,
+    /// The group the experts are split across (set by `shard`): the block's output is
+    /// summed over it.
+    #[module(skip)]
+    pub sharding_group: Option<Group>,
 }
 
 impl MoE {
@@ -290,6 +304,7 @@ impl MoE {
                 .n_shared_experts
                 .map(|n| Mlp::new(args.hidden_size, args.moe_intermediate_size * n, false))
                 .transpose()?,
+            sharding_group: None,
         })
     }
 
@@ -298,10 +313,23 @@ impl MoE {
         let (inds, scores) = self.gate.forward(x)?;
         let y = self.switch_mlp.forward(x, &inds)?;
         let y = (&y * scores.expand_dims(-1)?)?.sum(-2, false)?.astype(y.dtype())?;
-        match &self.shared_experts {
-            Some(shared) => &y + shared.forward(x)?,
-            None => Ok(y),
+        let y = match &self.shared_experts {
+            Some(shared) => (&y + shared.forward(x)?)?,
+            None => y,
+        };
+        mlx_rs::nn::all_sum_if(y, self.sharding_group.as_ref())
+    }
+
+    /// Splits the routed and shared experts' hidden features across `group` in place; the
+    /// block sums its output over the group (mlx-lm's `sharding_group`). The router stays
+    /// replicated.
+    pub fn shard(&mut self, group: &Group) -> Result<()> {
+        if let Some(shared) = &mut self.shared_experts {
+            shared.shard(true, group)?;
         }
+        shard_switch_glu(&mut self.switch_mlp, group)?;
+        self.sharding_group = Some(group.clone());
+        Ok(())
     }
 }
 
@@ -420,6 +448,20 @@ impl LanguageModel for Model {
 
     fn set_grad_checkpoint(&mut self, on: bool) -> Result<()> {
         self.grad_checkpoint = on;
+        Ok(())
+    }
+
+    fn shard(&mut self, group: &Group) -> Result<()> {
+        for layer in &self.model.layers {
+            check_shardable_heads(layer.self_attn.n_heads, layer.self_attn.n_kv_heads, group)?;
+        }
+        for layer in &mut self.model.layers {
+            layer.self_attn.shard(group)?;
+            match &mut layer.mlp {
+                FeedForward::Dense(mlp) => mlp.shard(false, group)?,
+                FeedForward::Moe(moe) => moe.shard(group)?,
+            }
+        }
         Ok(())
     }
 

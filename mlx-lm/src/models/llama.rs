@@ -6,13 +6,14 @@ use mlx_rs::nn::cache::{Cache, KVCache, PromptCache, RotatingKVCache};
 use mlx_rs::nn::{
     AdaptableLinear, Embedding, Linear, MaybeQuantized, Module, RmsNorm, RoPE, swiglu,
 };
+use mlx_rs::distributed::Group;
 use mlx_rs::{Array, Error, Result};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::model::{
     Architecture, LanguageModel, LayerCache, Weights, attention_mask, cached_attention,
-    checkpointed_layer, layer_caches,
+    check_shardable_heads, checkpointed_layer, layer_caches, shard_attention, shard_mlp,
 };
 use crate::rope::initialize_rope;
 
@@ -164,6 +165,13 @@ impl Mlp {
     pub fn forward(&self, x: &Array) -> Result<Array> {
         self.down_proj.forward(&swiglu(&self.gate_proj.forward(x)?, &self.up_proj.forward(x)?)?)
     }
+
+    /// Splits the hidden features across `group` ([`shard_mlp`]): with its own all-sum, or
+    /// only sliced when `in_place` (the caller sums).
+    pub fn shard(&mut self, in_place: bool, group: &Group) -> Result<()> {
+        let Mlp { gate_proj, down_proj, up_proj } = self;
+        shard_mlp([gate_proj, up_proj, down_proj], in_place, group)
+    }
 }
 
 /// A pre-norm transformer block.
@@ -277,6 +285,19 @@ impl LanguageModel for Model {
 
     fn set_grad_checkpoint(&mut self, on: bool) -> Result<()> {
         self.grad_checkpoint = on;
+        Ok(())
+    }
+
+    fn shard(&mut self, group: &Group) -> Result<()> {
+        for layer in &self.model.layers {
+            check_shardable_heads(layer.self_attn.n_heads, layer.self_attn.n_kv_heads, group)?;
+        }
+        for layer in &mut self.model.layers {
+            let a = &mut layer.self_attn;
+            let projections = [&mut a.q_proj, &mut a.k_proj, &mut a.v_proj, &mut a.o_proj];
+            shard_attention(projections, &mut a.n_heads, &mut a.n_kv_heads, group)?;
+            layer.mlp.shard(false, group)?;
+        }
         Ok(())
     }
 

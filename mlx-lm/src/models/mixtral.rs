@@ -8,13 +8,15 @@ use mlx_rs::nn::{
     AdaptableLinear, Embedding, Linear, MaybeQuantized, Module, RmsNorm, RoPE, SwitchGlu,
 };
 use mlx_rs::ops::{self, BoundedIndices};
+use mlx_rs::distributed::Group;
 use mlx_rs::{Array, Ellipsis, Error, Result};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::model::{
     Architecture, LanguageModel, LayerCache, Weights, attention_mask, cached_attention,
-    checkpointed_layer, layer_caches, take_weight,
+    check_shardable_heads, checkpointed_layer, layer_caches, shard_attention, shard_switch_glu,
+    take_weight,
 };
 
 /// `config.json` fields of a Mixtral model (mlx-lm's `ModelArgs`, with its defaults).
@@ -156,6 +158,14 @@ impl MixtralAttention {
         let out = cached_attention(&queries, &keys, &values, cache, self.scale, mask)?;
         self.o_proj.forward(&out.transpose([0, 2, 1, 3])?.reshape([b, l, -1])?)
     }
+
+    /// Splits the heads across `group` (q/k/v all-to-sharded, o sharded-to-all, head counts
+    /// divided by the group size).
+    pub fn shard(&mut self, group: &Group) -> Result<()> {
+        let projections =
+            [&mut self.q_proj, &mut self.k_proj, &mut self.v_proj, &mut self.o_proj];
+        shard_attention(projections, &mut self.num_heads, &mut self.num_key_value_heads, group)
+    }
 }
 
 /// The sparse mixture-of-experts block: a linear router (`gate`) and the experts
@@ -169,6 +179,10 @@ pub struct MixtralSparseMoeBlock {
     /// Experts each token is routed to.
     #[module(skip)]
     pub num_experts_per_tok: i32,
+    /// The group the experts are split across (set by `shard`): the block's output is
+    /// summed over it.
+    #[module(skip)]
+    pub sharding_group: Option<Group>,
 }
 
 impl MixtralSparseMoeBlock {
@@ -178,6 +192,7 @@ impl MixtralSparseMoeBlock {
             gate: Linear::new(dim, experts, false)?.into(),
             switch_mlp: SwitchGlu::new(dim, args.intermediate_size, experts, false)?,
             num_experts_per_tok: args.num_experts_per_tok,
+            sharding_group: None,
         })
     }
 
@@ -191,7 +206,17 @@ impl MixtralSparseMoeBlock {
             .stop_gradient()?;
         let scores = ops::take_along_axis(&gates, &inds, -1)?.softmax(-1, true)?;
         let y = self.switch_mlp.forward(x, &inds)?;
-        (y * scores.expand_dims(-1)?)?.sum(-2, false)
+        let y = (y * scores.expand_dims(-1)?)?.sum(-2, false)?;
+        mlx_rs::nn::all_sum_if(y, self.sharding_group.as_ref())
+    }
+
+    /// Splits every expert's hidden features across `group` in place; the block sums its
+    /// output over the group (as mlx-lm's Qwen3-MoE does; mlx-lm 0.32.0's Mixtral has no
+    /// `shard`). The router stays replicated.
+    pub fn shard(&mut self, group: &Group) -> Result<()> {
+        shard_switch_glu(&mut self.switch_mlp, group)?;
+        self.sharding_group = Some(group.clone());
+        Ok(())
     }
 }
 
@@ -279,6 +304,18 @@ impl LanguageModel for Model {
 
     fn set_grad_checkpoint(&mut self, on: bool) -> Result<()> {
         self.grad_checkpoint = on;
+        Ok(())
+    }
+
+    fn shard(&mut self, group: &Group) -> Result<()> {
+        for layer in &self.model.layers {
+            let a = &layer.self_attn;
+            check_shardable_heads(a.num_heads, a.num_key_value_heads, group)?;
+        }
+        for layer in &mut self.model.layers {
+            layer.self_attn.shard(group)?;
+            layer.block_sparse_moe.shard(group)?;
+        }
         Ok(())
     }
 

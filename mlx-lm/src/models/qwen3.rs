@@ -4,13 +4,14 @@
 
 use mlx_rs::nn::cache::{Cache, CacheMask};
 use mlx_rs::nn::{AdaptableLinear, Embedding, Linear, MaybeQuantized, Module, RmsNorm, RoPE};
+use mlx_rs::distributed::Group;
 use mlx_rs::{Array, Error, Result};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::model::{
     Architecture, LanguageModel, LayerCache, Weights, attention_mask, cached_attention,
-    checkpointed_layer, layer_caches,
+    check_shardable_heads, checkpointed_layer, layer_caches, shard_attention,
 };
 use crate::models::llama::Mlp;
 use crate::rope::initialize_rope;
@@ -153,6 +154,14 @@ impl Attention {
         let out = cached_attention(&queries, &keys, &values, cache, self.scale, mask)?;
         self.o_proj.forward(&out.transpose([0, 2, 1, 3])?.reshape([b, l, -1])?)
     }
+
+    /// Splits the heads across `group` (mlx-lm's `shard`: q/k/v all-to-sharded, o
+    /// sharded-to-all, head counts divided by the group size).
+    pub fn shard(&mut self, group: &Group) -> Result<()> {
+        let projections =
+            [&mut self.q_proj, &mut self.k_proj, &mut self.v_proj, &mut self.o_proj];
+        shard_attention(projections, &mut self.n_heads, &mut self.n_kv_heads, group)
+    }
 }
 
 /// A pre-norm transformer block.
@@ -233,6 +242,17 @@ impl LanguageModel for Model {
 
     fn set_grad_checkpoint(&mut self, on: bool) -> Result<()> {
         self.grad_checkpoint = on;
+        Ok(())
+    }
+
+    fn shard(&mut self, group: &Group) -> Result<()> {
+        for layer in &self.model.layers {
+            check_shardable_heads(layer.self_attn.n_heads, layer.self_attn.n_kv_heads, group)?;
+        }
+        for layer in &mut self.model.layers {
+            layer.self_attn.shard(group)?;
+            layer.mlp.shard(false, group)?;
+        }
         Ok(())
     }
 

@@ -8,14 +8,15 @@ use mlx_rs::nn::{
     AdaptableLinear, Embedding, Linear, MaybeQuantized, Module, RmsNorm, RoPE, SwitchGlu,
 };
 use mlx_rs::ops::{self, BoundedIndices};
+use mlx_rs::distributed::Group;
 use mlx_rs::{Array, Ellipsis, Error, Result};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::config::{QuantMode, QuantParams};
 use crate::model::{
-    Architecture, LanguageModel, LayerCache, Weights, attention_mask, checkpointed_layer,
-    layer_caches, take_weight,
+    Architecture, LanguageModel, LayerCache, Weights, attention_mask, check_shardable_heads,
+    checkpointed_layer, layer_caches, shard_switch_glu, take_weight,
 };
 use crate::models::llama::Mlp;
 use crate::models::qwen3::Attention;
@@ -90,6 +91,10 @@ pub struct SparseMoeBlock {
     /// Renormalise the selected experts' probabilities.
     #[module(skip)]
     pub norm_topk_prob: bool,
+    /// The group the experts are split across (set by `shard`): the block's output is
+    /// summed over it.
+    #[module(skip)]
+    pub sharding_group: Option<Group>,
 }
 
 impl SparseMoeBlock {
@@ -107,6 +112,7 @@ impl SparseMoeBlock {
             switch_mlp: SwitchGlu::new(dim, args.moe_intermediate_size, experts, false)?,
             top_k: k,
             norm_topk_prob: args.norm_topk_prob,
+            sharding_group: None,
         })
     }
 
@@ -122,7 +128,16 @@ impl SparseMoeBlock {
             scores = (&scores / scores.sum(-1, true)?)?;
         }
         let y = self.switch_mlp.forward(x, &inds)?;
-        (&y * scores.expand_dims(-1)?)?.sum(-2, false)?.astype(y.dtype())
+        let y = (&y * scores.expand_dims(-1)?)?.sum(-2, false)?.astype(y.dtype())?;
+        mlx_rs::nn::all_sum_if(y, self.sharding_group.as_ref())
+    }
+
+    /// Splits every expert's hidden features across `group` in place; the block sums its
+    /// output over the group (mlx-lm's `sharding_group`). The router stays replicated.
+    pub fn shard(&mut self, group: &Group) -> Result<()> {
+        shard_switch_glu(&mut self.switch_mlp, group)?;
+        self.sharding_group = Some(group.clone());
+        Ok(())
     }
 }
 
@@ -225,6 +240,20 @@ impl LanguageModel for Model {
 
     fn set_grad_checkpoint(&mut self, on: bool) -> Result<()> {
         self.grad_checkpoint = on;
+        Ok(())
+    }
+
+    fn shard(&mut self, group: &Group) -> Result<()> {
+        for layer in &self.model.layers {
+            check_shardable_heads(layer.self_attn.n_heads, layer.self_attn.n_kv_heads, group)?;
+        }
+        for layer in &mut self.model.layers {
+            layer.self_attn.shard(group)?;
+            match &mut layer.mlp {
+                FeedForward::Dense(mlp) => mlp.shard(false, group)?,
+                FeedForward::Sparse(moe) => moe.shard(group)?,
+            }
+        }
         Ok(())
     }
 
