@@ -8,9 +8,9 @@
 
 use std::path::{Path, PathBuf};
 
+use mlx_rs::distributed::{self, Group};
 use mlx_rs::nn::{self, Module, QuantizeDecision};
 use mlx_rs::utils::tree_unflatten;
-use mlx_rs::distributed::{self, Group};
 use mlx_rs::{Array, Context, Dtype, Error, Result};
 
 use crate::config::{ModelConfig, PackedWeightInfo, QuantizationConfig};

@@ -9,13 +9,13 @@
 use std::collections::HashMap;
 
 use mlx_rs::distributed::Group;
-use mlx_rs::nn::{AdaptableLinear, Module, Sharding};
 use mlx_rs::nn::cache::{
     Cache, CacheMask, KeysValues, PromptCache, create_causal_mask, make_prompt_cache,
     scaled_dot_product_attention,
 };
+use mlx_rs::nn::{AdaptableLinear, Module, Sharding};
 use mlx_rs::quantization::{QuantizationMode, QuantizationParams};
-use mlx_rs::{Array, Error, Result};
+use mlx_rs::{Array, Context, Error, Result};
 use serde::de::DeserializeOwned;
 
 use crate::config::{ModelConfig, QuantMode, QuantParams};
@@ -107,10 +107,10 @@ pub fn shard_attention(
     group: &Group,
 ) -> Result<()> {
     check_shardable_heads(*n_heads, *n_kv_heads, group)?;
-    q.shard(Sharding::AllToSharded, group)?;
-    k.shard(Sharding::AllToSharded, group)?;
-    v.shard(Sharding::AllToSharded, group)?;
-    o.shard(Sharding::ShardedToAll, group)?;
+    q.shard(Sharding::AllToSharded, group).context("sharding `q_proj`")?;
+    k.shard(Sharding::AllToSharded, group).context("sharding `k_proj`")?;
+    v.shard(Sharding::AllToSharded, group).context("sharding `v_proj`")?;
+    o.shard(Sharding::ShardedToAll, group).context("sharding `o_proj`")?;
     *n_heads /= group.size();
     *n_kv_heads /= group.size();
     Ok(())
@@ -126,13 +126,13 @@ pub fn shard_mlp(
     group: &Group,
 ) -> Result<()> {
     if in_place {
-        gate.shard_inplace(Sharding::AllToSharded, group)?;
-        up.shard_inplace(Sharding::AllToSharded, group)?;
-        down.shard_inplace(Sharding::ShardedToAll, group)
+        gate.shard_inplace(Sharding::AllToSharded, group).context("sharding `gate_proj`")?;
+        up.shard_inplace(Sharding::AllToSharded, group).context("sharding `up_proj`")?;
+        down.shard_inplace(Sharding::ShardedToAll, group).context("sharding `down_proj`")
     } else {
-        gate.shard(Sharding::AllToSharded, group)?;
-        up.shard(Sharding::AllToSharded, group)?;
-        down.shard(Sharding::ShardedToAll, group)
+        gate.shard(Sharding::AllToSharded, group).context("sharding `gate_proj`")?;
+        up.shard(Sharding::AllToSharded, group).context("sharding `up_proj`")?;
+        down.shard(Sharding::ShardedToAll, group).context("sharding `down_proj`")
     }
 }
 
@@ -140,9 +140,21 @@ pub fn shard_mlp(
 /// `switch_mlp.{gate,up,down}_proj`): each rank keeps `1/N` of every expert's hidden features;
 /// the block that owns it all-sums its output.
 pub fn shard_switch_glu(glu: &mut mlx_rs::nn::SwitchGlu, group: &Group) -> Result<()> {
-    glu.gate_proj.shard_inplace(Sharding::AllToSharded, group)?;
-    glu.up_proj.shard_inplace(Sharding::AllToSharded, group)?;
-    glu.down_proj.shard_inplace(Sharding::ShardedToAll, group)
+    let ctx = |name: &str| format!("sharding the experts' `{name}`");
+    glu.gate_proj.shard_inplace(Sharding::AllToSharded, group).with_context(|| ctx("gate_proj"))?;
+    glu.up_proj.shard_inplace(Sharding::AllToSharded, group).with_context(|| ctx("up_proj"))?;
+    glu.down_proj.shard_inplace(Sharding::ShardedToAll, group).with_context(|| ctx("down_proj"))
+}
+
+/// Runs `shard` on every layer, naming the layer in an error.
+pub fn shard_layers<L>(
+    layers: &mut [L],
+    mut shard: impl FnMut(&mut L) -> Result<()>,
+) -> Result<()> {
+    for (i, layer) in layers.iter_mut().enumerate() {
+        shard(layer).with_context(|| format!("sharding `model.layers.{i}`"))?;
+    }
+    Ok(())
 }
 
 /// `forward(layer, x)` under [`mlx_rs::transforms::checkpoint`], with the layer's trainable

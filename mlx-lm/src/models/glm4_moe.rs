@@ -3,21 +3,21 @@
 //! first (`first_k_dense_replace`), then MoE layers with a sigmoid router, an expert-selection
 //! correction bias, grouped top-k routing and shared experts.
 
+use mlx_rs::distributed::Group;
 use mlx_rs::nn::cache::{Cache, CacheMask};
 use mlx_rs::nn::{
     AdaptableLinear, Embedding, Linear, MaybeQuantized, Module, Param, RmsNorm, RoPE, SwitchGlu,
 };
 use mlx_rs::ops::{self, BoundedIndices};
-use mlx_rs::distributed::Group;
-use mlx_rs::{Array, Dtype, Ellipsis, Error, Result};
+use mlx_rs::{Array, Context, Dtype, Ellipsis, Error, Result};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::llama::Mlp;
 use crate::model::{
     Architecture, LanguageModel, LayerCache, Weights, attention_mask, cached_attention,
-    check_shardable_heads, checkpointed_layer, layer_caches, shard_attention, shard_switch_glu,
-    take_weight,
+    check_shardable_heads, checkpointed_layer, layer_caches, shard_attention, shard_layers,
+    shard_switch_glu, take_weight,
 };
 
 /// `config.json` fields of a GLM-4 MoE model (mlx-lm's `ModelArgs`).
@@ -169,8 +169,7 @@ impl Attention {
     /// Splits the heads across `group` (mlx-lm's `shard`: q/k/v all-to-sharded, o
     /// sharded-to-all, head counts divided by the group size).
     pub fn shard(&mut self, group: &Group) -> Result<()> {
-        let projections =
-            [&mut self.q_proj, &mut self.k_proj, &mut self.v_proj, &mut self.o_proj];
+        let projections = [&mut self.q_proj, &mut self.k_proj, &mut self.v_proj, &mut self.o_proj];
         shard_attention(projections, &mut self.n_heads, &mut self.n_kv_heads, group)
     }
 }
@@ -325,7 +324,7 @@ impl MoE {
     /// replicated.
     pub fn shard(&mut self, group: &Group) -> Result<()> {
         if let Some(shared) = &mut self.shared_experts {
-            shared.shard(true, group)?;
+            shared.shard(true, group).context("sharding `shared_experts`")?;
         }
         shard_switch_glu(&mut self.switch_mlp, group)?;
         self.sharding_group = Some(group.clone());
@@ -455,14 +454,14 @@ impl LanguageModel for Model {
         for layer in &self.model.layers {
             check_shardable_heads(layer.self_attn.n_heads, layer.self_attn.n_kv_heads, group)?;
         }
-        for layer in &mut self.model.layers {
+        shard_layers(&mut self.model.layers, |layer| {
             layer.self_attn.shard(group)?;
             match &mut layer.mlp {
                 FeedForward::Dense(mlp) => mlp.shard(false, group)?,
                 FeedForward::Moe(moe) => moe.shard(group)?,
             }
-        }
-        Ok(())
+            Ok(())
+        })
     }
 
     fn num_layers(&self) -> usize {

@@ -2,18 +2,19 @@
 //! attention with optional biases and `head_dim`, a SwiGLU MLP, Llama 3 rope scaling, tied or
 //! separate output embeddings, and sliding-window layers from `layer_types`.
 
+use mlx_rs::distributed::Group;
 use mlx_rs::nn::cache::{Cache, KVCache, PromptCache, RotatingKVCache};
 use mlx_rs::nn::{
     AdaptableLinear, Embedding, Linear, MaybeQuantized, Module, RmsNorm, RoPE, swiglu,
 };
-use mlx_rs::distributed::Group;
 use mlx_rs::{Array, Error, Result};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::model::{
     Architecture, LanguageModel, LayerCache, Weights, attention_mask, cached_attention,
-    check_shardable_heads, checkpointed_layer, layer_caches, shard_attention, shard_mlp,
+    check_shardable_heads, checkpointed_layer, layer_caches, shard_attention, shard_layers,
+    shard_mlp,
 };
 use crate::rope::initialize_rope;
 
@@ -292,13 +293,13 @@ impl LanguageModel for Model {
         for layer in &self.model.layers {
             check_shardable_heads(layer.self_attn.n_heads, layer.self_attn.n_kv_heads, group)?;
         }
-        for layer in &mut self.model.layers {
+        shard_layers(&mut self.model.layers, |layer| {
             let a = &mut layer.self_attn;
             let projections = [&mut a.q_proj, &mut a.k_proj, &mut a.v_proj, &mut a.o_proj];
             shard_attention(projections, &mut a.n_heads, &mut a.n_kv_heads, group)?;
             layer.mlp.shard(false, group)?;
-        }
-        Ok(())
+            Ok(())
+        })
     }
 
     fn make_cache(&self) -> Result<PromptCache> {

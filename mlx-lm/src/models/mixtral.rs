@@ -3,20 +3,20 @@
 //! `num_experts_per_tok` experts per token and mixes their SwiGLU outputs by a softmax over the
 //! selected router logits.
 
+use mlx_rs::distributed::Group;
 use mlx_rs::nn::cache::{Cache, CacheMask};
 use mlx_rs::nn::{
     AdaptableLinear, Embedding, Linear, MaybeQuantized, Module, RmsNorm, RoPE, SwitchGlu,
 };
 use mlx_rs::ops::{self, BoundedIndices};
-use mlx_rs::distributed::Group;
 use mlx_rs::{Array, Ellipsis, Error, Result};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::model::{
     Architecture, LanguageModel, LayerCache, Weights, attention_mask, cached_attention,
-    check_shardable_heads, checkpointed_layer, layer_caches, shard_attention, shard_switch_glu,
-    take_weight,
+    check_shardable_heads, checkpointed_layer, layer_caches, shard_attention, shard_layers,
+    shard_switch_glu, take_weight,
 };
 
 /// `config.json` fields of a Mixtral model (mlx-lm's `ModelArgs`, with its defaults).
@@ -162,8 +162,7 @@ impl MixtralAttention {
     /// Splits the heads across `group` (q/k/v all-to-sharded, o sharded-to-all, head counts
     /// divided by the group size).
     pub fn shard(&mut self, group: &Group) -> Result<()> {
-        let projections =
-            [&mut self.q_proj, &mut self.k_proj, &mut self.v_proj, &mut self.o_proj];
+        let projections = [&mut self.q_proj, &mut self.k_proj, &mut self.v_proj, &mut self.o_proj];
         shard_attention(projections, &mut self.num_heads, &mut self.num_key_value_heads, group)
     }
 }
@@ -312,11 +311,11 @@ impl LanguageModel for Model {
             let a = &layer.self_attn;
             check_shardable_heads(a.num_heads, a.num_key_value_heads, group)?;
         }
-        for layer in &mut self.model.layers {
+        shard_layers(&mut self.model.layers, |layer| {
             layer.self_attn.shard(group)?;
             layer.block_sparse_moe.shard(group)?;
-        }
-        Ok(())
+            Ok(())
+        })
     }
 
     fn num_layers(&self) -> usize {

@@ -2,16 +2,16 @@
 //! head before RoPE, a SwiGLU MLP, rope scaling through [`initialize_rope`] (including
 //! transformers 5's nested `rope_parameters`), and tied or separate output embeddings.
 
+use mlx_rs::distributed::Group;
 use mlx_rs::nn::cache::{Cache, CacheMask};
 use mlx_rs::nn::{AdaptableLinear, Embedding, Linear, MaybeQuantized, Module, RmsNorm, RoPE};
-use mlx_rs::distributed::Group;
 use mlx_rs::{Array, Error, Result};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::model::{
     Architecture, LanguageModel, LayerCache, Weights, attention_mask, cached_attention,
-    check_shardable_heads, checkpointed_layer, layer_caches, shard_attention,
+    check_shardable_heads, checkpointed_layer, layer_caches, shard_attention, shard_layers,
 };
 use crate::models::llama::Mlp;
 use crate::rope::initialize_rope;
@@ -158,8 +158,7 @@ impl Attention {
     /// Splits the heads across `group` (mlx-lm's `shard`: q/k/v all-to-sharded, o
     /// sharded-to-all, head counts divided by the group size).
     pub fn shard(&mut self, group: &Group) -> Result<()> {
-        let projections =
-            [&mut self.q_proj, &mut self.k_proj, &mut self.v_proj, &mut self.o_proj];
+        let projections = [&mut self.q_proj, &mut self.k_proj, &mut self.v_proj, &mut self.o_proj];
         shard_attention(projections, &mut self.n_heads, &mut self.n_kv_heads, group)
     }
 }
@@ -249,11 +248,11 @@ impl LanguageModel for Model {
         for layer in &self.model.layers {
             check_shardable_heads(layer.self_attn.n_heads, layer.self_attn.n_kv_heads, group)?;
         }
-        for layer in &mut self.model.layers {
+        shard_layers(&mut self.model.layers, |layer| {
             layer.self_attn.shard(group)?;
             layer.mlp.shard(false, group)?;
-        }
-        Ok(())
+            Ok(())
+        })
     }
 
     fn num_layers(&self) -> usize {

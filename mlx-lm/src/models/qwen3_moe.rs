@@ -3,12 +3,12 @@
 //! `num_experts_per_tok` experts (optionally renormalised) through a [`SwitchGlu`] — on the
 //! layers `decoder_sparse_step` and `mlp_only_layers` select, dense SwiGLU MLPs elsewhere.
 
+use mlx_rs::distributed::Group;
 use mlx_rs::nn::cache::{Cache, CacheMask};
 use mlx_rs::nn::{
     AdaptableLinear, Embedding, Linear, MaybeQuantized, Module, RmsNorm, RoPE, SwitchGlu,
 };
 use mlx_rs::ops::{self, BoundedIndices};
-use mlx_rs::distributed::Group;
 use mlx_rs::{Array, Ellipsis, Error, Result};
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -16,7 +16,7 @@ use serde_json::{Map, Value};
 use crate::config::{QuantMode, QuantParams};
 use crate::model::{
     Architecture, LanguageModel, LayerCache, Weights, attention_mask, check_shardable_heads,
-    checkpointed_layer, layer_caches, shard_switch_glu, take_weight,
+    checkpointed_layer, layer_caches, shard_layers, shard_switch_glu, take_weight,
 };
 use crate::models::llama::Mlp;
 use crate::models::qwen3::Attention;
@@ -247,14 +247,14 @@ impl LanguageModel for Model {
         for layer in &self.model.layers {
             check_shardable_heads(layer.self_attn.n_heads, layer.self_attn.n_kv_heads, group)?;
         }
-        for layer in &mut self.model.layers {
+        shard_layers(&mut self.model.layers, |layer| {
             layer.self_attn.shard(group)?;
             match &mut layer.mlp {
                 FeedForward::Dense(mlp) => mlp.shard(false, group)?,
                 FeedForward::Sparse(moe) => moe.shard(group)?,
             }
-        }
-        Ok(())
+            Ok(())
+        })
     }
 
     fn num_layers(&self) -> usize {

@@ -36,7 +36,7 @@
 //! ```
 
 use crate::distributed::{self, Group};
-use crate::error::{Context, Error, Result};
+use crate::error::{Error, Result};
 use crate::nn::{
     Adaptable, AdaptableLinear, AdaptableSwitchLinear, Linear, MaybeQuantized, Module, Param,
     Quantizable, push_key,
@@ -135,8 +135,7 @@ pub fn shard_inplace<M: Module + ?Sized>(
             ));
         }
         if let Some(axis) = sharding.axis(name, param.ndim()) {
-            let sharded =
-                shard_array(param, axis, group).with_context(|| format!("sharding `{path}`"))?;
+            let sharded = shard_array(param, axis, group)?;
             param.set(sharded);
         }
         Ok(())
