@@ -66,13 +66,30 @@ pub fn load_model(dir: impl AsRef<Path>) -> Result<LoadedModel> {
 pub fn load_model_sharded(dir: impl AsRef<Path>, group: &Group) -> Result<LoadedModel> {
     let mut loaded = load_model(dir)?;
     loaded.model.shard(group)?;
+    evaluate_part(&loaded, group)?;
+    Ok(loaded)
+}
+
+/// Loads this process's stage of the model in `dir` for pipeline parallelism over `group`
+/// (mlx-lm's `pipeline_load`): as [`load_model_sharded`], with [`LanguageModel::pipeline`]
+/// instead of [`LanguageModel::shard`], so that a process reads only its own layers (and the
+/// embeddings, final norm and output head). Needs `send`/`recv`: the ring or MPI backend on
+/// CPUs; on a CUDA device it is an error (MLX 0.32.2's NCCL backend has neither).
+pub fn load_model_pipelined(dir: impl AsRef<Path>, group: &Group) -> Result<LoadedModel> {
+    let mut loaded = load_model(dir)?;
+    loaded.model.pipeline(group)?;
+    evaluate_part(&loaded, group)?;
+    Ok(loaded)
+}
+
+/// Evaluates the parameters one at a time, then waits for every rank.
+fn evaluate_part(loaded: &LoadedModel, group: &Group) -> Result<()> {
     for (path, p) in loaded.model.named_parameters() {
         p.eval().with_context(|| format!("loading this rank's part of `{path}`"))?;
     }
     distributed::all_sum(&Array::from_slice(&[1.0f32], &[1])?, Some(group))?
         .eval()
-        .context("waiting for the other ranks after loading")?;
-    Ok(loaded)
+        .context("waiting for the other ranks after loading")
 }
 
 /// The `model*.safetensors` files of `dir`, sorted by name (an error when there are none).

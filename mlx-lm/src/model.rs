@@ -79,6 +79,22 @@ pub trait LanguageModel: Module {
             format!("`{}` models do not support tensor parallelism", self.model_type()),
         ))
     }
+
+    /// Splits the model's layers into consecutive stages across `group` (pipeline parallelism,
+    /// mlx-lm's `model.pipeline(group)`; see [`Pipeline`]): this rank keeps only its layers'
+    /// parameters (the others become empty, so a lazily loaded checkpoint never reads them, see
+    /// [`crate::load::load_model_pipelined`]); embeddings, the final norm and the output head
+    /// stay on every rank. The prompt cache keeps one entry per layer; only this rank's are
+    /// used. An error for fewer layers than ranks, on a CUDA device (MLX 0.32.2's NCCL backend
+    /// has no send/recv), or for an architecture without pipelining.
+    fn pipeline(&mut self, group: &Group) -> Result<()> {
+        let _ = group;
+        Err(Error::new(
+            mlx_rs::ErrorKind::Unsupported,
+            "pipeline",
+            format!("`{}` models do not support pipeline parallelism", self.model_type()),
+        ))
+    }
 }
 
 /// An error unless `group`'s size divides `n_heads` query heads and `n_kv_heads` key/value
@@ -290,4 +306,119 @@ pub fn cached_attention(
         None => KeysValues::Dense { keys: keys.clone(), values: values.clone() },
     };
     scaled_dot_product_attention(queries, &kv, scale, mask.as_attention_mask(), None)
+}
+
+/// The layers one process runs when a model is split into consecutive stages across a group
+/// (pipeline parallelism, mlx-lm's `PipelineMixin`): rank `r` runs the layers after those of
+/// ranks `r + 1 .. size`, so the last rank runs the first layers and rank 0 the last ones. Each
+/// stage receives the hidden state from the rank above, runs its layers, sends the result to
+/// the rank below, and the output of rank 0 is broadcast to every rank (an all-gather) so that
+/// all of them produce the same logits.
+///
+/// It needs point-to-point `send`/`recv`, which MLX's ring and MPI backends have and MLX
+/// 0.32.2's CUDA backend (NCCL) does not: [`Pipeline::new`] refuses a CUDA default device.
+#[derive(Clone, Debug)]
+pub struct Pipeline {
+    /// The group of stages.
+    pub group: Group,
+    /// The first layer of this rank.
+    pub start: usize,
+    /// One past this rank's last layer.
+    pub end: usize,
+}
+
+impl Pipeline {
+    /// An even split of `num_layers` layers over `group` (the low ranks get the extra layers,
+    /// as in mlx-lm). An error when there are fewer layers than ranks, or when the default
+    /// device is a CUDA GPU (no `send`/`recv` there in MLX 0.32.2).
+    pub fn new(num_layers: usize, group: &Group) -> Result<Pipeline> {
+        let on_cuda = !cfg!(target_os = "macos")
+            && mlx_rs::Device::default_device()
+                .is_ok_and(|d| d.device_type() == mlx_rs::DeviceType::Gpu);
+        if on_cuda && group.size() > 1 {
+            return Err(Error::new(
+                mlx_rs::ErrorKind::Unsupported,
+                "pipeline",
+                "pipeline parallelism needs send/recv, which MLX 0.32.2's CUDA backend (NCCL) \
+                 does not have: use tensor parallelism (`shard`) on GPUs, or run the pipeline \
+                 on the CPU over the ring or MPI backend",
+            ));
+        }
+        let (size, rank) = (group.size().max(1) as usize, group.rank().max(0) as usize);
+        if num_layers < size {
+            return Err(Error::invalid(
+                "pipeline",
+                format!("{num_layers} layers cannot be split into {size} pipeline stages"),
+            ));
+        }
+        let (base, extra) = (num_layers / size, num_layers % size);
+        let count = |r: usize| base + usize::from(r < extra);
+        let start: usize = (rank + 1..size).map(count).sum();
+        Ok(Pipeline { group: group.clone(), start, end: start + count(rank) })
+    }
+
+    /// This rank's layers.
+    pub fn range(&self) -> std::ops::Range<usize> {
+        self.start..self.end
+    }
+
+    /// The hidden state this stage starts from: `h` on the last rank (which runs the first
+    /// layers), else what the rank above sends (shaped like `h`).
+    pub fn receive(&self, h: Array) -> Result<Array> {
+        let (rank, size) = (self.group.rank(), self.group.size());
+        if rank < size - 1 {
+            mlx_rs::distributed::recv_like(&h, rank + 1, Some(&self.group))
+        } else {
+            Ok(h)
+        }
+    }
+
+    /// Sends this stage's output to the rank below (all but rank 0), then gives every rank the
+    /// output of rank 0, the last stage.
+    pub fn send_and_broadcast(&self, h: Array) -> Result<Array> {
+        let (rank, size) = (self.group.rank(), self.group.size());
+        let batch = h.dim(0)?;
+        let h =
+            if rank != 0 { mlx_rs::distributed::send(&h, rank - 1, Some(&self.group))? } else { h };
+        if size == 1 {
+            return Ok(h);
+        }
+        mlx_rs::distributed::all_gather(&h, Some(&self.group))?.index(..batch)
+    }
+
+    /// Replaces the parameters of every layer this rank does not run by empty arrays, so that
+    /// their (lazily loaded) weights are never read.
+    pub fn drop_other_layers<L: Module>(&self, layers: &mut [L]) -> Result<()> {
+        for (i, layer) in layers.iter_mut().enumerate() {
+            if self.range().contains(&i) {
+                continue;
+            }
+            layer.visit_parameters_mut(&mut String::new(), &mut |_, p| {
+                p.set(mlx_rs::ops::zeros(&[0], p.dtype())?);
+                Ok(())
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// The layers a model runs: all of them, or this rank's stage of a pipeline.
+pub fn pipeline_range(pipeline: Option<&Pipeline>, num_layers: usize) -> std::ops::Range<usize> {
+    pipeline.map_or(0..num_layers, Pipeline::range)
+}
+
+/// The hidden state the layers start from: `h`, or (in a pipeline) what the rank above sends.
+pub fn pipeline_receive(pipeline: Option<&Pipeline>, h: Array) -> Result<Array> {
+    match pipeline {
+        Some(p) => p.receive(h),
+        None => Ok(h),
+    }
+}
+
+/// The hidden state after the layers: as it is, or (in a pipeline) rank 0's, on every rank.
+pub fn pipeline_end(pipeline: Option<&Pipeline>, h: Array) -> Result<Array> {
+    match pipeline {
+        Some(p) => p.send_and_broadcast(h),
+        None => Ok(h),
+    }
 }

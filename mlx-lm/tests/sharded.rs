@@ -6,7 +6,9 @@
 //! Covered: every architecture in float32 (llama, mistral, qwen3, qwen3_moe, mixtral,
 //! glm4_moe) and 4-bit (llama and qwen3 fixtures; the MoE 4-bit fixtures are too narrow to
 //! split, which must be a clear error, so wider random 4-bit MoE models are written for the
-//! test), the error for heads the group cannot split, and the peak memory of a sharded load.
+//! test), the error for heads the group cannot split, and the peak memory of a sharded load;
+//! then pipeline parallelism (`load_model_pipelined`, layers split into two stages) on one
+//! fixture of each architecture, and its error for fewer layers than ranks.
 
 mod common;
 
@@ -16,7 +18,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use mlx_lm::presets::{random_model, save_model_dir};
-use mlx_lm::{LanguageModel, ModelConfig, load_model, load_model_sharded, models};
+use mlx_lm::{
+    LanguageModel, ModelConfig, load_model, load_model_pipelined, load_model_sharded, models,
+};
 use mlx_rs::distributed::{self, Backend, Group};
 use mlx_rs::{Array, Dtype, memory};
 use serde_json::Value;
@@ -114,11 +118,23 @@ fn largest_difference(got: &[f32], want: &[f32], rtol: f32, atol: f32) -> Result
 /// where logits and tokens must agree. Failures are collected, not raised, so that both ranks
 /// keep making the same collective calls.
 fn compare(name: &str, dir: &Path, prompt: &[i32], group: &Group, failures: &mut Vec<String>) {
+    compare_with(name, dir, prompt, group, |d, g| load_model_sharded(d, g), failures);
+}
+
+/// [`compare`] for a model split by `split` (tensor-parallel or pipelined).
+fn compare_with(
+    name: &str,
+    dir: &Path,
+    prompt: &[i32],
+    group: &Group,
+    split: fn(&Path, &Group) -> mlx_rs::Result<mlx_lm::LoadedModel>,
+    failures: &mut Vec<String>,
+) {
     let mut whole = load_model(dir).unwrap();
-    let mut sharded = match load_model_sharded(dir, group) {
+    let mut sharded = match split(dir, group) {
         Ok(m) => m,
         Err(e) => {
-            failures.push(format!("{name}: load_model_sharded failed: {e}"));
+            failures.push(format!("{name}: splitting failed: {e}"));
             return;
         }
     };
@@ -186,6 +202,14 @@ fn sharded_rank_worker() {
         ));
     }
     drop(model);
+    // A pipeline stage holds its own layers (half of them) and the replicated embeddings.
+    let model = load_model_pipelined(&big, &group).unwrap();
+    let stage: usize = model.model.named_parameters().iter().map(|(_, a)| a.nbytes()).sum();
+    println!("{BIG}: this pipeline stage holds {stage} B");
+    if stage > file_bytes * 6 / 10 {
+        failures.push(format!("{BIG}: a pipeline stage holds {stage} B of {file_bytes} B"));
+    }
+    drop(model);
 
     for name in SHARDABLE {
         let prompt = common::expected(name).prompt;
@@ -203,6 +227,20 @@ fn sharded_rank_worker() {
             Err(e) => failures.push(format!("{name}: unexpected error {e}")),
         }
     }
+    // Pipeline parallelism: rank 1 runs the first half of the layers, rank 0 the rest.
+    for name in ["llama_f32", "qwen3_q4", "qwen3_moe_f32", "mixtral_q4", "glm4_moe_q4"] {
+        let prompt = common::expected(name).prompt;
+        let dir = common::fixture_dir(name);
+        let label = format!("{name} (pipeline)");
+        compare_with(
+            &label,
+            &dir,
+            &prompt,
+            &group,
+            |d, g| load_model_pipelined(d, g),
+            &mut failures,
+        );
+    }
     // One key/value head cannot be split in two: an error before anything changes.
     let text =
         std::fs::read_to_string(common::fixture_dir("llama_f32").join("config.json")).unwrap();
@@ -213,6 +251,14 @@ fn sharded_rank_worker() {
     match model.shard(&group) {
         Err(e) if e.to_string().contains("1 key/value heads cannot be split evenly across 2") => {}
         other => failures.push(format!("one kv head: {other:?}")),
+    }
+    // One layer cannot make two pipeline stages.
+    raw["num_hidden_layers"] = Value::from(1);
+    let config = ModelConfig::from_json_str(&raw.to_string(), "one layer").unwrap();
+    let mut model = models::build(&config, None).unwrap();
+    match model.pipeline(&group) {
+        Err(e) if e.to_string().contains("1 layers cannot be split into 2 pipeline stages") => {}
+        other => failures.push(format!("one layer: {other:?}")),
     }
     assert!(failures.is_empty(), "rank {rank}:\n{}", failures.join("\n"));
     println!("rank {rank} ok");

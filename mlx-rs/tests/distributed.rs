@@ -109,19 +109,13 @@ fn sharded_linear_layers(group: &distributed::Group, rank: i32) {
     let cols = mlx_rs::ops::slice(&x, &[0, 32 * rank], &[3, 32 * (rank + 1)], None).unwrap();
     assert_close(&s2a.forward(&cols).unwrap(), &want, "sharded-to-all");
     // Quantized, group size 32: two groups per row, one per rank.
-    let params = QuantizationParams {
-        group_size: Some(32),
-        bits: Some(4),
-        mode: QuantizationMode::Affine,
-    };
+    let params =
+        QuantizationParams { group_size: Some(32), bits: Some(4), mode: QuantizationMode::Affine };
     let q = QuantizedLinear::from_linear(&linear, params).unwrap();
     let want_q = q.forward(&x).unwrap();
-    let qs2a = nn::shard_linear(
-        nn::MaybeQuantized::Quantized(q.clone()),
-        Sharding::ShardedToAll,
-        group,
-    )
-    .unwrap();
+    let qs2a =
+        nn::shard_linear(nn::MaybeQuantized::Quantized(q.clone()), Sharding::ShardedToAll, group)
+            .unwrap();
     assert_eq!(qs2a.parameters().paths(), ["weight", "scales", "biases", "bias"]);
     assert_close(&qs2a.forward(&cols).unwrap(), &want_q, "quantized sharded-to-all");
     let qa2s =
@@ -131,7 +125,9 @@ fn sharded_linear_layers(group: &distributed::Group, rank: i32) {
     assert_close(&whole, &want_q, "quantized all-to-sharded");
     // One quantization group per row cannot be split in two; nor can 5 outputs.
     let narrow = QuantizedLinear::from_linear(&Linear::new(32, 4, false).unwrap(), params).unwrap();
-    let err = nn::shard_linear(nn::MaybeQuantized::Quantized(narrow), Sharding::ShardedToAll, group).unwrap_err();
+    let err =
+        nn::shard_linear(nn::MaybeQuantized::Quantized(narrow), Sharding::ShardedToAll, group)
+            .unwrap_err();
     assert!(err.to_string().contains("cannot split axis 1 of shape [4, 1]"), "{err}");
     let odd = Linear::new(8, 5, false).unwrap();
     let err = nn::shard_linear(odd.into(), Sharding::AllToSharded, group).unwrap_err();

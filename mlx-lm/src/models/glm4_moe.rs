@@ -15,9 +15,9 @@ use serde_json::{Map, Value};
 
 use super::llama::Mlp;
 use crate::model::{
-    Architecture, LanguageModel, LayerCache, Weights, attention_mask, cached_attention,
-    check_shardable_heads, checkpointed_layer, layer_caches, shard_attention, shard_layers,
-    shard_switch_glu, take_weight,
+    Architecture, LanguageModel, LayerCache, Pipeline, Weights, attention_mask, cached_attention,
+    check_shardable_heads, checkpointed_layer, layer_caches, pipeline_end, pipeline_range,
+    pipeline_receive, shard_attention, shard_layers, shard_switch_glu, take_weight,
 };
 
 /// `config.json` fields of a GLM-4 MoE model (mlx-lm's `ModelArgs`).
@@ -420,6 +420,9 @@ pub struct Model {
     /// Each block runs under `checkpointed_layer` when there is no cache.
     #[module(skip)]
     pub grad_checkpoint: bool,
+    /// This rank's stage when the layers are split across processes (`pipeline`).
+    #[module(skip)]
+    pub pipeline: Option<Pipeline>,
 }
 
 impl LanguageModel for Model {
@@ -431,9 +434,11 @@ impl LanguageModel for Model {
         let layers = &self.model.layers;
         let mut caches = layer_caches(cache, layers.len())?;
         let mut h = self.model.embed_tokens.forward(inputs)?;
-        let first = caches.first().and_then(|c| c.as_deref());
+        let range = pipeline_range(self.pipeline.as_ref(), layers.len());
+        let first = caches.get(range.start).and_then(|c| c.as_deref());
         let mask = attention_mask(h.dim(1)?, first, None, false)?;
-        for (layer, cache) in layers.iter().zip(caches.iter_mut()) {
+        h = pipeline_receive(self.pipeline.as_ref(), h)?;
+        for (layer, cache) in layers[range.clone()].iter().zip(caches[range].iter_mut()) {
             h = match cache {
                 None if self.grad_checkpoint => {
                     let mask = mask.clone();
@@ -442,11 +447,19 @@ impl LanguageModel for Model {
                 _ => layer.forward(&h, &mask, cache.as_deref_mut())?,
             };
         }
+        h = pipeline_end(self.pipeline.as_ref(), h)?;
         self.lm_head.forward(&self.model.norm.forward(&h)?)
     }
 
     fn set_grad_checkpoint(&mut self, on: bool) -> Result<()> {
         self.grad_checkpoint = on;
+        Ok(())
+    }
+
+    fn pipeline(&mut self, group: &Group) -> Result<()> {
+        let pipeline = Pipeline::new(self.model.layers.len(), group)?;
+        pipeline.drop_other_layers(&mut self.model.layers)?;
+        self.pipeline = Some(pipeline);
         Ok(())
     }
 
@@ -548,6 +561,7 @@ impl Architecture for Model {
             vocab_size: args.vocab_size,
             n_routed_experts: args.n_routed_experts,
             grad_checkpoint: false,
+            pipeline: None,
         })
     }
 

@@ -12,9 +12,9 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::model::{
-    Architecture, LanguageModel, LayerCache, Weights, attention_mask, cached_attention,
-    check_shardable_heads, checkpointed_layer, layer_caches, shard_attention, shard_layers,
-    shard_mlp,
+    Architecture, LanguageModel, LayerCache, Pipeline, Weights, attention_mask, cached_attention,
+    check_shardable_heads, checkpointed_layer, layer_caches, pipeline_end, pipeline_range,
+    pipeline_receive, shard_attention, shard_layers, shard_mlp,
 };
 use crate::rope::initialize_rope;
 
@@ -233,6 +233,9 @@ pub struct Model {
     /// Each block runs under `checkpointed_layer` when there is no cache.
     #[module(skip)]
     pub grad_checkpoint: bool,
+    /// This rank's stage when the layers are split across processes (`pipeline`).
+    #[module(skip)]
+    pub pipeline: Option<Pipeline>,
 }
 
 impl LanguageModel for Model {
@@ -245,8 +248,10 @@ impl LanguageModel for Model {
         let mut caches = layer_caches(cache, layers.len())?;
         let mut h = self.model.embed_tokens.forward(inputs)?;
         let n = h.dim(1)?;
-        let full = layers.iter().position(|l| !l.use_sliding);
-        let sliding = layers.iter().position(|l| l.use_sliding);
+        let range = pipeline_range(self.pipeline.as_ref(), layers.len());
+        let local = || layers[range.clone()].iter();
+        let full = local().position(|l| !l.use_sliding).map(|i| i + range.start);
+        let sliding = local().position(|l| l.use_sliding).map(|i| i + range.start);
         let mask_at = |i: Option<usize>, window, caches: &[LayerCache<'_>]| {
             let cache = i.and_then(|i| caches[i].as_deref());
             attention_mask(n, cache, window, false)
@@ -256,7 +261,8 @@ impl LanguageModel for Model {
             Some(_) => Some(mask_at(sliding, self.model.sliding_window, &caches)?),
             None => None,
         };
-        for (layer, cache) in layers.iter().zip(caches.iter_mut()) {
+        h = pipeline_receive(self.pipeline.as_ref(), h)?;
+        for (layer, cache) in layers[range.clone()].iter().zip(caches[range].iter_mut()) {
             let mask = match (&sliding_mask, layer.use_sliding) {
                 (Some(m), true) => m,
                 _ => &full_mask,
@@ -269,6 +275,7 @@ impl LanguageModel for Model {
                 _ => layer.forward(&h, mask, cache.as_deref_mut())?,
             };
         }
+        h = pipeline_end(self.pipeline.as_ref(), h)?;
         let out = self.model.norm.forward(&h)?;
         match &self.lm_head {
             Some(head) => head.forward(&out),
@@ -286,6 +293,13 @@ impl LanguageModel for Model {
 
     fn set_grad_checkpoint(&mut self, on: bool) -> Result<()> {
         self.grad_checkpoint = on;
+        Ok(())
+    }
+
+    fn pipeline(&mut self, group: &Group) -> Result<()> {
+        let pipeline = Pipeline::new(self.model.layers.len(), group)?;
+        pipeline.drop_other_layers(&mut self.model.layers)?;
+        self.pipeline = Some(pipeline);
         Ok(())
     }
 
@@ -369,6 +383,7 @@ impl Architecture for Model {
             model_type: model_type.to_owned(),
             vocab_size: args.vocab_size,
             grad_checkpoint: false,
+            pipeline: None,
         })
     }
 

@@ -14,9 +14,9 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::model::{
-    Architecture, LanguageModel, LayerCache, Weights, attention_mask, cached_attention,
-    check_shardable_heads, checkpointed_layer, layer_caches, shard_attention, shard_layers,
-    shard_switch_glu, take_weight,
+    Architecture, LanguageModel, LayerCache, Pipeline, Weights, attention_mask, cached_attention,
+    check_shardable_heads, checkpointed_layer, layer_caches, pipeline_end, pipeline_range,
+    pipeline_receive, shard_attention, shard_layers, shard_switch_glu, take_weight,
 };
 
 /// `config.json` fields of a Mixtral model (mlx-lm's `ModelArgs`, with its defaults).
@@ -271,6 +271,9 @@ pub struct Model {
     /// Experts per layer (how many per-expert tensors `sanitize` stacks).
     #[module(skip)]
     pub num_local_experts: i32,
+    /// This rank's stage when the layers are split across processes (`pipeline`).
+    #[module(skip)]
+    pub pipeline: Option<Pipeline>,
 }
 
 impl LanguageModel for Model {
@@ -282,10 +285,12 @@ impl LanguageModel for Model {
         let layers = &self.model.layers;
         let mut caches = layer_caches(cache, layers.len())?;
         let h = self.model.embed_tokens.forward(inputs)?;
-        let first = caches.first().and_then(|c| c.as_deref());
+        let range = pipeline_range(self.pipeline.as_ref(), layers.len());
+        let first = caches.get(range.start).and_then(|c| c.as_deref());
         let mask = attention_mask(h.dim(1)?, first, None, false)?;
         let mut h = h;
-        for (layer, cache) in layers.iter().zip(caches.iter_mut()) {
+        h = pipeline_receive(self.pipeline.as_ref(), h)?;
+        for (layer, cache) in layers[range.clone()].iter().zip(caches[range].iter_mut()) {
             h = match cache {
                 None if self.grad_checkpoint => {
                     let mask = mask.clone();
@@ -294,6 +299,7 @@ impl LanguageModel for Model {
                 _ => layer.forward(&h, &mask, cache.as_deref_mut())?,
             };
         }
+        h = pipeline_end(self.pipeline.as_ref(), h)?;
         let out = self.model.norm.forward(&h)?;
         match &self.lm_head {
             Some(head) => head.forward(&out),
@@ -303,6 +309,13 @@ impl LanguageModel for Model {
 
     fn set_grad_checkpoint(&mut self, on: bool) -> Result<()> {
         self.grad_checkpoint = on;
+        Ok(())
+    }
+
+    fn pipeline(&mut self, group: &Group) -> Result<()> {
+        let pipeline = Pipeline::new(self.model.layers.len(), group)?;
+        pipeline.drop_other_layers(&mut self.model.layers)?;
+        self.pipeline = Some(pipeline);
         Ok(())
     }
 
@@ -375,6 +388,7 @@ impl Architecture for Model {
             model_type: model_type.to_owned(),
             vocab_size: args.vocab_size,
             grad_checkpoint: false,
+            pipeline: None,
             num_local_experts: experts,
         })
     }

@@ -136,9 +136,9 @@ pub fn shard_inplace<M: Module + ?Sized>(
         }
         if let Some(axis) = sharding.axis(name, param.ndim()) {
             let sharded = shard_array(param, axis, group).map_err(|e| match name {
-                "scales" | "biases" => e.add_context(
-                    "a quantized layer splits only between whole quantization groups",
-                ),
+                "scales" | "biases" => {
+                    e.add_context("a quantized layer splits only between whole quantization groups")
+                }
                 _ => e,
             })?;
             param.set(sharded);
