@@ -13,7 +13,7 @@
 //! `--top-k K`, `--min-p M`, `--seed S`, `--prefill-step-size N` (2048), `--draft-model DIR`
 //! with `--num-draft-tokens N` (2), `--stop TEXT` (repeatable), `--save-logits FILE.npy` (the
 //! float32 logits of every prompt position, `[1, T, vocab]`; with `--max-tokens 0` only that),
-//! `--backend ring|nccl|mpi|any` (see below).
+//! `--backend ring|nccl|mpi|any` and `--pipeline` (see below).
 //!
 //! # Several processes (tensor parallelism)
 //!
@@ -39,6 +39,10 @@
 //!   --preset mixtral-8x7b-4bit --prompt-tokens 1,2,3 --max-tokens 100 & done; wait
 //! ```
 //!
+//! `--pipeline` splits the layers into consecutive stages instead (pipeline parallelism,
+//! `mlx_lm::load_model_pipelined`); it needs send/recv, so the ring or MPI backend: MLX
+//! 0.32.2's NCCL backend has none, and the program says so.
+//!
 //! (`mlx.launch --backend nccl --hosts 127.0.0.1,127.0.0.1 --env NCCL_NVLS_ENABLE=0 -- ...`
 //! sets the same variables.) With `--preset`, every process draws the whole model from the
 //! seed and then keeps its part; `--save-preset DIR` once and `--model DIR` after avoid that.
@@ -50,7 +54,7 @@ use mlx_lm::generate::{GenerateOptions, Generation};
 use mlx_lm::presets::{Preset, random_model, save_model_dir, weights_checksum};
 use mlx_lm::sample::SamplerSettings;
 use mlx_lm::tokenizer::{ChatTemplateOptions, Tokenizer};
-use mlx_lm::{LoadedModel, load_model, load_model_sharded};
+use mlx_lm::{LoadedModel, load_model, load_model_pipelined, load_model_sharded};
 use mlx_rs::distributed::{self, Backend, Group};
 use mlx_rs::{Array, Dtype, memory};
 
@@ -71,6 +75,7 @@ struct Args {
     stops: Vec<String>,
     save_logits: Option<PathBuf>,
     backend: Option<Backend>,
+    pipeline: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -112,6 +117,7 @@ fn parse_args() -> Result<Args, String> {
             "--num-draft-tokens" => args.num_draft_tokens = num(&flag, value()?)?,
             "--stop" => args.stops.push(value()?),
             "--save-logits" => args.save_logits = Some(PathBuf::from(value()?)),
+            "--pipeline" => args.pipeline = true,
             "--backend" => {
                 args.backend = Some(match value()?.as_str() {
                     "ring" => Backend::Ring,
@@ -154,6 +160,7 @@ fn load(
 ) -> Result<(LoadedModel, Option<Tokenizer>), String> {
     if let Some(dir) = &args.model {
         let loaded = match group {
+            Some(g) if args.pipeline => load_model_pipelined(dir, g),
             Some(g) => load_model_sharded(dir, g),
             None => load_model(dir),
         }
@@ -183,7 +190,11 @@ fn load(
     }
     if let Some(g) = group {
         // Every rank drew the same weights; each keeps its part and lets the rest go.
-        loaded.model.shard(g).map_err(|e| e.to_string())?;
+        match args.pipeline {
+            true => loaded.model.pipeline(g),
+            false => loaded.model.shard(g),
+        }
+        .map_err(|e| e.to_string())?;
         for (_, p) in loaded.model.named_parameters() {
             p.eval().map_err(|e| e.to_string())?;
         }
@@ -235,7 +246,8 @@ fn run() -> Result<(), String> {
     if let Some(g) = &group
         && verbose
     {
-        eprintln!("tensor parallel over {} processes", g.size());
+        let how = if args.pipeline { "pipeline" } else { "tensor" };
+        eprintln!("{how} parallel over {} processes", g.size());
     }
     let (loaded, tokenizer) = load(&args, group.as_ref(), verbose)?;
     let prompt = prompt_ids(&args, tokenizer.as_ref())?;

@@ -374,12 +374,26 @@ impl Pipeline {
     }
 
     /// Sends this stage's output to the rank below (all but rank 0), then gives every rank the
-    /// output of rank 0, the last stage.
-    pub fn send_and_broadcast(&self, h: Array) -> Result<Array> {
+    /// output of rank 0, the last stage. The send is made a dependency of `last_cache` (this
+    /// stage's last layer's cache, when there is one), so that evaluating the cache alone, as
+    /// prefilling does, sends too (an error for a cache type that cannot take a dependency).
+    pub fn send_and_broadcast(&self, h: Array, last_cache: LayerCache<'_>) -> Result<Array> {
         let (rank, size) = (self.group.rank(), self.group.size());
         let batch = h.dim(0)?;
-        let h =
-            if rank != 0 { mlx_rs::distributed::send(&h, rank - 1, Some(&self.group))? } else { h };
+        let h = if rank != 0 {
+            let sent = mlx_rs::distributed::send(&h, rank - 1, Some(&self.group))?;
+            if let Some(cache) = last_cache
+                && !cache.add_dependency(std::slice::from_ref(&sent))?
+            {
+                return Err(Error::invalid(
+                    "pipeline",
+                    format!("a {} cannot hold a pipeline stage's send", cache.class_name()),
+                ));
+            }
+            sent
+        } else {
+            h
+        };
         if size == 1 {
             return Ok(h);
         }
@@ -415,10 +429,18 @@ pub fn pipeline_receive(pipeline: Option<&Pipeline>, h: Array) -> Result<Array> 
     }
 }
 
-/// The hidden state after the layers: as it is, or (in a pipeline) rank 0's, on every rank.
-pub fn pipeline_end(pipeline: Option<&Pipeline>, h: Array) -> Result<Array> {
+/// The hidden state after the layers: as it is, or (in a pipeline) rank 0's, on every rank
+/// (`caches`: the model's, one slot per layer).
+pub fn pipeline_end(
+    pipeline: Option<&Pipeline>,
+    h: Array,
+    caches: &mut [LayerCache<'_>],
+) -> Result<Array> {
     match pipeline {
-        Some(p) => p.send_and_broadcast(h),
+        Some(p) => {
+            let last = p.end.checked_sub(1).and_then(|i| caches.get_mut(i));
+            p.send_and_broadcast(h, last.and_then(|c| c.as_deref_mut()))
+        }
         None => Ok(h),
     }
 }

@@ -19,7 +19,8 @@ use std::time::{Duration, Instant};
 
 use mlx_lm::presets::{random_model, save_model_dir};
 use mlx_lm::{
-    LanguageModel, ModelConfig, load_model, load_model_pipelined, load_model_sharded, models,
+    GenerateOptions, Generation, LanguageModel, ModelConfig, load_model, load_model_pipelined,
+    load_model_sharded, models,
 };
 use mlx_rs::distributed::{self, Backend, Group};
 use mlx_rs::{Array, Dtype, memory};
@@ -170,6 +171,23 @@ fn compare_with(
     if got_tokens != want_tokens {
         failures.push(format!("{name}: greedy {got_tokens:?}, whole model {want_tokens:?}"));
     }
+    // The generator: prefill in chunks of 3 (each chunk's cache evaluated alone), then
+    // pipelined decoding.
+    let generated = generate(sharded.model.as_ref(), prompt);
+    if generated != want_tokens[..8] {
+        failures.push(format!("{name}: generated {generated:?}, whole model {want_tokens:?}"));
+    }
+}
+
+/// 8 greedy tokens through `mlx_lm::Generation`, prefilling 3 tokens at a time.
+fn generate(model: &dyn LanguageModel, prompt: &[i32]) -> Vec<i32> {
+    let prompt: Vec<u32> = prompt.iter().map(|&t| t as u32).collect();
+    let options =
+        GenerateOptions { max_tokens: Some(8), prefill_step_size: 3, ..Default::default() };
+    Generation::new(model, None, None, &prompt, &[], options)
+        .unwrap()
+        .map(|r| r.unwrap().token as i32)
+        .collect()
 }
 
 /// The work of one rank when this binary runs as a child of

@@ -262,7 +262,7 @@ impl LanguageModel for Model {
             None => None,
         };
         h = pipeline_receive(self.pipeline.as_ref(), h)?;
-        for (layer, cache) in layers[range.clone()].iter().zip(caches[range].iter_mut()) {
+        for (layer, cache) in layers[range.clone()].iter().zip(caches[range.clone()].iter_mut()) {
             let mask = match (&sliding_mask, layer.use_sliding) {
                 (Some(m), true) => m,
                 _ => &full_mask,
@@ -275,7 +275,7 @@ impl LanguageModel for Model {
                 _ => layer.forward(&h, mask, cache.as_deref_mut())?,
             };
         }
-        h = pipeline_end(self.pipeline.as_ref(), h)?;
+        h = pipeline_end(self.pipeline.as_ref(), h, &mut caches)?;
         let out = self.model.norm.forward(&h)?;
         match &self.lm_head {
             Some(head) => head.forward(&out),

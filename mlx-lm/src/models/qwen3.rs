@@ -229,7 +229,7 @@ impl LanguageModel for Model {
         let first = caches.get(range.start).and_then(|c| c.as_deref());
         let mask = attention_mask(h.dim(1)?, first, None, false)?;
         h = pipeline_receive(self.pipeline.as_ref(), h)?;
-        for (layer, cache) in layers[range.clone()].iter().zip(caches[range].iter_mut()) {
+        for (layer, cache) in layers[range.clone()].iter().zip(caches[range.clone()].iter_mut()) {
             h = match cache {
                 None if self.grad_checkpoint => {
                     let mask = mask.clone();
@@ -238,7 +238,7 @@ impl LanguageModel for Model {
                 _ => layer.forward(&h, &mask, cache.as_deref_mut())?,
             };
         }
-        h = pipeline_end(self.pipeline.as_ref(), h)?;
+        h = pipeline_end(self.pipeline.as_ref(), h, &mut caches)?;
         let out = self.model.norm.forward(&h)?;
         match &self.lm_head {
             Some(head) => head.forward(&out),
