@@ -48,9 +48,12 @@ const SHARDABLE: [&str; 9] = [
 /// quantization group: nothing to split between two ranks.
 const TOO_NARROW: [&str; 4] = ["qwen3_moe_q4", "mixtral_q4", "mixtral_long_q4", "glm4_moe_q4"];
 
+/// A generated model: its name, the fixture whose config it widens, and the widened fields.
+type WideModel = (&'static str, &'static str, &'static [(&'static str, i64)]);
+
 /// Random 4-bit MoE models written by the parent: `(name, fixture whose config is widened,
 /// the widened fields)`.
-const WIDE_Q4: [(&str, &str, &[(&str, i64)]); 3] = [
+const WIDE_Q4: [WideModel; 3] = [
     ("qwen3_moe_wide_q4", "qwen3_moe_q4", &[("moe_intermediate_size", 64)]),
     ("mixtral_wide_q4", "mixtral_q4", &[("hidden_size", 64), ("intermediate_size", 64)]),
     ("glm4_moe_wide_q4", "glm4_moe_q4", &[("moe_intermediate_size", 64)]),
@@ -308,7 +311,7 @@ fn two_ring_processes_shard_every_architecture() {
     let exe = std::env::current_exe().unwrap();
     let mut children: Vec<Child> = (0..2).map(|r| spawn_rank(&exe, r, &hostfile, &work)).collect();
     let start = Instant::now();
-    let mut status = vec![None; 2];
+    let mut status = [None; 2];
     while status.iter().any(Option::is_none) && start.elapsed() < TIMEOUT {
         for (s, child) in status.iter_mut().zip(children.iter_mut()) {
             if s.is_none() {
