@@ -26,7 +26,7 @@
 //!
 //! ```text
 //! # ring backend (TCP), two processes on this machine (CPU):
-//! mlx.launch --backend ring --hosts 127.0.0.1,127.0.0.1 -- \
+//! mlx.launch --backend ring --hosts 127.0.0.1 -n 2 -- \
 //!   target/release/examples/generate --model DIR --prompt-tokens 1,2,3 --max-tokens 100
 //! # or by hand: a hostfile with one "ip:port" list per rank, and MLX_RANK per process
 //! echo '[["127.0.0.1:5000"], ["127.0.0.1:5001"]]' > hosts.json
@@ -43,8 +43,8 @@
 //! `mlx_lm::load_model_pipelined`); it needs send/recv, so the ring or MPI backend: MLX
 //! 0.32.2's NCCL backend has none, and the program says so.
 //!
-//! (`mlx.launch --backend nccl --hosts 127.0.0.1,127.0.0.1 --env NCCL_NVLS_ENABLE=0 -- ...`
-//! sets the same variables.) With `--preset`, every process draws the whole model from the
+//! (`mlx.launch --backend nccl --hosts 127.0.0.1 -n 2 --env NCCL_NVLS_ENABLE=0 -- ...` sets
+//! the same variables; `-n 2` repeats the host, which also gives rank `r` GPU `r`.) With `--preset`, every process draws the whole model from the
 //! seed and then keeps its part; `--save-preset DIR` once and `--model DIR` after avoid that.
 
 use std::io::Write;
