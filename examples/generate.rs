@@ -14,7 +14,39 @@
 //! with `--num-draft-tokens N` (2), `--stop TEXT` (repeatable), `--save-logits FILE.npy` (the
 //! float32 logits of every prompt position, `[1, T, vocab]`; with `--max-tokens 0` only that),
 //! `--fused auto|on|off` (where the crate's own kernels replace MLX's ops, see `mlx_rs::kernels`;
-//! default `auto`).
+//! default `auto`), `--backend ring|nccl|mpi|any` and `--pipeline` (see below).
+//!
+//! # Several processes (tensor parallelism)
+//!
+//! Launched as several processes of an MLX distributed group, the program splits the model
+//! across them (`mlx_lm::load_model_sharded`: attention heads, MLP and expert features; each
+//! process reads only its part of the weights) and generates together; rank 0 prints. A process
+//! joins a group when `--backend` is given or `MLX_RANK` is set; it then needs the backend's
+//! environment, which MLX's own launcher `mlx.launch` (installed with the Python `mlx`
+//! package) sets for any program:
+//!
+//! ```text
+//! # ring backend (TCP), two processes on this machine (CPU):
+//! mlx.launch --backend ring --hosts 127.0.0.1 -n 2 -- \
+//!   target/release/examples/generate --model DIR --prompt-tokens 1,2,3 --max-tokens 100
+//! # or by hand: a hostfile with one "ip:port" list per rank, and MLX_RANK per process
+//! echo '[["127.0.0.1:5000"], ["127.0.0.1:5001"]]' > hosts.json
+//! for r in 0 1; do MLX_RANK=$r MLX_HOSTFILE=hosts.json target/release/examples/generate \
+//!   --backend ring --model DIR --prompt-tokens 1,2,3 & done; wait
+//!
+//! # NCCL: one process per GPU, NVLink multicast off
+//! for r in 0 1; do NCCL_NVLS_ENABLE=0 CUDA_VISIBLE_DEVICES=$r MLX_RANK=$r MLX_WORLD_SIZE=2 \
+//!   NCCL_HOST_IP=127.0.0.1 NCCL_PORT=12355 target/release/examples/generate --backend nccl \
+//!   --preset mixtral-8x7b-4bit --prompt-tokens 1,2,3 --max-tokens 100 & done; wait
+//! ```
+//!
+//! `--pipeline` splits the layers into consecutive stages instead (pipeline parallelism,
+//! `mlx_lm::load_model_pipelined`); it needs send/recv, so the ring or MPI backend: MLX
+//! 0.32.2's NCCL backend has none, and the program says so.
+//!
+//! (`mlx.launch --backend nccl --hosts 127.0.0.1 -n 2 --env NCCL_NVLS_ENABLE=0 -- ...` sets
+//! the same variables; `-n 2` repeats the host, which also gives rank `r` GPU `r`.) With `--preset`, every process draws the whole model from the
+//! seed and then keeps its part; `--save-preset DIR` once and `--model DIR` after avoid that.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -23,7 +55,8 @@ use mlx_lm::generate::{GenerateOptions, Generation};
 use mlx_lm::presets::{Preset, random_model, save_model_dir, weights_checksum};
 use mlx_lm::sample::SamplerSettings;
 use mlx_lm::tokenizer::{ChatTemplateOptions, Tokenizer};
-use mlx_lm::{LoadedModel, load_model};
+use mlx_lm::{LoadedModel, load_model, load_model_pipelined, load_model_sharded};
+use mlx_rs::distributed::{self, Backend, Group};
 use mlx_rs::kernels::{Fused, set_fused};
 use mlx_rs::{Array, Dtype, memory};
 
@@ -44,6 +77,8 @@ struct Args {
     stops: Vec<String>,
     save_logits: Option<PathBuf>,
     fused: Fused,
+    backend: Option<Backend>,
+    pipeline: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -86,6 +121,16 @@ fn parse_args() -> Result<Args, String> {
             "--stop" => args.stops.push(value()?),
             "--save-logits" => args.save_logits = Some(PathBuf::from(value()?)),
             "--fused" => args.fused = value()?.parse().map_err(|e: mlx_rs::Error| e.to_string())?,
+            "--pipeline" => args.pipeline = true,
+            "--backend" => {
+                args.backend = Some(match value()?.as_str() {
+                    "ring" => Backend::Ring,
+                    "nccl" => Backend::Nccl,
+                    "mpi" => Backend::Mpi,
+                    "any" => Backend::Any,
+                    other => return Err(format!("--backend: unknown backend `{other}`")),
+                })
+            }
             "--help" | "-h" => {
                 return Err("usage: generate (--model DIR | --preset NAME) (--prompt TEXT | --prompt-tokens IDS) [options]; see the doc comment of examples/generate.rs".into())
             }
@@ -101,9 +146,29 @@ fn parse_args() -> Result<Args, String> {
     Ok(args)
 }
 
-fn load(args: &Args) -> Result<(LoadedModel, Option<Tokenizer>), String> {
+/// The distributed group this process belongs to, when it was launched as one of several.
+fn join_group(args: &Args) -> Result<Option<Group>, String> {
+    let backend = match (args.backend, std::env::var_os("MLX_RANK")) {
+        (Some(b), _) => b,
+        (None, Some(_)) => Backend::Any,
+        (None, None) => return Ok(None),
+    };
+    let group = distributed::init(true, backend).map_err(|e| e.to_string())?;
+    Ok((group.size() > 1).then_some(group))
+}
+
+fn load(
+    args: &Args,
+    group: Option<&Group>,
+    verbose: bool,
+) -> Result<(LoadedModel, Option<Tokenizer>), String> {
     if let Some(dir) = &args.model {
-        let loaded = load_model(dir).map_err(|e| e.to_string())?;
+        let loaded = match group {
+            Some(g) if args.pipeline => load_model_pipelined(dir, g),
+            Some(g) => load_model_sharded(dir, g),
+            None => load_model(dir),
+        }
+        .map_err(|e| e.to_string())?;
         let tokenizer = match dir.join("tokenizer.json").exists() {
             true => Some(Tokenizer::from_dir(dir).map_err(|e| e.to_string())?),
             false => None,
@@ -113,13 +178,31 @@ fn load(args: &Args) -> Result<(LoadedModel, Option<Tokenizer>), String> {
     let name = args.preset.as_deref().unwrap_or_default();
     let preset = Preset::named(name).map_err(|e| e.to_string())?;
     let config = preset.config().map_err(|e| e.to_string())?;
-    eprintln!("drawing the random weights of {} ({}) ...", preset.name, preset.checkpoint);
-    let loaded = random_model(&config, args.weights_seed).map_err(|e| e.to_string())?;
+    if verbose {
+        eprintln!("drawing the random weights of {} ({}) ...", preset.name, preset.checkpoint);
+    }
+    let mut loaded = random_model(&config, args.weights_seed).map_err(|e| e.to_string())?;
     let checksum = weights_checksum(loaded.model.as_ref()).map_err(|e| e.to_string())?;
-    println!("weights checksum: {checksum:016x}");
-    if let Some(dir) = &args.save_preset {
+    if verbose {
+        println!("weights checksum: {checksum:016x}");
+    }
+    if let Some(dir) = &args.save_preset
+        && verbose
+    {
         save_model_dir(loaded.model.as_ref(), &config, dir).map_err(|e| e.to_string())?;
         eprintln!("saved {} to {}", preset.name, dir.display());
+    }
+    if let Some(g) = group {
+        // Every rank drew the same weights; each keeps its part and lets the rest go.
+        match args.pipeline {
+            true => loaded.model.pipeline(g),
+            false => loaded.model.shard(g),
+        }
+        .map_err(|e| e.to_string())?;
+        for (_, p) in loaded.model.named_parameters() {
+            p.eval().map_err(|e| e.to_string())?;
+        }
+        memory::clear_cache().map_err(|e| e.to_string())?;
     }
     memory::reset_peak_memory().map_err(|e| e.to_string())?;
     Ok((loaded, None))
@@ -142,9 +225,18 @@ fn prompt_ids(args: &Args, tokenizer: Option<&Tokenizer>) -> Result<Vec<u32>, St
     ids.map_err(|e| e.to_string())
 }
 
-fn save_logits(loaded: &LoadedModel, prompt: &[u32], path: &PathBuf) -> mlx_rs::Result<()> {
+fn save_logits(
+    loaded: &LoadedModel,
+    prompt: &[u32],
+    path: &PathBuf,
+    verbose: bool,
+) -> mlx_rs::Result<()> {
     let tokens = Array::from_slice(prompt, &[1, prompt.len() as i32])?;
     let logits = loaded.model.forward(&tokens, None)?.astype(Dtype::Float32)?;
+    logits.eval()?;
+    if !verbose {
+        return Ok(());
+    }
     mlx_rs::io::save(path, &logits)?;
     eprintln!("saved logits {:?} to {}", logits.shape(), path.display());
     Ok(())
@@ -153,10 +245,19 @@ fn save_logits(loaded: &LoadedModel, prompt: &[u32], path: &PathBuf) -> mlx_rs::
 fn run() -> Result<(), String> {
     let args = parse_args()?;
     set_fused(args.fused);
-    let (loaded, tokenizer) = load(&args)?;
+    let group = join_group(&args)?;
+    // Only rank 0 of a distributed group prints.
+    let verbose = group.as_ref().is_none_or(|g| g.rank() == 0);
+    if let Some(g) = &group
+        && verbose
+    {
+        let how = if args.pipeline { "pipeline" } else { "tensor" };
+        eprintln!("{how} parallel over {} processes", g.size());
+    }
+    let (loaded, tokenizer) = load(&args, group.as_ref(), verbose)?;
     let prompt = prompt_ids(&args, tokenizer.as_ref())?;
     if let Some(path) = &args.save_logits {
-        save_logits(&loaded, &prompt, path).map_err(|e| e.to_string())?;
+        save_logits(&loaded, &prompt, path, verbose).map_err(|e| e.to_string())?;
     }
     if args.max_tokens == 0 {
         return match args.save_logits {
@@ -186,6 +287,13 @@ fn run() -> Result<(), String> {
     )
     .map_err(|e| e.to_string())?
     .with_stop_strings(&args.stops);
+    if !verbose {
+        // The other ranks compute the same tokens in step with rank 0, silently.
+        for response in generation {
+            response.map_err(|e| e.to_string())?;
+        }
+        return Ok(());
+    }
     println!("==========");
     let mut out = std::io::stdout();
     let (mut last, mut ids) = (None, Vec::new());
@@ -209,7 +317,10 @@ fn run() -> Result<(), String> {
 
 fn main() {
     if let Err(e) = run() {
-        eprintln!("error: {e}");
+        match std::env::var("MLX_RANK") {
+            Ok(rank) => eprintln!("error (rank {rank}): {e}"),
+            Err(_) => eprintln!("error: {e}"),
+        }
         std::process::exit(1);
     }
 }

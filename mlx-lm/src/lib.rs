@@ -24,7 +24,10 @@
 //!   `glm4_moe`), each a port of mlx-lm's file of the same name with its `sanitize`; [`model`]
 //!   has the traits they implement.
 //! - [`load`]: mlx-community directories (every `model*.safetensors`, quantization with
-//!   per-module overrides, strict, no float copy of quantized weights).
+//!   per-module overrides, strict, no float copy of quantized weights), and
+//!   [`load_model_sharded`]: each process of a distributed group loads only its part of the
+//!   model for tensor parallelism ([`LanguageModel::shard`]); [`load_model_pipelined`]: each
+//!   process runs a stage of consecutive layers ([`LanguageModel::pipeline`]).
 //! - [`generate`]: chunked prefill, `async_eval`-pipelined decoding, speculative decoding with a
 //!   draft model, stop conditions, prompt-cache reuse, and mlx-lm's figures.
 //! - [`presets`]: random-weight models with the shapes of real checkpoints, drawn identically by
@@ -55,7 +58,7 @@ pub mod tuner;
 
 pub use config::{ModelConfig, QuantMode, QuantParams, QuantizationConfig};
 pub use generate::{GenerateOptions, Generation, GenerationResponse, TokenStream};
-pub use load::{LoadedModel, load_model};
+pub use load::{LoadedModel, load_model, load_model_pipelined, load_model_sharded};
 pub use model::{Architecture, LanguageModel, Weights};
 pub use sample::{LogitsProcessor, LogitsProcessorSettings, Sampler, SamplerSettings};
 pub use tokenizer::{ChatTemplateOptions, StreamingDetokenizer, Tokenizer};

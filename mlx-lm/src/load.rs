@@ -8,6 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
+use mlx_rs::distributed::{self, Group};
 use mlx_rs::nn::{self, Module, QuantizeDecision};
 use mlx_rs::utils::tree_unflatten;
 use mlx_rs::{Array, Context, Dtype, Error, Result};
@@ -51,6 +52,46 @@ pub fn load_model(dir: impl AsRef<Path>) -> Result<LoadedModel> {
     // Evaluation mode, as mlx-lm's `load_model` leaves it (`model.eval()`).
     model.train(false);
     Ok(LoadedModel { model, config })
+}
+
+/// Loads this process's part of the model in `dir` for tensor parallelism over `group` (what
+/// mlx-lm's `sharded_load` does): the model is built and the checkpoint attached lazily as in
+/// [`load_model`], [`LanguageModel::shard`] slices every split parameter, and the parameters
+/// are then evaluated one at a time, so that each checkpoint tensor is read, cut to this rank's
+/// block and let go before the next: a process holds its shards and the replicated tensors,
+/// plus at most one whole tensor while it is being cut. Ends with an all-sum over `group` so
+/// that every rank is ready before the first forward pass.
+///
+/// Every process of `group` must call it with the same directory. An error (on every rank
+/// alike, before any communication) when the architecture has no tensor parallelism or the
+/// group size does not divide the heads or a split dimension.
+pub fn load_model_sharded(dir: impl AsRef<Path>, group: &Group) -> Result<LoadedModel> {
+    let mut loaded = load_model(dir)?;
+    loaded.model.shard(group)?;
+    evaluate_part(&loaded, group)?;
+    Ok(loaded)
+}
+
+/// Loads this process's stage of the model in `dir` for pipeline parallelism over `group`
+/// (mlx-lm's `pipeline_load`): as [`load_model_sharded`], with [`LanguageModel::pipeline`]
+/// instead of [`LanguageModel::shard`], so that a process reads only its own layers (and the
+/// embeddings, final norm and output head). Needs `send`/`recv`: the ring or MPI backend on
+/// CPUs; on a CUDA device it is an error (MLX 0.32.2's NCCL backend has neither).
+pub fn load_model_pipelined(dir: impl AsRef<Path>, group: &Group) -> Result<LoadedModel> {
+    let mut loaded = load_model(dir)?;
+    loaded.model.pipeline(group)?;
+    evaluate_part(&loaded, group)?;
+    Ok(loaded)
+}
+
+/// Evaluates the parameters one at a time, then waits for every rank.
+fn evaluate_part(loaded: &LoadedModel, group: &Group) -> Result<()> {
+    for (path, p) in loaded.model.named_parameters() {
+        p.eval().with_context(|| format!("loading this rank's part of `{path}`"))?;
+    }
+    distributed::all_sum(&Array::from_slice(&[1.0f32], &[1])?, Some(group))?
+        .eval()
+        .context("waiting for the other ranks after loading")
 }
 
 /// The `model*.safetensors` files of `dir`, sorted by name (an error when there are none).

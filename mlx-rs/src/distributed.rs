@@ -8,6 +8,7 @@
 //! one return their input.
 
 use std::ffi::CString;
+use std::rc::Rc;
 
 use mlx_macros::default_device;
 use mlx_sys as sys;
@@ -53,41 +54,57 @@ impl Backend {
 }
 
 /// A group of processes that communicate.
+///
+/// Cloning is cheap and shares the one native handle (layers that communicate, such as
+/// [`crate::nn::ShardedLinear`], keep a clone). Not `Send`: use a group on the thread that made
+/// it.
+#[derive(Clone)]
 pub struct Group {
+    owner: Rc<GroupHandle>,
+}
+
+/// The owned native handle, freed when the last [`Group`] clone goes.
+struct GroupHandle {
     raw: sys::mlx_distributed_group,
 }
 
 impl Group {
+    fn raw(&self) -> sys::mlx_distributed_group {
+        self.owner.raw
+    }
+
     /// This process's rank in the group, from 0.
     pub fn rank(&self) -> i32 {
         // SAFETY: the handle is live.
-        unsafe { sys::mlx_distributed_group_rank(self.raw) }
+        unsafe { sys::mlx_distributed_group_rank(self.raw()) }
     }
 
     /// The number of processes in the group.
     pub fn size(&self) -> i32 {
         // SAFETY: the handle is live.
-        unsafe { sys::mlx_distributed_group_size(self.raw) }
+        unsafe { sys::mlx_distributed_group_size(self.raw()) }
     }
 
     /// Splits the group: processes with the same `color` form a subgroup, ordered by `key`
     /// (`-1`: by rank). MLX 0.32.2's ring backend cannot split (an `Err`); MPI and NCCL can.
     pub fn split(&self, color: i32, key: i32) -> Result<Group> {
-        let mut out = Group::empty();
+        let mut out = GroupHandle::empty();
         // SAFETY: live handles; the result is owned by `out`.
         ffi::status("distributed_split", || unsafe {
-            sys::mlx_distributed_group_split(&mut out.raw, self.raw, color, key)
+            sys::mlx_distributed_group_split(&mut out.raw, self.raw(), color, key)
         })?;
-        Ok(out)
-    }
-
-    fn empty() -> Group {
-        // SAFETY: no preconditions; freed in `Drop`.
-        Group { raw: ffi::call(|| unsafe { sys::mlx_distributed_group_new() }) }
+        Ok(Group { owner: Rc::new(out) })
     }
 }
 
-impl Drop for Group {
+impl GroupHandle {
+    fn empty() -> GroupHandle {
+        // SAFETY: no preconditions; freed in `Drop`.
+        GroupHandle { raw: ffi::call(|| unsafe { sys::mlx_distributed_group_new() }) }
+    }
+}
+
+impl Drop for GroupHandle {
     fn drop(&mut self) {
         // SAFETY: owned handle, freed once.
         ffi::free(|| unsafe { sys::mlx_distributed_group_free(self.raw) });
@@ -107,7 +124,7 @@ impl std::fmt::Debug for Group {
 pub fn init(strict: bool, backend: Backend) -> Result<Group> {
     let name = backend.c_name();
     let ptr = name.as_ref().map_or(std::ptr::null(), |n| n.as_ptr());
-    let mut group = Group::empty();
+    let mut group = GroupHandle::empty();
     // SAFETY: `ptr` is NULL or a live NUL-terminated string; the result is owned by `group`.
     ffi::status("distributed_init", || unsafe {
         sys::mlx_distributed_init(&mut group.raw, strict, ptr)
@@ -119,11 +136,11 @@ pub fn init(strict: bool, backend: Backend) -> Result<Group> {
             format!("no {backend:?} distributed backend could be initialised"),
         ));
     }
-    Ok(group)
+    Ok(Group { owner: Rc::new(group) })
 }
 
 fn group_raw(group: Option<&Group>) -> sys::mlx_distributed_group {
-    group.map_or_else(ffi::empty, |g| g.raw)
+    group.map_or_else(ffi::empty, |g| g.raw())
 }
 
 macro_rules! collective {

@@ -68,7 +68,81 @@ fn ring_rank_worker() {
         let got = distributed::recv_device(&[3], Dtype::Int32, 0, Some(&group), &cpu).unwrap();
         assert_eq!(got.to_vec::<i32>().unwrap(), [7, 8, 9]);
     }
+    sharded_linear_layers(&group, rank);
     println!("rank {rank} ok");
+}
+
+/// A deterministic `[rows, cols]` array with values in `[-0.5, 0.5)`.
+fn pattern(rows: i32, cols: i32, salt: i32) -> Array {
+    let v: Vec<f32> =
+        (0..rows * cols).map(|i| ((i * 37 + salt * 11) % 23) as f32 / 23.0 - 0.5).collect();
+    Array::from_slice(&v, &[rows, cols]).unwrap()
+}
+
+fn assert_close(got: &Array, want: &Array, what: &str) {
+    assert_eq!(got.shape(), want.shape(), "{what}: shape");
+    let (g, w) = (got.to_vec::<f32>().unwrap(), want.to_vec::<f32>().unwrap());
+    for (i, (g, w)) in g.iter().zip(&w).enumerate() {
+        assert!((g - w).abs() <= 1e-5 + 1e-5 * w.abs(), "{what}: element {i}: {g} vs {w}");
+    }
+}
+
+/// Both ranks hold the same whole layer; its sharded forms, run on both, give its outputs.
+fn sharded_linear_layers(group: &distributed::Group, rank: i32) {
+    use mlx_rs::nn::{self, Linear, Module, QuantizedLinear, Sharding};
+    use mlx_rs::quantization::{QuantizationMode, QuantizationParams};
+    let linear =
+        Linear::from_weights(pattern(6, 64, 1), Some(pattern(1, 6, 2).reshape([6]).unwrap()))
+            .unwrap();
+    let x = pattern(3, 64, 3);
+    let want = linear.forward(&x).unwrap();
+    // All-to-sharded: each rank computes 3 of the 6 outputs (bias slice included).
+    let a2s = nn::shard_linear(linear.clone().into(), Sharding::AllToSharded, group).unwrap();
+    assert_eq!(a2s.parameters().leaf("weight").unwrap().shape(), [3, 64]);
+    assert_eq!(a2s.parameters().leaf("bias").unwrap().shape(), [3]);
+    let mine = a2s.forward(&x).unwrap();
+    let whole = distributed::all_gather(&mine.t().unwrap(), Some(group)).unwrap().t().unwrap();
+    assert_close(&whole, &want, "all-to-sharded");
+    // Sharded-to-all: each rank takes its 32 input features; one all-sum; the bias added once.
+    let s2a = nn::shard_linear(linear.clone().into(), Sharding::ShardedToAll, group).unwrap();
+    assert_eq!(s2a.parameters().paths(), ["weight", "bias"]);
+    let cols = mlx_rs::ops::slice(&x, &[0, 32 * rank], &[3, 32 * (rank + 1)], None).unwrap();
+    assert_close(&s2a.forward(&cols).unwrap(), &want, "sharded-to-all");
+    // Quantized, group size 32: two groups per row, one per rank.
+    let params =
+        QuantizationParams { group_size: Some(32), bits: Some(4), mode: QuantizationMode::Affine };
+    let q = QuantizedLinear::from_linear(&linear, params).unwrap();
+    let want_q = q.forward(&x).unwrap();
+    let qs2a =
+        nn::shard_linear(nn::MaybeQuantized::Quantized(q.clone()), Sharding::ShardedToAll, group)
+            .unwrap();
+    assert_eq!(qs2a.parameters().paths(), ["weight", "scales", "biases", "bias"]);
+    assert_close(&qs2a.forward(&cols).unwrap(), &want_q, "quantized sharded-to-all");
+    let qa2s =
+        nn::shard_linear(nn::MaybeQuantized::Quantized(q), Sharding::AllToSharded, group).unwrap();
+    let mine = qa2s.forward(&x).unwrap();
+    let whole = distributed::all_gather(&mine.t().unwrap(), Some(group)).unwrap().t().unwrap();
+    assert_close(&whole, &want_q, "quantized all-to-sharded");
+    // One quantization group per row cannot be split in two; nor can 5 outputs.
+    let narrow = QuantizedLinear::from_linear(&Linear::new(32, 4, false).unwrap(), params).unwrap();
+    let err =
+        nn::shard_linear(nn::MaybeQuantized::Quantized(narrow), Sharding::ShardedToAll, group)
+            .unwrap_err();
+    assert!(err.to_string().contains("cannot split axis 1 of shape [4, 1]"), "{err}");
+    let odd = Linear::new(8, 5, false).unwrap();
+    let err = nn::shard_linear(odd.into(), Sharding::AllToSharded, group).unwrap_err();
+    assert!(err.to_string().contains("into 2 equal parts"), "{err}");
+    // In place, sharded-to-all, a bias would be summed once per rank: an error.
+    let mut with_bias = linear.clone();
+    let err = nn::shard_inplace(&mut with_bias, Sharding::ShardedToAll, group).unwrap_err();
+    assert!(err.to_string().contains("cannot keep a bias"), "{err}");
+    // In place, all-to-sharded: the layer keeps its type and computes its slice.
+    let mut sliced = linear;
+    nn::shard_inplace(&mut sliced, Sharding::AllToSharded, group).unwrap();
+    let mine = sliced.forward(&x).unwrap();
+    let whole = distributed::all_gather(&mine.t().unwrap(), Some(group)).unwrap().t().unwrap();
+    assert_close(&whole, &want, "all-to-sharded in place");
+    println!("sharded linear layers ok");
 }
 
 #[test]

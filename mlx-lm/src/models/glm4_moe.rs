@@ -3,19 +3,21 @@
 //! first (`first_k_dense_replace`), then MoE layers with a sigmoid router, an expert-selection
 //! correction bias, grouped top-k routing and shared experts.
 
+use mlx_rs::distributed::Group;
 use mlx_rs::nn::cache::{Cache, CacheMask};
 use mlx_rs::nn::{
     AdaptableLinear, Embedding, Linear, MaybeQuantized, Module, Param, RmsNorm, RoPE, SwitchGlu,
 };
 use mlx_rs::ops::{self, BoundedIndices};
-use mlx_rs::{Array, Dtype, Ellipsis, Error, Result};
+use mlx_rs::{Array, Context, Dtype, Ellipsis, Error, Result};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::llama::Mlp;
 use crate::model::{
-    Architecture, LanguageModel, LayerCache, Weights, attention_mask, cached_attention,
-    checkpointed_layer, layer_caches, take_weight,
+    Architecture, LanguageModel, LayerCache, Pipeline, Weights, attention_mask, cached_attention,
+    check_shardable_heads, checkpointed_layer, layer_caches, pipeline_end, pipeline_range,
+    pipeline_receive, shard_attention, shard_layers, shard_switch_glu, take_weight,
 };
 
 /// `config.json` fields of a GLM-4 MoE model (mlx-lm's `ModelArgs`).
@@ -163,6 +165,13 @@ impl Attention {
         let out = cached_attention(&queries, &keys, &values, cache, self.scale, mask)?;
         self.o_proj.forward(&out.transpose([0, 2, 1, 3])?.reshape([b, l, -1])?)
     }
+
+    /// Splits the heads across `group` (mlx-lm's `shard`: q/k/v all-to-sharded, o
+    /// sharded-to-all, head counts divided by the group size).
+    pub fn shard(&mut self, group: &Group) -> Result<()> {
+        let projections = [&mut self.q_proj, &mut self.k_proj, &mut self.v_proj, &mut self.o_proj];
+        shard_attention(projections, &mut self.n_heads, &mut self.n_kv_heads, group)
+    }
 }
 
 /// mlx-lm's `group_expert_select`: the `top_k` experts of each token and their weights from the
@@ -274,6 +283,10 @@ pub struct MoE {
     /// One MLP of width `moe_intermediate_size * n_shared_experts`, when there are shared
     /// experts.
     pub shared_experts: Option<Mlp>,
+    /// The group the experts are split across (set by `shard`): the block's output is
+    /// summed over it.
+    #[module(skip)]
+    pub sharding_group: Option<Group>,
 }
 
 impl MoE {
@@ -290,6 +303,7 @@ impl MoE {
                 .n_shared_experts
                 .map(|n| Mlp::new(args.hidden_size, args.moe_intermediate_size * n, false))
                 .transpose()?,
+            sharding_group: None,
         })
     }
 
@@ -298,10 +312,23 @@ impl MoE {
         let (inds, scores) = self.gate.forward(x)?;
         let y = self.switch_mlp.forward(x, &inds)?;
         let y = (&y * scores.expand_dims(-1)?)?.sum(-2, false)?.astype(y.dtype())?;
-        match &self.shared_experts {
-            Some(shared) => &y + shared.forward(x)?,
-            None => Ok(y),
+        let y = match &self.shared_experts {
+            Some(shared) => (&y + shared.forward(x)?)?,
+            None => y,
+        };
+        mlx_rs::nn::all_sum_if(y, self.sharding_group.as_ref())
+    }
+
+    /// Splits the routed and shared experts' hidden features across `group` in place; the
+    /// block sums its output over the group (mlx-lm's `sharding_group`). The router stays
+    /// replicated.
+    pub fn shard(&mut self, group: &Group) -> Result<()> {
+        if let Some(shared) = &mut self.shared_experts {
+            shared.shard(true, group).context("sharding `shared_experts`")?;
         }
+        shard_switch_glu(&mut self.switch_mlp, group)?;
+        self.sharding_group = Some(group.clone());
+        Ok(())
     }
 }
 
@@ -393,6 +420,9 @@ pub struct Model {
     /// Each block runs under `checkpointed_layer` when there is no cache.
     #[module(skip)]
     pub grad_checkpoint: bool,
+    /// This rank's stage when the layers are split across processes (`pipeline`).
+    #[module(skip)]
+    pub pipeline: Option<Pipeline>,
 }
 
 impl LanguageModel for Model {
@@ -404,9 +434,11 @@ impl LanguageModel for Model {
         let layers = &self.model.layers;
         let mut caches = layer_caches(cache, layers.len())?;
         let mut h = self.model.embed_tokens.forward(inputs)?;
-        let first = caches.first().and_then(|c| c.as_deref());
+        let range = pipeline_range(self.pipeline.as_ref(), layers.len());
+        let first = caches.get(range.start).and_then(|c| c.as_deref());
         let mask = attention_mask(h.dim(1)?, first, None, false)?;
-        for (layer, cache) in layers.iter().zip(caches.iter_mut()) {
+        h = pipeline_receive(self.pipeline.as_ref(), h)?;
+        for (layer, cache) in layers[range.clone()].iter().zip(caches[range.clone()].iter_mut()) {
             h = match cache {
                 None if self.grad_checkpoint => {
                     let mask = mask.clone();
@@ -415,12 +447,34 @@ impl LanguageModel for Model {
                 _ => layer.forward(&h, &mask, cache.as_deref_mut())?,
             };
         }
+        h = pipeline_end(self.pipeline.as_ref(), h, &mut caches)?;
         self.lm_head.forward(&self.model.norm.forward(&h)?)
     }
 
     fn set_grad_checkpoint(&mut self, on: bool) -> Result<()> {
         self.grad_checkpoint = on;
         Ok(())
+    }
+
+    fn pipeline(&mut self, group: &Group) -> Result<()> {
+        let pipeline = Pipeline::new(self.model.layers.len(), group)?;
+        pipeline.drop_other_layers(&mut self.model.layers)?;
+        self.pipeline = Some(pipeline);
+        Ok(())
+    }
+
+    fn shard(&mut self, group: &Group) -> Result<()> {
+        for layer in &self.model.layers {
+            check_shardable_heads(layer.self_attn.n_heads, layer.self_attn.n_kv_heads, group)?;
+        }
+        shard_layers(&mut self.model.layers, |layer| {
+            layer.self_attn.shard(group)?;
+            match &mut layer.mlp {
+                FeedForward::Dense(mlp) => mlp.shard(false, group)?,
+                FeedForward::Moe(moe) => moe.shard(group)?,
+            }
+            Ok(())
+        })
     }
 
     fn num_layers(&self) -> usize {
@@ -507,6 +561,7 @@ impl Architecture for Model {
             vocab_size: args.vocab_size,
             n_routed_experts: args.n_routed_experts,
             grad_checkpoint: false,
+            pipeline: None,
         })
     }
 

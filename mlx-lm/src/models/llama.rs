@@ -2,6 +2,7 @@
 //! attention with optional biases and `head_dim`, a SwiGLU MLP, Llama 3 rope scaling, tied or
 //! separate output embeddings, and sliding-window layers from `layer_types`.
 
+use mlx_rs::distributed::Group;
 use mlx_rs::nn::cache::{Cache, KVCache, PromptCache, RotatingKVCache};
 use mlx_rs::nn::{
     AdaptableLinear, Embedding, Linear, MaybeQuantized, Module, RmsNorm, RoPE, swiglu,
@@ -11,8 +12,9 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::model::{
-    Architecture, LanguageModel, LayerCache, Weights, attention_mask, cached_attention,
-    checkpointed_layer, layer_caches,
+    Architecture, LanguageModel, LayerCache, Pipeline, Weights, attention_mask, cached_attention,
+    check_shardable_heads, checkpointed_layer, layer_caches, pipeline_end, pipeline_range,
+    pipeline_receive, shard_attention, shard_layers, shard_mlp,
 };
 use crate::rope::initialize_rope;
 
@@ -164,6 +166,13 @@ impl Mlp {
     pub fn forward(&self, x: &Array) -> Result<Array> {
         self.down_proj.forward(&swiglu(&self.gate_proj.forward(x)?, &self.up_proj.forward(x)?)?)
     }
+
+    /// Splits the hidden features across `group` ([`shard_mlp`]): with its own all-sum, or
+    /// only sliced when `in_place` (the caller sums).
+    pub fn shard(&mut self, in_place: bool, group: &Group) -> Result<()> {
+        let Mlp { gate_proj, down_proj, up_proj } = self;
+        shard_mlp([gate_proj, up_proj, down_proj], in_place, group)
+    }
 }
 
 /// A pre-norm transformer block.
@@ -224,6 +233,9 @@ pub struct Model {
     /// Each block runs under `checkpointed_layer` when there is no cache.
     #[module(skip)]
     pub grad_checkpoint: bool,
+    /// This rank's stage when the layers are split across processes (`pipeline`).
+    #[module(skip)]
+    pub pipeline: Option<Pipeline>,
 }
 
 impl LanguageModel for Model {
@@ -236,8 +248,10 @@ impl LanguageModel for Model {
         let mut caches = layer_caches(cache, layers.len())?;
         let mut h = self.model.embed_tokens.forward(inputs)?;
         let n = h.dim(1)?;
-        let full = layers.iter().position(|l| !l.use_sliding);
-        let sliding = layers.iter().position(|l| l.use_sliding);
+        let range = pipeline_range(self.pipeline.as_ref(), layers.len());
+        let local = || layers[range.clone()].iter();
+        let full = local().position(|l| !l.use_sliding).map(|i| i + range.start);
+        let sliding = local().position(|l| l.use_sliding).map(|i| i + range.start);
         let mask_at = |i: Option<usize>, window, caches: &[LayerCache<'_>]| {
             let cache = i.and_then(|i| caches[i].as_deref());
             attention_mask(n, cache, window, false)
@@ -247,7 +261,8 @@ impl LanguageModel for Model {
             Some(_) => Some(mask_at(sliding, self.model.sliding_window, &caches)?),
             None => None,
         };
-        for (layer, cache) in layers.iter().zip(caches.iter_mut()) {
+        h = pipeline_receive(self.pipeline.as_ref(), h)?;
+        for (layer, cache) in layers[range.clone()].iter().zip(caches[range.clone()].iter_mut()) {
             let mask = match (&sliding_mask, layer.use_sliding) {
                 (Some(m), true) => m,
                 _ => &full_mask,
@@ -260,6 +275,7 @@ impl LanguageModel for Model {
                 _ => layer.forward(&h, mask, cache.as_deref_mut())?,
             };
         }
+        h = pipeline_end(self.pipeline.as_ref(), h, &mut caches)?;
         let out = self.model.norm.forward(&h)?;
         match &self.lm_head {
             Some(head) => head.forward(&out),
@@ -278,6 +294,26 @@ impl LanguageModel for Model {
     fn set_grad_checkpoint(&mut self, on: bool) -> Result<()> {
         self.grad_checkpoint = on;
         Ok(())
+    }
+
+    fn pipeline(&mut self, group: &Group) -> Result<()> {
+        let pipeline = Pipeline::new(self.model.layers.len(), group)?;
+        pipeline.drop_other_layers(&mut self.model.layers)?;
+        self.pipeline = Some(pipeline);
+        Ok(())
+    }
+
+    fn shard(&mut self, group: &Group) -> Result<()> {
+        for layer in &self.model.layers {
+            check_shardable_heads(layer.self_attn.n_heads, layer.self_attn.n_kv_heads, group)?;
+        }
+        shard_layers(&mut self.model.layers, |layer| {
+            let a = &mut layer.self_attn;
+            let projections = [&mut a.q_proj, &mut a.k_proj, &mut a.v_proj, &mut a.o_proj];
+            shard_attention(projections, &mut a.n_heads, &mut a.n_kv_heads, group)?;
+            layer.mlp.shard(false, group)?;
+            Ok(())
+        })
     }
 
     fn make_cache(&self) -> Result<PromptCache> {
@@ -347,6 +383,7 @@ impl Architecture for Model {
             model_type: model_type.to_owned(),
             vocab_size: args.vocab_size,
             grad_checkpoint: false,
+            pipeline: None,
         })
     }
 

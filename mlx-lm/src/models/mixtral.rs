@@ -3,6 +3,7 @@
 //! `num_experts_per_tok` experts per token and mixes their SwiGLU outputs by a softmax over the
 //! selected router logits.
 
+use mlx_rs::distributed::Group;
 use mlx_rs::nn::cache::{Cache, CacheMask};
 use mlx_rs::nn::{
     AdaptableLinear, Embedding, Linear, MaybeQuantized, Module, RmsNorm, RoPE, SwitchGlu,
@@ -13,8 +14,9 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::model::{
-    Architecture, LanguageModel, LayerCache, Weights, attention_mask, cached_attention,
-    checkpointed_layer, layer_caches, take_weight,
+    Architecture, LanguageModel, LayerCache, Pipeline, Weights, attention_mask, cached_attention,
+    check_shardable_heads, checkpointed_layer, layer_caches, pipeline_end, pipeline_range,
+    pipeline_receive, shard_attention, shard_layers, shard_switch_glu, take_weight,
 };
 
 /// `config.json` fields of a Mixtral model (mlx-lm's `ModelArgs`, with its defaults).
@@ -156,6 +158,13 @@ impl MixtralAttention {
         let out = cached_attention(&queries, &keys, &values, cache, self.scale, mask)?;
         self.o_proj.forward(&out.transpose([0, 2, 1, 3])?.reshape([b, l, -1])?)
     }
+
+    /// Splits the heads across `group` (q/k/v all-to-sharded, o sharded-to-all, head counts
+    /// divided by the group size).
+    pub fn shard(&mut self, group: &Group) -> Result<()> {
+        let projections = [&mut self.q_proj, &mut self.k_proj, &mut self.v_proj, &mut self.o_proj];
+        shard_attention(projections, &mut self.num_heads, &mut self.num_key_value_heads, group)
+    }
 }
 
 /// The sparse mixture-of-experts block: a linear router (`gate`) and the experts
@@ -169,6 +178,10 @@ pub struct MixtralSparseMoeBlock {
     /// Experts each token is routed to.
     #[module(skip)]
     pub num_experts_per_tok: i32,
+    /// The group the experts are split across (set by `shard`): the block's output is
+    /// summed over it.
+    #[module(skip)]
+    pub sharding_group: Option<Group>,
 }
 
 impl MixtralSparseMoeBlock {
@@ -178,6 +191,7 @@ impl MixtralSparseMoeBlock {
             gate: Linear::new(dim, experts, false)?.into(),
             switch_mlp: SwitchGlu::new(dim, args.intermediate_size, experts, false)?,
             num_experts_per_tok: args.num_experts_per_tok,
+            sharding_group: None,
         })
     }
 
@@ -191,7 +205,17 @@ impl MixtralSparseMoeBlock {
             .stop_gradient()?;
         let scores = ops::take_along_axis(&gates, &inds, -1)?.softmax(-1, true)?;
         let y = self.switch_mlp.forward(x, &inds)?;
-        (y * scores.expand_dims(-1)?)?.sum(-2, false)
+        let y = (y * scores.expand_dims(-1)?)?.sum(-2, false)?;
+        mlx_rs::nn::all_sum_if(y, self.sharding_group.as_ref())
+    }
+
+    /// Splits every expert's hidden features across `group` in place; the block sums its
+    /// output over the group (as mlx-lm's Qwen3-MoE does; mlx-lm 0.32.0's Mixtral has no
+    /// `shard`). The router stays replicated.
+    pub fn shard(&mut self, group: &Group) -> Result<()> {
+        shard_switch_glu(&mut self.switch_mlp, group)?;
+        self.sharding_group = Some(group.clone());
+        Ok(())
     }
 }
 
@@ -247,6 +271,9 @@ pub struct Model {
     /// Experts per layer (how many per-expert tensors `sanitize` stacks).
     #[module(skip)]
     pub num_local_experts: i32,
+    /// This rank's stage when the layers are split across processes (`pipeline`).
+    #[module(skip)]
+    pub pipeline: Option<Pipeline>,
 }
 
 impl LanguageModel for Model {
@@ -258,10 +285,12 @@ impl LanguageModel for Model {
         let layers = &self.model.layers;
         let mut caches = layer_caches(cache, layers.len())?;
         let h = self.model.embed_tokens.forward(inputs)?;
-        let first = caches.first().and_then(|c| c.as_deref());
+        let range = pipeline_range(self.pipeline.as_ref(), layers.len());
+        let first = caches.get(range.start).and_then(|c| c.as_deref());
         let mask = attention_mask(h.dim(1)?, first, None, false)?;
         let mut h = h;
-        for (layer, cache) in layers.iter().zip(caches.iter_mut()) {
+        h = pipeline_receive(self.pipeline.as_ref(), h)?;
+        for (layer, cache) in layers[range.clone()].iter().zip(caches[range.clone()].iter_mut()) {
             h = match cache {
                 None if self.grad_checkpoint => {
                     let mask = mask.clone();
@@ -270,6 +299,7 @@ impl LanguageModel for Model {
                 _ => layer.forward(&h, &mask, cache.as_deref_mut())?,
             };
         }
+        h = pipeline_end(self.pipeline.as_ref(), h, &mut caches)?;
         let out = self.model.norm.forward(&h)?;
         match &self.lm_head {
             Some(head) => head.forward(&out),
@@ -280,6 +310,25 @@ impl LanguageModel for Model {
     fn set_grad_checkpoint(&mut self, on: bool) -> Result<()> {
         self.grad_checkpoint = on;
         Ok(())
+    }
+
+    fn pipeline(&mut self, group: &Group) -> Result<()> {
+        let pipeline = Pipeline::new(self.model.layers.len(), group)?;
+        pipeline.drop_other_layers(&mut self.model.layers)?;
+        self.pipeline = Some(pipeline);
+        Ok(())
+    }
+
+    fn shard(&mut self, group: &Group) -> Result<()> {
+        for layer in &self.model.layers {
+            let a = &layer.self_attn;
+            check_shardable_heads(a.num_heads, a.num_key_value_heads, group)?;
+        }
+        shard_layers(&mut self.model.layers, |layer| {
+            layer.self_attn.shard(group)?;
+            layer.block_sparse_moe.shard(group)?;
+            Ok(())
+        })
     }
 
     fn num_layers(&self) -> usize {
@@ -339,6 +388,7 @@ impl Architecture for Model {
             model_type: model_type.to_owned(),
             vocab_size: args.vocab_size,
             grad_checkpoint: false,
+            pipeline: None,
             num_local_experts: experts,
         })
     }

@@ -2,6 +2,7 @@
 //! head before RoPE, a SwiGLU MLP, rope scaling through [`initialize_rope`] (including
 //! transformers 5's nested `rope_parameters`), and tied or separate output embeddings.
 
+use mlx_rs::distributed::Group;
 use mlx_rs::nn::cache::{Cache, CacheMask};
 use mlx_rs::nn::{AdaptableLinear, Embedding, Linear, MaybeQuantized, Module, RmsNorm, RoPE};
 use mlx_rs::{Array, Error, Result};
@@ -9,8 +10,9 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::model::{
-    Architecture, LanguageModel, LayerCache, Weights, attention_mask, cached_attention,
-    checkpointed_layer, layer_caches,
+    Architecture, LanguageModel, LayerCache, Pipeline, Weights, attention_mask, cached_attention,
+    check_shardable_heads, checkpointed_layer, layer_caches, pipeline_end, pipeline_range,
+    pipeline_receive, shard_attention, shard_layers,
 };
 use crate::models::llama::Mlp;
 use crate::rope::initialize_rope;
@@ -153,6 +155,13 @@ impl Attention {
         let out = cached_attention(&queries, &keys, &values, cache, self.scale, mask)?;
         self.o_proj.forward(&out.transpose([0, 2, 1, 3])?.reshape([b, l, -1])?)
     }
+
+    /// Splits the heads across `group` (mlx-lm's `shard`: q/k/v all-to-sharded, o
+    /// sharded-to-all, head counts divided by the group size).
+    pub fn shard(&mut self, group: &Group) -> Result<()> {
+        let projections = [&mut self.q_proj, &mut self.k_proj, &mut self.v_proj, &mut self.o_proj];
+        shard_attention(projections, &mut self.n_heads, &mut self.n_kv_heads, group)
+    }
 }
 
 /// A pre-norm transformer block.
@@ -202,6 +211,9 @@ pub struct Model {
     /// Each block runs under `checkpointed_layer` when there is no cache.
     #[module(skip)]
     pub grad_checkpoint: bool,
+    /// This rank's stage when the layers are split across processes (`pipeline`).
+    #[module(skip)]
+    pub pipeline: Option<Pipeline>,
 }
 
 impl LanguageModel for Model {
@@ -213,9 +225,11 @@ impl LanguageModel for Model {
         let layers = &self.model.layers;
         let mut caches = layer_caches(cache, layers.len())?;
         let mut h = self.model.embed_tokens.forward(inputs)?;
-        let first = caches.first().and_then(|c| c.as_deref());
+        let range = pipeline_range(self.pipeline.as_ref(), layers.len());
+        let first = caches.get(range.start).and_then(|c| c.as_deref());
         let mask = attention_mask(h.dim(1)?, first, None, false)?;
-        for (layer, cache) in layers.iter().zip(caches.iter_mut()) {
+        h = pipeline_receive(self.pipeline.as_ref(), h)?;
+        for (layer, cache) in layers[range.clone()].iter().zip(caches[range.clone()].iter_mut()) {
             h = match cache {
                 None if self.grad_checkpoint => {
                     let mask = mask.clone();
@@ -224,6 +238,7 @@ impl LanguageModel for Model {
                 _ => layer.forward(&h, &mask, cache.as_deref_mut())?,
             };
         }
+        h = pipeline_end(self.pipeline.as_ref(), h, &mut caches)?;
         let out = self.model.norm.forward(&h)?;
         match &self.lm_head {
             Some(head) => head.forward(&out),
@@ -234,6 +249,24 @@ impl LanguageModel for Model {
     fn set_grad_checkpoint(&mut self, on: bool) -> Result<()> {
         self.grad_checkpoint = on;
         Ok(())
+    }
+
+    fn pipeline(&mut self, group: &Group) -> Result<()> {
+        let pipeline = Pipeline::new(self.model.layers.len(), group)?;
+        pipeline.drop_other_layers(&mut self.model.layers)?;
+        self.pipeline = Some(pipeline);
+        Ok(())
+    }
+
+    fn shard(&mut self, group: &Group) -> Result<()> {
+        for layer in &self.model.layers {
+            check_shardable_heads(layer.self_attn.n_heads, layer.self_attn.n_kv_heads, group)?;
+        }
+        shard_layers(&mut self.model.layers, |layer| {
+            layer.self_attn.shard(group)?;
+            layer.mlp.shard(false, group)?;
+            Ok(())
+        })
     }
 
     fn num_layers(&self) -> usize {
@@ -284,6 +317,7 @@ impl Architecture for Model {
             model_type: model_type.to_owned(),
             vocab_size: args.vocab_size,
             grad_checkpoint: false,
+            pipeline: None,
         })
     }
 

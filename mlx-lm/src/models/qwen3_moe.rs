@@ -3,6 +3,7 @@
 //! `num_experts_per_tok` experts (optionally renormalised) through a [`SwitchGlu`] — on the
 //! layers `decoder_sparse_step` and `mlp_only_layers` select, dense SwiGLU MLPs elsewhere.
 
+use mlx_rs::distributed::Group;
 use mlx_rs::nn::cache::{Cache, CacheMask};
 use mlx_rs::nn::{
     AdaptableLinear, Embedding, Linear, MaybeQuantized, Module, RmsNorm, RoPE, SwitchGlu,
@@ -14,8 +15,9 @@ use serde_json::{Map, Value};
 
 use crate::config::{QuantMode, QuantParams};
 use crate::model::{
-    Architecture, LanguageModel, LayerCache, Weights, attention_mask, checkpointed_layer,
-    layer_caches, take_weight,
+    Architecture, LanguageModel, LayerCache, Pipeline, Weights, attention_mask,
+    check_shardable_heads, checkpointed_layer, layer_caches, pipeline_end, pipeline_range,
+    pipeline_receive, shard_layers, shard_switch_glu, take_weight,
 };
 use crate::models::llama::Mlp;
 use crate::models::qwen3::Attention;
@@ -90,6 +92,10 @@ pub struct SparseMoeBlock {
     /// Renormalise the selected experts' probabilities.
     #[module(skip)]
     pub norm_topk_prob: bool,
+    /// The group the experts are split across (set by `shard`): the block's output is
+    /// summed over it.
+    #[module(skip)]
+    pub sharding_group: Option<Group>,
 }
 
 impl SparseMoeBlock {
@@ -107,6 +113,7 @@ impl SparseMoeBlock {
             switch_mlp: SwitchGlu::new(dim, args.moe_intermediate_size, experts, false)?,
             top_k: k,
             norm_topk_prob: args.norm_topk_prob,
+            sharding_group: None,
         })
     }
 
@@ -122,7 +129,16 @@ impl SparseMoeBlock {
             scores = (&scores / scores.sum(-1, true)?)?;
         }
         let y = self.switch_mlp.forward(x, &inds)?;
-        (&y * scores.expand_dims(-1)?)?.sum(-2, false)?.astype(y.dtype())
+        let y = (&y * scores.expand_dims(-1)?)?.sum(-2, false)?.astype(y.dtype())?;
+        mlx_rs::nn::all_sum_if(y, self.sharding_group.as_ref())
+    }
+
+    /// Splits every expert's hidden features across `group` in place; the block sums its
+    /// output over the group (mlx-lm's `sharding_group`). The router stays replicated.
+    pub fn shard(&mut self, group: &Group) -> Result<()> {
+        shard_switch_glu(&mut self.switch_mlp, group)?;
+        self.sharding_group = Some(group.clone());
+        Ok(())
     }
 }
 
@@ -194,6 +210,9 @@ pub struct Model {
     /// Experts per sparse block (what `sanitize` stacks).
     #[module(skip)]
     pub num_experts: i32,
+    /// This rank's stage when the layers are split across processes (`pipeline`).
+    #[module(skip)]
+    pub pipeline: Option<Pipeline>,
 }
 
 impl LanguageModel for Model {
@@ -205,9 +224,11 @@ impl LanguageModel for Model {
         let layers = &self.model.layers;
         let mut caches = layer_caches(cache, layers.len())?;
         let mut h = self.model.embed_tokens.forward(inputs)?;
-        let first = caches.first().and_then(|c| c.as_deref());
+        let range = pipeline_range(self.pipeline.as_ref(), layers.len());
+        let first = caches.get(range.start).and_then(|c| c.as_deref());
         let mask = attention_mask(h.dim(1)?, first, None, false)?;
-        for (layer, cache) in layers.iter().zip(caches.iter_mut()) {
+        h = pipeline_receive(self.pipeline.as_ref(), h)?;
+        for (layer, cache) in layers[range.clone()].iter().zip(caches[range.clone()].iter_mut()) {
             h = match cache {
                 None if self.grad_checkpoint => {
                     let mask = mask.clone();
@@ -216,6 +237,7 @@ impl LanguageModel for Model {
                 _ => layer.forward(&h, &mask, cache.as_deref_mut())?,
             };
         }
+        h = pipeline_end(self.pipeline.as_ref(), h, &mut caches)?;
         let out = self.model.norm.forward(&h)?;
         match &self.lm_head {
             Some(head) => head.forward(&out),
@@ -226,6 +248,27 @@ impl LanguageModel for Model {
     fn set_grad_checkpoint(&mut self, on: bool) -> Result<()> {
         self.grad_checkpoint = on;
         Ok(())
+    }
+
+    fn pipeline(&mut self, group: &Group) -> Result<()> {
+        let pipeline = Pipeline::new(self.model.layers.len(), group)?;
+        pipeline.drop_other_layers(&mut self.model.layers)?;
+        self.pipeline = Some(pipeline);
+        Ok(())
+    }
+
+    fn shard(&mut self, group: &Group) -> Result<()> {
+        for layer in &self.model.layers {
+            check_shardable_heads(layer.self_attn.n_heads, layer.self_attn.n_kv_heads, group)?;
+        }
+        shard_layers(&mut self.model.layers, |layer| {
+            layer.self_attn.shard(group)?;
+            match &mut layer.mlp {
+                FeedForward::Dense(mlp) => mlp.shard(false, group)?,
+                FeedForward::Sparse(moe) => moe.shard(group)?,
+            }
+            Ok(())
+        })
     }
 
     fn num_layers(&self) -> usize {
@@ -289,6 +332,7 @@ impl Architecture for Model {
             model_type: model_type.to_owned(),
             vocab_size: args.vocab_size,
             grad_checkpoint: false,
+            pipeline: None,
             num_experts: args.num_experts,
         })
     }

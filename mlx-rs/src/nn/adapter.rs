@@ -29,7 +29,7 @@ use crate::Array;
 use crate::error::{Context, Error, Result};
 use crate::nn::{
     DoRALinear, GatherForward, Linear, LoRALinear, LoRASwitchLinear, MaybeQuantized, Module, Param,
-    Quantizable, SwitchLinear,
+    Quantizable, ShardedLinear, SwitchLinear,
 };
 use crate::ops::IndexArray;
 
@@ -124,6 +124,8 @@ pub enum AdaptableLinear {
     LoRA(LoRALinear),
     /// With a DoRA adapter.
     DoRA(DoRALinear),
+    /// Split across a distributed group ([`AdaptableLinear::shard`]); takes no adapter.
+    Sharded(ShardedLinear),
 }
 
 impl From<Linear> for AdaptableLinear {
@@ -145,6 +147,7 @@ impl AdaptableLinear {
             AdaptableLinear::Base(l) => l.forward(x),
             AdaptableLinear::LoRA(l) => l.forward(x),
             AdaptableLinear::DoRA(l) => l.forward(x),
+            AdaptableLinear::Sharded(l) => l.forward(x),
         }
     }
 
@@ -154,6 +157,7 @@ impl AdaptableLinear {
             AdaptableLinear::Base(l) => l,
             AdaptableLinear::LoRA(l) => &l.linear,
             AdaptableLinear::DoRA(l) => &l.linear,
+            AdaptableLinear::Sharded(l) => &l.layer,
         }
     }
 }
@@ -166,12 +170,16 @@ impl Adaptable for AdaptableLinear {
     }
 
     fn is_adapted(&self) -> bool {
-        !matches!(self, AdaptableLinear::Base(_))
+        matches!(self, AdaptableLinear::LoRA(_) | AdaptableLinear::DoRA(_))
     }
 
     fn add_adapter(&mut self, c: AdapterConfig) -> Result<()> {
-        let AdaptableLinear::Base(base) = self else {
-            return Err(Error::invalid("add_adapter", "the layer already has an adapter"));
+        let base = match self {
+            AdaptableLinear::Base(base) => base,
+            AdaptableLinear::Sharded(_) => {
+                return Err(Error::invalid("add_adapter", "a sharded layer takes no adapter"));
+            }
+            _ => return Err(Error::invalid("add_adapter", "the layer already has an adapter")),
         };
         *self = match c.kind {
             AdapterKind::LoRA => AdaptableLinear::LoRA(LoRALinear::from_base(
@@ -192,7 +200,7 @@ impl Adaptable for AdaptableLinear {
 
     fn fuse(&mut self, dequantize: bool) -> Result<()> {
         let fused = match self {
-            AdaptableLinear::Base(_) => return Ok(()),
+            AdaptableLinear::Base(_) | AdaptableLinear::Sharded(_) => return Ok(()),
             AdaptableLinear::LoRA(l) => l.fuse(dequantize)?,
             AdaptableLinear::DoRA(l) => l.fuse(dequantize)?,
         };
@@ -318,5 +326,5 @@ macro_rules! slot_module {
     };
 }
 
-slot_module!(AdaptableLinear { Base, LoRA, DoRA });
+slot_module!(AdaptableLinear { Base, LoRA, DoRA, Sharded });
 slot_module!(AdaptableSwitchLinear { Base, LoRA });

@@ -211,6 +211,24 @@ pub trait Cache: std::fmt::Debug {
 
     /// The cache as mutable [`Any`].
     fn as_any_mut(&mut self) -> &mut dyn Any;
+
+    /// Makes the stored keys depend on `deps` ([`crate::transforms::depends`]), so that
+    /// evaluating the cache evaluates them too: mlx-lm's `cache.keys = mx.depends(cache.keys,
+    /// h)`, which a pipeline stage uses so that its `send` runs when only its cache is
+    /// evaluated (as while prefilling). Returns false for a cache that cannot (the default) or
+    /// holds nothing yet.
+    fn add_dependency(&mut self, deps: &[Array]) -> Result<bool> {
+        let _ = deps;
+        Ok(false)
+    }
+}
+
+/// `slot`'s array made to depend on `deps`; false when the slot is empty.
+fn depend_slot(slot: &mut Option<Array>, deps: &[Array]) -> Result<bool> {
+    let Some(keys) = slot.as_ref() else { return Ok(false) };
+    let mut out = crate::transforms::depends(&[keys], deps)?;
+    *slot = out.pop();
+    Ok(slot.is_some())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -451,6 +469,9 @@ impl KVCache {
 impl Cache for KVCache {
     fn class_name(&self) -> &'static str {
         "KVCache"
+    }
+    fn add_dependency(&mut self, deps: &[Array]) -> Result<bool> {
+        depend_slot(&mut self.keys, deps)
     }
     fn update_and_fetch(&mut self, keys: &Array, values: &Array) -> Result<KeysValues> {
         let (keys, values) = KVCache::update_and_fetch(self, keys, values)?;
@@ -696,6 +717,9 @@ fn check_window(op: &'static str, max_size: i32, keep: i32) -> Result<()> {
 }
 
 impl Cache for RotatingKVCache {
+    fn add_dependency(&mut self, deps: &[Array]) -> Result<bool> {
+        depend_slot(&mut self.keys, deps)
+    }
     fn class_name(&self) -> &'static str {
         "RotatingKVCache"
     }
@@ -971,6 +995,15 @@ impl QuantizedKVCache {
 }
 
 impl Cache for QuantizedKVCache {
+    fn add_dependency(&mut self, deps: &[Array]) -> Result<bool> {
+        let Some(keys) = self.keys.as_mut() else { return Ok(false) };
+        let mut slot = Some(keys.weights.clone());
+        let done = depend_slot(&mut slot, deps)?;
+        if let Some(w) = slot {
+            keys.weights = w;
+        }
+        Ok(done)
+    }
     fn class_name(&self) -> &'static str {
         "QuantizedKVCache"
     }

@@ -48,6 +48,7 @@ mod activations;
 mod adapter;
 pub mod cache;
 mod container;
+mod distributed;
 mod dora;
 mod dropout;
 mod embedding;
@@ -69,6 +70,9 @@ pub use adapter::{
     fuse_adapters,
 };
 pub use container::{Layer, Sequential};
+pub use distributed::{
+    ShardedLinear, Sharding, all_sum_if, shard_array, shard_inplace, shard_linear,
+};
 pub use dora::{DoRAEmbedding, DoRALinear};
 pub use dropout::Dropout;
 pub use embedding::Embedding;
