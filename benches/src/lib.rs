@@ -16,6 +16,7 @@ pub mod cli;
 pub mod compare;
 pub mod env;
 pub mod floor;
+pub mod models;
 pub mod python;
 pub mod stats;
 pub mod workloads;
