@@ -812,6 +812,10 @@ mod tests {
         assert_eq!((a.only.as_deref(), a.runs), (Some("sdpa,lora/d=512"), 12));
         let a = parse(&["--target-ms", "7.5", "--python", "py3", "--out", "o"]).unwrap();
         assert_eq!((a.target_ms, a.python.as_str(), a.out.to_str()), (7.5, "py3", Some("o")));
+        assert_eq!((a.examples, a.py_examples), (None, None));
+        let a = parse(&["--examples", "/bin/ex", "--py-examples", "/src/examples"]).unwrap();
+        assert_eq!(a.examples.as_deref(), Some(Path::new("/bin/ex")));
+        assert_eq!(a.py_examples.as_deref(), Some(Path::new("/src/examples")));
     }
 
     #[test]
@@ -907,6 +911,40 @@ mod tests {
         }
         py.quit();
         assert!(checked >= 30, "{checked}");
+    }
+
+    #[test]
+    fn the_case_list_ends_with_the_model_cases() {
+        let all = case_list(Profile::Quick, None, Path::new("/e"));
+        let first_model = all.iter().position(|c| matches!(c, Case::Model(_))).unwrap();
+        assert!(all[..first_model].iter().all(|c| matches!(c, Case::Micro(_))));
+        assert_eq!(all[first_model].name(), "single_seqlen/small/len=32");
+        let some = case_list(Profile::Quick, Some("seqlen, lora-train"), Path::new("/e"));
+        let names: Vec<&str> = some.iter().map(Case::name).collect();
+        assert_eq!(names, [
+            "single_seqlen/small/len=32",
+            "single_seqlen/small/len=128",
+            "lora-train/small/batch=4"
+        ]);
+        let generate = case_list(Profile::Gpu, Some("generate/"), Path::new("/e"));
+        assert_eq!(generate.len(), 8);
+        assert!(generate.iter().all(Case::per_token));
+        assert!(!all.iter().any(|c| matches!(c, Case::Micro(_)) && c.per_token()));
+        assert!(name_matches("generate/x/decode", Some("nothing,decode")));
+        assert!(!name_matches("generate/x/decode", Some("prefill")));
+    }
+
+    #[test]
+    fn token_cases_are_listed_as_tokens_per_second() {
+        let mut r = measured("generate/m/decode", &[5e6, 4e6, 6e6], &[4e6, 5e6, 5e6]);
+        assert_eq!(throughputs(std::slice::from_ref(&r)), "");
+        r.spec = json!({"kind": "model", "per_token": true});
+        let t = throughputs(&[r]);
+        assert_eq!(
+            t,
+            "\nThroughput of the token cases:\n\n- `generate/m/decode`: Rust 200.0 tok/s, Python \
+             200.0 tok/s (Rust 0.833× Python's tok/s, median of pairs)\n"
+        );
     }
 
     #[test]

@@ -189,7 +189,8 @@ pub fn model_cases(profile: Profile, examples: &Path) -> Vec<ModelSpec> {
         fixed_iters: None,
         max_warmup: quick_warmup,
         max_runs: quick_runs,
-        unit: "one LoRA training step (rank 8, 16 layers; forward, backward, AdamW update)",
+        unit: "one LoRA training step (rank 8 on the last 16 layers or all; forward, backward, \
+               AdamW update)",
         per_token: false,
     });
     out
@@ -564,6 +565,44 @@ mod tests {
         assert_eq!(lora.name, "lora-train/mistral-7b-4bit/batch=4");
         assert!(lora.rust_args.ends_with(&strings(&["--preset", "mistral-7b-4bit"])));
         assert_eq!(lora.setup, json!({"batch_size": 4, "max_seq_length": 512}));
+    }
+
+    /// The Python twin's `--serve` answers the protocol: the info line with the weights'
+    /// checksum, a setup with the generated tokens, samples in ns per token, errors as answers
+    /// (needs `python3` with mlx and mlx-lm 0.32.0, as the quick pass does).
+    #[test]
+    fn the_python_generation_twin_serves_the_protocol() {
+        let info = crate::env::RunInfo::gather().unwrap();
+        let examples = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples");
+        let args = strings(&[
+            &examples.join("python_generate.py").display().to_string(),
+            "--preset",
+            &examples.join("presets-small/mistral-tiny.json").display().to_string(),
+            "--serve",
+        ]);
+        let mut py = PythonChild::spawn_program(
+            "python3",
+            &args,
+            &[],
+            "no python3",
+            &info.mlx_version,
+            &info.device,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(py.info.raw["weights_checksum"].as_str().map(str::len), Some(16));
+        let e = py.sample(1).unwrap_err();
+        assert!(e.contains("sample before a successful setup"), "{e}");
+        let setup = json!({"prompt": [5, 6, 7], "check_tokens": 4, "max_tokens": 3, "metric": "decode"});
+        let ready = py.request(&json!({"cmd": "setup", "spec": setup})).unwrap();
+        let tokens = tokens_of(&ready).unwrap();
+        assert_eq!(tokens.len(), 4);
+        assert_eq!(checksum_of(&ready).unwrap(), tokens.iter().sum::<u64>() as f64);
+        let ns = py.sample(2).unwrap();
+        assert!(ns > 0.0 && ns < 1e9, "{ns} ns per token");
+        let bad = json!({"cmd": "setup", "spec": {"prompt": [5], "check_tokens": 1, "max_tokens": 1, "metric": "both"}});
+        let e = py.request(&bad).unwrap_err();
+        assert!(e.contains("`metric` must be decode or prefill"), "{e}");
+        py.quit();
     }
 
     #[test]
