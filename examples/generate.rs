@@ -221,8 +221,13 @@ fn serve(args: &Args) -> Result<(), String> {
         "weights_checksum": format!("{checksum:016x}"),
     });
     let info = mlx_examples::serve::info_line("generate", extra).map_err(|e| e.to_string())?;
-    let mut served =
-        ServedGeneration { args, model: &loaded, prompt: Vec::new(), max_tokens: 1, prefill: false };
+    let mut served = ServedGeneration {
+        args,
+        model: &loaded,
+        prompt: Vec::new(),
+        max_tokens: 1,
+        prefill: false,
+    };
     mlx_examples::serve::serve(&info, &mut served).map_err(|e| e.to_string())
 }
 
@@ -264,14 +269,19 @@ impl mlx_examples::serve::Workload for ServedGeneration<'_> {
         spec: &serde_json::Value,
     ) -> Result<serde_json::Map<String, serde_json::Value>, String> {
         let count = |key: &str| {
-            spec.get(key).and_then(serde_json::Value::as_u64).filter(|&n| n >= 1).map(|n| n as usize)
+            spec.get(key)
+                .and_then(serde_json::Value::as_u64)
+                .filter(|&n| n >= 1)
+                .map(|n| n as usize)
         };
         let ids: Option<Vec<u32>> = spec.get("prompt").and_then(|p| p.as_array()).and_then(|p| {
             p.iter().map(|t| t.as_u64().and_then(|t| u32::try_from(t).ok())).collect()
         });
-        self.prompt = ids.filter(|p| !p.is_empty()).ok_or_else(|| format!("no `prompt` ids in {spec}"))?;
+        self.prompt =
+            ids.filter(|p| !p.is_empty()).ok_or_else(|| format!("no `prompt` ids in {spec}"))?;
         let check = count("check_tokens").ok_or_else(|| format!("no `check_tokens` in {spec}"))?;
-        self.max_tokens = count("max_tokens").ok_or_else(|| format!("no `max_tokens` in {spec}"))?;
+        self.max_tokens =
+            count("max_tokens").ok_or_else(|| format!("no `max_tokens` in {spec}"))?;
         self.prefill = match spec.get("metric").and_then(serde_json::Value::as_str) {
             Some("prefill") => true,
             Some("decode") => false,

@@ -366,11 +366,12 @@ fn serve(args: &mut Args) -> Result<(), String> {
     let trainable: usize = model.trainable_parameters().leaves().iter().map(|a| a.size()).sum();
     let optimizer = make_optimizer(args)?;
     let trainer = Trainer::new(model, optimizer, args.training.clone()).map_err(e)?;
-    trainer.with_model(|m| {
-        m.train(true);
-        Ok(())
-    })
-    .map_err(e)?;
+    trainer
+        .with_model(|m| {
+            m.train(true);
+            Ok(())
+        })
+        .map_err(e)?;
     let extra = serde_json::json!({
         "preset": args.preset.clone().unwrap_or_else(|| "small".into()),
         "weights_checksum": format!("{checksum:016x}"),

@@ -921,11 +921,14 @@ mod tests {
         assert_eq!(all[first_model].name(), "single_seqlen/small/len=32");
         let some = case_list(Profile::Quick, Some("seqlen, lora-train"), Path::new("/e"));
         let names: Vec<&str> = some.iter().map(Case::name).collect();
-        assert_eq!(names, [
-            "single_seqlen/small/len=32",
-            "single_seqlen/small/len=128",
-            "lora-train/small/batch=4"
-        ]);
+        assert_eq!(
+            names,
+            [
+                "single_seqlen/small/len=32",
+                "single_seqlen/small/len=128",
+                "lora-train/small/batch=4"
+            ]
+        );
         let generate = case_list(Profile::Gpu, Some("generate/"), Path::new("/e"));
         assert_eq!(generate.len(), 8);
         assert!(generate.iter().all(Case::per_token));

@@ -411,7 +411,8 @@ pub fn open<'a>(
     args: &CompareArgs,
 ) -> Result<Opened<'a>, String> {
     let pair = servers.pair(spec)?;
-    let (rw, pw) = (&pair.rust.info.raw["weights_checksum"], &pair.python.info.raw["weights_checksum"]);
+    let (rw, pw) =
+        (&pair.rust.info.raw["weights_checksum"], &pair.python.info.raw["weights_checksum"]);
     if rw.is_null() || rw != pw {
         return Err(format!(
             "the two sides hold different weights: checksum {rw} (Rust) against {pw} (Python)"
@@ -531,21 +532,22 @@ mod tests {
         let quick = model_cases(Profile::Quick, dir);
         let names: Vec<&str> = quick.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(names[..2], ["single_seqlen/small/len=32", "single_seqlen/small/len=128"]);
-        assert_eq!(names[2..], [
-            "generate/mistral-tiny/prefill",
-            "generate/mistral-tiny/decode",
-            "generate/qwen3-moe-tiny/prefill",
-            "generate/qwen3-moe-tiny/decode",
-            "lora-train/small/batch=4",
-        ]);
+        assert_eq!(
+            names[2..],
+            [
+                "generate/mistral-tiny/prefill",
+                "generate/mistral-tiny/decode",
+                "generate/qwen3-moe-tiny/prefill",
+                "generate/qwen3-moe-tiny/decode",
+                "lora-train/small/batch=4",
+            ]
+        );
         assert!(quick.iter().all(|c| c.name.starts_with(&format!("{}/", c.group))));
         let tiny = &quick[3];
-        assert_eq!(tiny.rust_args, [
-            "--preset",
-            "/src/examples/presets-small/mistral-tiny.json",
-            "--weights-seed",
-            "0"
-        ]);
+        assert_eq!(
+            tiny.rust_args,
+            ["--preset", "/src/examples/presets-small/mistral-tiny.json", "--weights-seed", "0"]
+        );
         assert_eq!(tiny.setup["prompt"].as_array().unwrap().len(), 64);
         assert_eq!((tiny.setup["max_tokens"].as_u64(), tiny.fixed_iters), (Some(32), Some(1)));
         let gpu = model_cases(Profile::Gpu, dir);
@@ -592,7 +594,8 @@ mod tests {
         assert_eq!(py.info.raw["weights_checksum"].as_str().map(str::len), Some(16));
         let e = py.sample(1).unwrap_err();
         assert!(e.contains("sample before a successful setup"), "{e}");
-        let setup = json!({"prompt": [5, 6, 7], "check_tokens": 4, "max_tokens": 3, "metric": "decode"});
+        let setup =
+            json!({"prompt": [5, 6, 7], "check_tokens": 4, "max_tokens": 3, "metric": "decode"});
         let ready = py.request(&json!({"cmd": "setup", "spec": setup})).unwrap();
         let tokens = tokens_of(&ready).unwrap();
         assert_eq!(tokens.len(), 4);
@@ -626,7 +629,10 @@ mod tests {
         assert!(e.contains("/nowhere/a, /nowhere/b"), "{e}");
         assert!(e.contains(BUILD_HINT), "{e}");
         let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-        assert_eq!(find_example("Cargo.toml", &[here.clone()]).unwrap(), here.join("Cargo.toml"));
+        assert_eq!(
+            find_example("Cargo.toml", std::slice::from_ref(&here)).unwrap(),
+            here.join("Cargo.toml")
+        );
         assert_eq!(example_dirs(Some(Path::new("/x"))), vec![PathBuf::from("/x")]);
     }
 

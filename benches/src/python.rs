@@ -299,7 +299,8 @@ mod tests {
 
     #[test]
     fn a_rust_info_line_needs_no_python_version() {
-        let line = r#"{"kind":"info","lang":"rust","mlx_version":"0.32.2","device":"Device(cpu, 0)"}"#;
+        let line =
+            r#"{"kind":"info","lang":"rust","mlx_version":"0.32.2","device":"Device(cpu, 0)"}"#;
         let i = check_info(line, "0.32.2", "Device(cpu, 0)", "single_seqlen").unwrap();
         assert_eq!((i.python.as_str(), i.raw["lang"].as_str()), ("", Some("rust")));
     }

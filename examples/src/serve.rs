@@ -144,7 +144,10 @@ mod tests {
         let mut ask = |line: &str| answer(&mut w, line, &mut ready);
         let e = ask(r#"{"cmd":"sample","iters":2}"#).unwrap();
         assert_eq!(e["message"], "sample before a successful setup");
-        assert_eq!(ask(r#"{"cmd":"setup","spec":{"n":21}}"#).unwrap(), json!({"kind":"ready","checksum":42}));
+        assert_eq!(
+            ask(r#"{"cmd":"setup","spec":{"n":21}}"#).unwrap(),
+            json!({"kind":"ready","checksum":42})
+        );
         assert_eq!(ask(r#"{"cmd":"warmup","iters":3}"#).unwrap(), json!({"kind":"warm"}));
         let s = ask(r#"{"cmd":"sample","iters":4}"#).unwrap();
         assert_eq!(s, json!({"kind":"sample","iters":4,"ns_per_iter":250.0}));
