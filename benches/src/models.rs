@@ -199,9 +199,11 @@ pub fn model_cases(profile: Profile, examples: &Path) -> Vec<ModelSpec> {
 /// The source folder `examples/` (the Python twins, configs and data): `--py-examples`, or
 /// the one beside `benches/` in this checkout.
 pub fn examples_source(args: &CompareArgs) -> PathBuf {
-    args.py_examples
+    let dir = args
+        .py_examples
         .clone()
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples"))
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples"));
+    dir.canonicalize().unwrap_or(dir)
 }
 
 /// The command that builds the example binaries.
