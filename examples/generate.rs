@@ -47,12 +47,14 @@
 //! (`mlx.launch --backend nccl --hosts 127.0.0.1 -n 2 --env NCCL_NVLS_ENABLE=0 -- ...` sets
 //! the same variables; `-n 2` repeats the host, which also gives rank `r` GPU `r`.) With `--preset`, every process draws the whole model from the
 //! seed and then keeps its part; `--save-preset DIR` once and `--model DIR` after avoid that.
+//! `--serve` (answer the benches' `compare` runner; no prompt needed, see `serve` below).
+//! `--preset` also takes a config file `FILE.json` (e.g. `examples/presets-small/*.json`).
 
 use std::io::Write;
 use std::path::PathBuf;
 
 use mlx_lm::generate::{GenerateOptions, Generation};
-use mlx_lm::presets::{Preset, random_model, save_model_dir, weights_checksum};
+use mlx_lm::presets::{random_model, save_model_dir, weights_checksum};
 use mlx_lm::sample::SamplerSettings;
 use mlx_lm::tokenizer::{ChatTemplateOptions, Tokenizer};
 use mlx_lm::{LoadedModel, load_model, load_model_pipelined, load_model_sharded};
@@ -79,6 +81,7 @@ struct Args {
     fused: Fused,
     backend: Option<Backend>,
     pipeline: bool,
+    serve: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -131,6 +134,7 @@ fn parse_args() -> Result<Args, String> {
                     other => return Err(format!("--backend: unknown backend `{other}`")),
                 })
             }
+            "--serve" => args.serve = true,
             "--help" | "-h" => {
                 return Err("usage: generate (--model DIR | --preset NAME) (--prompt TEXT | --prompt-tokens IDS) [options]; see the doc comment of examples/generate.rs".into())
             }
@@ -140,7 +144,7 @@ fn parse_args() -> Result<Args, String> {
     if args.model.is_some() == args.preset.is_some() {
         return Err("give exactly one of --model DIR and --preset NAME".into());
     }
-    if args.prompt.is_some() == args.prompt_tokens.is_some() {
+    if !args.serve && args.prompt.is_some() == args.prompt_tokens.is_some() {
         return Err("give exactly one of --prompt TEXT and --prompt-tokens IDS".into());
     }
     Ok(args)
@@ -176,10 +180,9 @@ fn load(
         return Ok((loaded, tokenizer));
     }
     let name = args.preset.as_deref().unwrap_or_default();
-    let preset = Preset::named(name).map_err(|e| e.to_string())?;
-    let config = preset.config().map_err(|e| e.to_string())?;
+    let config = mlx_examples::preset_or_file(name).map_err(|e| e.to_string())?;
     if verbose {
-        eprintln!("drawing the random weights of {} ({}) ...", preset.name, preset.checkpoint);
+        eprintln!("drawing the random weights of {name} ...");
     }
     let mut loaded = random_model(&config, args.weights_seed).map_err(|e| e.to_string())?;
     let checksum = weights_checksum(loaded.model.as_ref()).map_err(|e| e.to_string())?;
@@ -190,7 +193,7 @@ fn load(
         && verbose
     {
         save_model_dir(loaded.model.as_ref(), &config, dir).map_err(|e| e.to_string())?;
-        eprintln!("saved {} to {}", preset.name, dir.display());
+        eprintln!("saved {name} to {}", dir.display());
     }
     if let Some(g) = group {
         // Every rank drew the same weights; each keeps its part and lets the rest go.
@@ -245,6 +248,9 @@ fn save_logits(
 fn run() -> Result<(), String> {
     let args = parse_args()?;
     set_fused(args.fused);
+    if args.serve {
+        return serve(&args);
+    }
     let group = join_group(&args)?;
     // Only rank 0 of a distributed group prints.
     let verbose = group.as_ref().is_none_or(|g| g.rank() == 0);
@@ -313,6 +319,106 @@ fn run() -> Result<(), String> {
         println!("{}", last.report());
     }
     Ok(())
+}
+
+/// `--serve`: the model loaded once, then generations for the benches' `compare` runner
+/// (protocol: `mlx_examples::serve`). A setup (`{"prompt": [ids], "check_tokens": N,
+/// "max_tokens": M, "metric": "decode"|"prefill"}`) generates N tokens greedily and answers
+/// them (`tokens`); an iteration is one generation of M tokens, timed as the report times it,
+/// in nanoseconds per generated token (decode: 1 / generation tok/s) or per prompt token
+/// (prefill: 1 / prompt tok/s). EOS ids do not stop these generations.
+fn serve(args: &Args) -> Result<(), String> {
+    let (loaded, _) = load(args, None, true)?;
+    let checksum = weights_checksum(loaded.model.as_ref()).map_err(|e| e.to_string())?;
+    let extra = serde_json::json!({
+        "preset": args.preset.clone().or_else(|| args.model.as_ref().map(|m| m.display().to_string())),
+        "weights_checksum": format!("{checksum:016x}"),
+    });
+    let info = mlx_examples::serve::info_line("generate", extra).map_err(|e| e.to_string())?;
+    let mut served = ServedGeneration {
+        args,
+        model: &loaded,
+        prompt: Vec::new(),
+        max_tokens: 1,
+        prefill: false,
+    };
+    mlx_examples::serve::serve(&info, &mut served).map_err(|e| e.to_string())
+}
+
+/// The generations `--serve` times.
+struct ServedGeneration<'a> {
+    args: &'a Args,
+    model: &'a LoadedModel,
+    prompt: Vec<u32>,
+    max_tokens: usize,
+    prefill: bool,
+}
+
+impl ServedGeneration<'_> {
+    /// One generation of `max_tokens` tokens: the ids and the last response's
+    /// `(prompt_tps, generation_tps)`.
+    fn generate(&self, max_tokens: usize) -> Result<(Vec<u32>, f64, f64), String> {
+        let options = GenerateOptions {
+            max_tokens: Some(max_tokens),
+            prefill_step_size: self.args.prefill_step_size,
+            sampler: self.args.sampler.clone(),
+            ..Default::default()
+        };
+        let model = self.model.model.as_ref();
+        let generation = Generation::new(model, None, None, &self.prompt, &[], options)
+            .map_err(|e| e.to_string())?;
+        let (mut ids, mut rates) = (Vec::with_capacity(max_tokens), (0.0, 0.0));
+        for response in generation {
+            let response = response.map_err(|e| e.to_string())?;
+            ids.push(response.token);
+            rates = (response.prompt_tps, response.generation_tps);
+        }
+        Ok((ids, rates.0, rates.1))
+    }
+}
+
+impl mlx_examples::serve::Workload for ServedGeneration<'_> {
+    fn setup(
+        &mut self,
+        spec: &serde_json::Value,
+    ) -> Result<serde_json::Map<String, serde_json::Value>, String> {
+        let count = |key: &str| {
+            spec.get(key)
+                .and_then(serde_json::Value::as_u64)
+                .filter(|&n| n >= 1)
+                .map(|n| n as usize)
+        };
+        let ids: Option<Vec<u32>> = spec.get("prompt").and_then(|p| p.as_array()).and_then(|p| {
+            p.iter().map(|t| t.as_u64().and_then(|t| u32::try_from(t).ok())).collect()
+        });
+        self.prompt =
+            ids.filter(|p| !p.is_empty()).ok_or_else(|| format!("no `prompt` ids in {spec}"))?;
+        let check = count("check_tokens").ok_or_else(|| format!("no `check_tokens` in {spec}"))?;
+        self.max_tokens =
+            count("max_tokens").ok_or_else(|| format!("no `max_tokens` in {spec}"))?;
+        self.prefill = match spec.get("metric").and_then(serde_json::Value::as_str) {
+            Some("prefill") => true,
+            Some("decode") => false,
+            other => return Err(format!("`metric` must be decode or prefill, got {other:?}")),
+        };
+        let (tokens, prompt_tps, generation_tps) = self.generate(check)?;
+        let mut ready = serde_json::Map::new();
+        let sum: u64 = tokens.iter().map(|&t| u64::from(t)).sum();
+        ready.insert("checksum".into(), serde_json::json!(sum as f64));
+        ready.insert("tokens".into(), serde_json::json!(tokens));
+        ready.insert("prompt_tps".into(), serde_json::json!(prompt_tps));
+        ready.insert("generation_tps".into(), serde_json::json!(generation_tps));
+        Ok(ready)
+    }
+
+    fn run(&mut self, iters: usize) -> Result<f64, String> {
+        let mut total = 0.0;
+        for _ in 0..iters {
+            let (_, prompt_tps, generation_tps) = self.generate(self.max_tokens)?;
+            total += 1e9 / if self.prefill { prompt_tps } else { generation_tps };
+        }
+        Ok(total / iters as f64)
+    }
 }
 
 fn main() {

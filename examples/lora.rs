@@ -20,7 +20,8 @@
 //! `--grad-accumulation-steps N` (1), `--grad-checkpoint`, `--mask-prompt`, `--seed S` (0), `--no-compile`,
 //! `--adapter-path DIR` (`adapters`), `--resume-adapter-file FILE`, `--fuse DIR` (also write
 //! the fused model there and generate with it), `--prompt TEXT` and `--max-tokens N` (40) for
-//! the generation after training.
+//! the generation after training; `--serve` answers the benches' `compare` runner instead
+//! (training steps on a fixed batch, see `serve` below).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -40,19 +41,9 @@ use serde_json::Value;
 const BOS: u32 = 256;
 const EOS: u32 = 257;
 
-/// The default model: llama-style, 4 blocks, over 258 byte-level tokens (padded to 264).
-const SMALL_LLAMA: &str = r#"{
-    "model_type": "llama",
-    "hidden_size": 128,
-    "num_hidden_layers": 4,
-    "intermediate_size": 256,
-    "num_attention_heads": 4,
-    "num_key_value_heads": 2,
-    "rms_norm_eps": 1e-5,
-    "vocab_size": 264,
-    "tie_word_embeddings": true,
-    "eos_token_id": 257
-}"#;
+/// The default model: llama-style, 4 blocks, over 258 byte-level tokens (padded to 264)
+/// (`examples/lora-llama-small.json`, which `python_lora.py --preset small` reads too).
+const SMALL_LLAMA: &str = include_str!("lora-llama-small.json");
 
 #[derive(Debug)]
 struct Args {
@@ -70,6 +61,7 @@ struct Args {
     fuse: Option<PathBuf>,
     prompt: String,
     max_tokens: usize,
+    serve: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -88,6 +80,7 @@ fn parse_args() -> Result<Args, String> {
         fuse: None,
         prompt: "3 + 4 =".into(),
         max_tokens: 40,
+        serve: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -128,6 +121,7 @@ fn parse_args() -> Result<Args, String> {
             "--fuse" => args.fuse = Some(PathBuf::from(value()?)),
             "--prompt" => args.prompt = value()?,
             "--max-tokens" => args.max_tokens = num(&flag, value()?)?,
+            "--serve" => args.serve = true,
             "--help" | "-h" => {
                 return Err("usage: lora [--model DIR | --preset NAME] [options]; see the doc \
                             comment of examples/lora.rs"
@@ -180,6 +174,11 @@ fn byte_ids(text: &str) -> Vec<u32> {
 
 /// The `text` records of `path` as byte ids (an error naming the line otherwise).
 fn byte_dataset(path: &Path) -> Result<Dataset, String> {
+    byte_records(path).map(Dataset::from_tokens)
+}
+
+/// The `text` records of `path` as byte ids.
+fn byte_records(path: &Path) -> Result<Vec<Vec<u32>>, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut examples = Vec::new();
     for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
@@ -194,7 +193,7 @@ fn byte_dataset(path: &Path) -> Result<Dataset, String> {
         })?;
         examples.push(byte_ids(t));
     }
-    Ok(Dataset::from_tokens(examples))
+    Ok(examples)
 }
 
 fn datasets(args: &Args, tokenizer: Option<&Tokenizer>) -> Result<(Dataset, Dataset), String> {
@@ -256,6 +255,9 @@ fn run() -> Result<(), String> {
     let e = |e: mlx_rs::Error| e.to_string();
     let mut args = parse_args()?;
     random::seed(args.training.seed).map_err(e)?;
+    if args.serve {
+        return serve(&mut args);
+    }
     println!("Loading pretrained model");
     let (mut model, model_config, tokenizer) = load(&args)?;
     println!("Loading datasets");
@@ -302,17 +304,7 @@ fn run() -> Result<(), String> {
     args.config.extra = extra.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
     args.config.save(&args.adapter_path).map_err(e)?;
 
-    let decay = LrSchedule {
-        name: "cosine_decay".into(),
-        arguments: vec![
-            args.learning_rate,
-            t.iters.saturating_sub(args.warmup as usize).max(1) as f64,
-        ],
-        warmup: args.warmup,
-        warmup_init: 0.0,
-    };
-    let schedule = tuner::build_schedule(&decay).map_err(e)?;
-    let optimizer = tuner::build_optimizer(&args.optimizer, schedule.into()).map_err(e)?;
+    let optimizer = make_optimizer(&args)?;
     let mut trainer = Trainer::new(model, optimizer, args.training.clone()).map_err(e)?;
     let valid = (!valid.is_empty()).then_some(&valid);
     trainer.train(&train, valid, &mut ConsoleReporter::default()).map_err(e)?;
@@ -337,6 +329,107 @@ fn run() -> Result<(), String> {
         generate(fused.model.as_ref(), tokenizer.as_ref(), &args.prompt, &eos, args.max_tokens)?;
     }
     Ok(())
+}
+
+/// The optimizer of `--optimizer` with `--learning-rate`: `--warmup` steps, then cosine decay
+/// over the rest of `--iters` (as `mlx_lm.lora`).
+fn make_optimizer(args: &Args) -> Result<Box<dyn mlx_rs::optimizers::Optimizer>, String> {
+    let e = |e: mlx_rs::Error| e.to_string();
+    let decay = LrSchedule {
+        name: "cosine_decay".into(),
+        arguments: vec![
+            args.learning_rate,
+            args.training.iters.saturating_sub(args.warmup as usize).max(1) as f64,
+        ],
+        warmup: args.warmup,
+        warmup_init: 0.0,
+    };
+    let schedule = tuner::build_schedule(&decay).map_err(e)?;
+    tuner::build_optimizer(&args.optimizer, schedule.into()).map_err(e)
+}
+
+/// `--serve`: the model loaded and given its adapters once, then training steps for the
+/// benches' `compare` runner (protocol: `mlx_examples::serve`). A setup (`{"batch_size": B,
+/// "max_seq_length": S}`) makes the batch of the first B records of `--data`'s
+/// `train.jsonl` (byte ids, mlx-lm's padding) and answers its loss before any update
+/// (`checksum`; the adapters start at zero, so it is the base model's loss); an iteration is
+/// one step of the trainer (`Trainer::step`: forward, backward, update, evaluation) on it.
+fn serve(args: &mut Args) -> Result<(), String> {
+    let e = |e: mlx_rs::Error| e.to_string();
+    let (mut model, _, _) = load(args)?;
+    let checksum = mlx_lm::presets::weights_checksum(model.as_ref()).map_err(e)?;
+    let records = byte_records(&args.data.join("train.jsonl"))?;
+    if args.config.num_layers as usize > model.num_layers() {
+        args.config.num_layers = model.num_layers() as i32;
+    }
+    tuner::prepare_model(model.as_mut(), &args.config).map_err(e)?;
+    let trainable: usize = model.trainable_parameters().leaves().iter().map(|a| a.size()).sum();
+    let optimizer = make_optimizer(args)?;
+    let trainer = Trainer::new(model, optimizer, args.training.clone()).map_err(e)?;
+    trainer
+        .with_model(|m| {
+            m.train(true);
+            Ok(())
+        })
+        .map_err(e)?;
+    let extra = serde_json::json!({
+        "preset": args.preset.clone().unwrap_or_else(|| "small".into()),
+        "weights_checksum": format!("{checksum:016x}"),
+        "trainable_parameters": trainable,
+    });
+    let info = mlx_examples::serve::info_line("lora", extra).map_err(e)?;
+    let mut served = ServedTraining { trainer, records, batch: None };
+    mlx_examples::serve::serve(&info, &mut served).map_err(e)
+}
+
+/// The training steps `--serve` times.
+struct ServedTraining {
+    trainer: Trainer,
+    records: Vec<Vec<u32>>,
+    batch: Option<tuner::Batch>,
+}
+
+impl mlx_examples::serve::Workload for ServedTraining {
+    fn setup(&mut self, spec: &Value) -> Result<serde_json::Map<String, Value>, String> {
+        let e = |e: mlx_rs::Error| e.to_string();
+        self.batch = None;
+        let count = |key: &str| {
+            spec.get(key)
+                .and_then(Value::as_u64)
+                .filter(|&n| n >= 1)
+                .map(|n| n as usize)
+                .ok_or_else(|| format!("no `{key}` in {spec}"))
+        };
+        let (size, max_len) = (count("batch_size")?, count("max_seq_length")?);
+        if size > self.records.len() {
+            return Err(format!("batch_size {size} > {} records", self.records.len()));
+        }
+        let data = Dataset::from_tokens(self.records[..size].to_vec());
+        let indices: Vec<usize> = (0..size).collect();
+        let batch = tuner::make_batch(&data, &indices, max_len).map_err(e)?;
+        let (loss, ntoks) = self
+            .trainer
+            .with_model(|m| {
+                let (loss, ntoks) = tuner::default_loss(&*m, &batch.tokens, &batch.lengths)?;
+                Ok((loss.item::<f32>()?, ntoks.item::<i32>()?))
+            })
+            .map_err(e)?;
+        let mut ready = serde_json::Map::new();
+        ready.insert("checksum".into(), serde_json::json!(f64::from(loss)));
+        ready.insert("ntoks".into(), serde_json::json!(ntoks));
+        ready.insert("shape".into(), serde_json::json!(batch.tokens.shape()));
+        self.batch = Some(batch);
+        Ok(ready)
+    }
+
+    fn run(&mut self, iters: usize) -> Result<f64, String> {
+        let batch = self.batch.as_ref().ok_or("no batch: setup first")?;
+        let start = std::time::Instant::now();
+        for _ in 0..iters {
+            self.trainer.step(batch, true).map_err(|e| e.to_string())?;
+        }
+        Ok(start.elapsed().as_secs_f64() * 1e9 / iters as f64)
+    }
 }
 
 fn main() {

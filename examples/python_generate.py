@@ -6,6 +6,10 @@ timed as `mlx_lm.generate --verbose` times it, from token ids (no tokenizer).
     python3 examples/python_generate.py --preset mixtral-8x7b-4bit --seed 0 \
         --prompt-tokens @prompt.txt --max-tokens 128 --ignore-eos
 
+`--preset` also takes a config file (`examples/presets-small/*.json`). `--serve` loads the
+model once and answers the benches' `compare` runner (JSON lines, `serve_jsonl.py`; see
+`ServedGeneration`).
+
 It prints the generated ids (`tokens: 4,8,15`), then the three lines of mlx-lm's report:
 
     Prompt: N tokens, X tokens-per-sec       (prompt tokens / time to the first token)
@@ -111,7 +115,7 @@ def parse_args():
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--model", help="an mlx-community model directory")
     source.add_argument("--preset", help="a random-weight preset (mlx-lm/presets/NAME.json)")
-    p.add_argument("--prompt-tokens", required=True, help="prompt ids: 1,2,3 or @FILE")
+    p.add_argument("--prompt-tokens", help="prompt ids: 1,2,3 or @FILE")
     p.add_argument("--max-tokens", type=int, default=100, help="-1: no limit (default 100)")
     p.add_argument("--temp", type=float, default=0.0, help="sampling temperature (0: greedy)")
     p.add_argument("--top-p", type=float, default=1.0)
@@ -125,7 +129,95 @@ def parse_args():
     )
     p.add_argument("--prefill-step-size", type=int, default=2048)
     p.add_argument("--ignore-eos", action="store_true", help="do not stop at EOS ids")
-    return p.parse_args()
+    p.add_argument("--serve", action="store_true",
+                   help="answer the benches' compare runner (no --prompt-tokens needed)")
+    args = p.parse_args()
+    if not args.serve and args.prompt_tokens is None:
+        p.error("the following arguments are required: --prompt-tokens")
+    return args
+
+
+def run_generation(generate, model, prompt, max_tokens, sampler, prefill_step_size, eos):
+    """mlx-lm's `stream_generate`, less the detokenizer: (ids, prompt tok/s, generated
+    tokens, generation tok/s)."""
+    token_generator = generate.generate_step(
+        prompt,
+        model,
+        max_tokens=max_tokens,
+        sampler=sampler,
+        prefill_step_size=prefill_step_size,
+    )
+    tokens = []
+    with generate.wired_limit(model, [generate.generation_stream]):
+        tic = time.perf_counter()
+        for n, (token, _logprobs) in enumerate(token_generator):
+            if n == 0:
+                prompt_time = time.perf_counter() - tic
+                prompt_tps = prompt.size / prompt_time
+                tic = time.perf_counter()
+            tokens.append(token)
+            if token in eos:
+                break
+            if (n + 1) == max_tokens:
+                break
+        generation_tokens = n + 1
+        generation_tps = generation_tokens / (time.perf_counter() - tic)
+    return tokens, prompt_tps, generation_tokens, generation_tps
+
+
+class ServedGeneration:
+    """The generations `--serve` times: a setup (`{"prompt": [ids], "check_tokens": N,
+    "max_tokens": M, "metric": "decode"|"prefill"}`) generates N tokens and answers them; an
+    iteration is one generation of M tokens, in nanoseconds per generated token (decode:
+    1 / generation tok/s) or per prompt token (prefill: 1 / prompt tok/s), as the Rust side's
+    `--serve`. EOS ids do not stop these generations."""
+
+    def __init__(self, args, generate, model, sampler):
+        self.args, self.generate, self.model, self.sampler = args, generate, model, sampler
+        self.prompt = None
+
+    def _generate(self, max_tokens):
+        out = run_generation(self.generate, self.model, self.prompt, max_tokens, self.sampler,
+                             self.args.prefill_step_size, set())
+        # mlx-lm's loop leaves one step queued after the last token: wait for it outside the
+        # clock, so that it does not run into the next generation's time.
+        mx.synchronize(self.generate.generation_stream)
+        return out
+
+    def setup(self, spec):
+        self.prompt = None
+        ids = spec.get("prompt")
+        if not isinstance(ids, list) or not ids:
+            raise ValueError(f"no `prompt` ids in {spec}")
+        counts = {}
+        for key in ("check_tokens", "max_tokens"):
+            n = spec.get(key)
+            if not isinstance(n, int) or n < 1:
+                raise ValueError(f"no `{key}` in {spec}")
+            counts[key] = n
+        if spec.get("metric") not in ("decode", "prefill"):
+            raise ValueError(f"`metric` must be decode or prefill, got {spec.get('metric')!r}")
+        self.metric = spec["metric"]
+        self.max_tokens = counts["max_tokens"]
+        self.prompt = mx.array(ids)
+        tokens, prompt_tps, _, generation_tps = self._generate(counts["check_tokens"])
+        return {"checksum": float(sum(tokens)), "tokens": tokens, "prompt_tps": prompt_tps,
+                "generation_tps": generation_tps}
+
+    def run(self, iters):
+        total = 0.0
+        for _ in range(iters):
+            _, prompt_tps, _, generation_tps = self._generate(self.max_tokens)
+            total += 1e9 / (prompt_tps if self.metric == "prefill" else generation_tps)
+        return total / iters
+
+
+def serve(args, generate, model, sampler):
+    import serve_jsonl
+
+    info = serve_jsonl.info_line("python_generate", preset=args.preset or args.model,
+                                 weights_checksum=getattr(args, "weights_checksum", None))
+    serve_jsonl.serve(info, ServedGeneration(args, generate, model, sampler))
 
 
 def main():
@@ -142,40 +234,21 @@ def main():
         config = presets.config(args.preset)
         model = presets.random_model(config, seed=args.seed)
         model.eval()
-        print(f"weights checksum: {presets.checksum(model):016x}")
+        args.weights_checksum = f"{presets.checksum(model):016x}"
+        print(f"weights checksum: {args.weights_checksum}", file=sys.stderr if args.serve else sys.stdout)
         # As the Rust side: the peak counts from here (the weights stay in it).
         mx.reset_peak_memory()
     else:
         model, config = utils.load_model(pathlib.Path(args.model))
 
+    sampler = sample_utils.make_sampler(args.temp, args.top_p, args.min_p, 1, top_k=args.top_k)
+    if args.serve:
+        return serve(args, generate, model, sampler)
     prompt = mx.array(parse_tokens(args.prompt_tokens))
     eos = set() if args.ignore_eos else eos_ids(config)
-    sampler = sample_utils.make_sampler(args.temp, args.top_p, args.min_p, 1, top_k=args.top_k)
-    token_generator = generate.generate_step(
-        prompt,
-        model,
-        max_tokens=args.max_tokens,
-        sampler=sampler,
-        prefill_step_size=args.prefill_step_size,
-    )
-
-    # mlx-lm's `stream_generate`, less the detokenizer.
-    tokens = []
-    with generate.wired_limit(model, [generate.generation_stream]):
-        tic = time.perf_counter()
-        for n, (token, _logprobs) in enumerate(token_generator):
-            if n == 0:
-                prompt_time = time.perf_counter() - tic
-                prompt_tps = prompt.size / prompt_time
-                tic = time.perf_counter()
-            tokens.append(token)
-            if token in eos:
-                break
-            if (n + 1) == args.max_tokens:
-                break
-        generation_tokens = n + 1
-        generation_tps = generation_tokens / (time.perf_counter() - tic)
-        peak_memory = mx.get_peak_memory() / 1e9
+    tokens, prompt_tps, generation_tokens, generation_tps = run_generation(
+        generate, model, prompt, args.max_tokens, sampler, args.prefill_step_size, eos)
+    peak_memory = mx.get_peak_memory() / 1e9
 
     print("=" * 10)
     print("tokens: " + ",".join(str(t) for t in tokens))

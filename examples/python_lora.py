@@ -6,6 +6,10 @@ the same byte-level data (`[256] + bytes + [257]` per `text` record, as `lora.rs
     python3 examples/python_lora.py --preset mistral-7b-4bit --data DIR \\
         --batch-size 4 --max-seq-length 512 --iters 50
 
+`--preset small` is `lora.rs`'s default model (`examples/lora-llama-small.json`, drawn in
+bfloat16 and cast to float32, as `lora.rs` does). `--serve` answers the benches' `compare`
+runner instead (JSON lines, `serve_jsonl.py`; see `ServedTraining`).
+
 Prints mlx-lm's report lines (`Iter N: Train loss …, It/sec …, Tokens/sec …`). mlx-lm is
 imported without transformers, huggingface_hub or rich (stand-ins, as python_generate.py does);
 without numpy, batches come from a copy of mlx-lm's `iterate_batches` that needs none.
@@ -16,6 +20,7 @@ import json
 import pathlib
 import random
 import sys
+import tempfile
 import types
 
 import mlx.core as mx
@@ -111,7 +116,7 @@ def iterate_batches(dataset, batch_size, max_seq_length, loop=False, seed=None, 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--preset", required=True)
+    p.add_argument("--preset", required=True, help="a preset name, or small")
     p.add_argument("--data", type=pathlib.Path, default=HERE / "data" / "lora")
     p.add_argument("--num-layers", type=int, default=16)
     p.add_argument("--rank", type=int, default=8)
@@ -123,6 +128,7 @@ def main():
     p.add_argument("--max-seq-length", type=int, default=2048)
     p.add_argument("--steps-per-report", type=int, default=10)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--serve", action="store_true", help="answer the benches' compare runner")
     o = p.parse_args()
 
     install_stand_ins()
@@ -130,9 +136,13 @@ def main():
     tuner_utils = presets.mlx_lm_module("tuner.utils")
     mx.random.seed(o.seed)
     print("Loading pretrained model")
-    config = presets.config(o.preset)
+    small = o.preset == "small"
+    config = presets.config(str(HERE / "lora-llama-small.json") if small else o.preset)
     model = presets.random_model(config, seed=o.seed)
-    print(f"weights checksum: {presets.checksum(model):016x}")
+    if small:
+        model.set_dtype(mx.float32)
+    weights_checksum = f"{presets.checksum(model):016x}"
+    print(f"weights checksum: {weights_checksum}", file=sys.stderr if o.serve else sys.stdout)
     print("Loading datasets")
     train_set = byte_dataset(o.data / "train.jsonl")
     valid_path = o.data / "valid.jsonl"
@@ -147,6 +157,8 @@ def main():
          "warmup": o.warmup, "warmup_init": 0.0}
     )
     optimizer = optim.AdamW(learning_rate=schedule)
+    if o.serve:
+        return serve(o, trainer, model, optimizer, train_set, weights_checksum)
 
     class Report(trainer.TrainingCallback):
         def on_train_loss_report(self, info):
@@ -164,6 +176,66 @@ def main():
     )
     trainer.train(model, optimizer, train_set, valid_set, args,
                   iterate_batches=iterate_batches, training_callback=Report())
+
+
+class ServedTraining:
+    """The training steps `--serve` times, as `lora.rs --serve`: a setup (`{"batch_size": B,
+    "max_seq_length": S}`) makes the batch of the first B records (mlx-lm's padding) and
+    answers its loss before any update (`checksum`); an iteration is one step of mlx-lm's own
+    `train` on that batch. Each sample calls `train` for 1 + N iterations, reporting every
+    iteration, and takes the time of the last N from its reports (the first is the compile of
+    the step that every `train` call makes afresh)."""
+
+    def __init__(self, o, trainer, model, optimizer, records):
+        self.o, self.trainer, self.model, self.optimizer = o, trainer, model, optimizer
+        self.records = records
+        self.batch = None
+        self.adapter_dir = tempfile.TemporaryDirectory(prefix="python_lora_serve")
+
+    def setup(self, spec):
+        self.batch = None
+        for key in ("batch_size", "max_seq_length"):
+            if not isinstance(spec.get(key), int) or spec[key] < 1:
+                raise ValueError(f"no `{key}` in {spec}")
+        size, max_len = spec["batch_size"], spec["max_seq_length"]
+        if size > len(self.records):
+            raise ValueError(f"batch_size {size} > {len(self.records)} records")
+        batch = next(iterate_batches(self.records[:size], size, max_len))
+        self.model.train()
+        loss, ntoks = self.trainer.default_loss(self.model, *batch)
+        self.batch = batch
+        return {"checksum": loss.item(), "ntoks": ntoks.item(), "shape": list(batch[0].shape)}
+
+    def run(self, iters):
+        batch = self.batch
+        times = []
+
+        class Collect(self.trainer.TrainingCallback):
+            def on_train_loss_report(self, info):
+                times.append(1.0 / info["iterations_per_second"])
+
+        def fixed(**_kwargs):
+            while True:
+                yield batch
+
+        args = self.trainer.TrainingArgs(
+            batch_size=self.o.batch_size, iters=iters + 1, steps_per_report=1,
+            steps_per_eval=10 * (iters + 1), steps_per_save=10 * (iters + 1),
+            max_seq_length=self.o.max_seq_length,
+            adapter_file=f"{self.adapter_dir.name}/adapters.safetensors",
+        )
+        self.trainer.train(self.model, self.optimizer, self.records, None, args,
+                           iterate_batches=fixed, training_callback=Collect())
+        if len(times) != iters + 1:
+            raise RuntimeError(f"mlx-lm's train reported {len(times)} of {iters + 1} steps")
+        return sum(times[1:]) / iters * 1e9
+
+
+def serve(o, trainer, model, optimizer, records, weights_checksum):
+    import serve_jsonl
+
+    info = serve_jsonl.info_line("python_lora", preset=o.preset, weights_checksum=weights_checksum)
+    serve_jsonl.serve(info, ServedTraining(o, trainer, model, optimizer, records))
 
 
 if __name__ == "__main__":

@@ -5,12 +5,14 @@ GLM-4.5-MoE-architecture model with random weights, built with mlx-lm 0.32.0's o
     pip install "mlx[cpu]==0.32.2" && pip install mlx-lm==0.32.0 --no-deps
     python3 examples/python_single_seqlen.py [SEQ_LEN ...] [--preset small|glm45-air|NAME]
         [--runs N] [--warmup N] [--seed S] [--save-output FILE.npy]
-        [--compare-output FILE.npy] [--tolerance T]
+        [--compare-output FILE.npy] [--tolerance T] [--serve]
 
 The options, the prompt and the weights are those of the Rust side: the weights come from
 `presets.random_model` (the twin of `mlx_lm::presets`), so both sides print the same checksum;
 `--compare-output` checks the logits against the `.npy` that the Rust side wrote with
-`--save-output` (or the reverse) before anything is timed.
+`--save-output` (or the reverse) before anything is timed. `--serve` draws the weights once
+and answers the benches' `compare` runner (JSON lines, `serve_jsonl.py`): one forward pass per
+iteration at each setup's length.
 """
 
 import argparse
@@ -96,6 +98,7 @@ def main():
     p.add_argument("--save-output", type=pathlib.Path)
     p.add_argument("--compare-output", type=pathlib.Path)
     p.add_argument("--tolerance", type=float, default=1e-2)
+    p.add_argument("--serve", action="store_true", help="answer the benches' compare runner")
     o = p.parse_args()
     if any(n <= 0 for n in o.seq_lens) or o.runs <= 0:
         p.error("SEQ_LEN and --runs must be positive")
@@ -103,6 +106,8 @@ def main():
     config, label = preset_config(o.preset)
     import_glm4_moe()
     lm_version = mlx_lm_version()
+    if o.serve:
+        return serve(o, config, label, lm_version)
     print(f"single_seqlen (Python, mlx-lm {lm_version}) — MLX {mx.__version__}")
     if lm_version != "0.32.0":
         print(f"warning: mlx-lm {lm_version}, not the 0.32.0 the comparison is written for")
@@ -148,6 +153,46 @@ def time_forward(model, config, seq_len, o, several):
     print(f"forward, {seq_len} tokens: median {median:.2f} ms (min {min(ms):.2f}, "
           f"max {max(ms):.2f}) over {o.runs} runs after {o.warmup} warm-up; "
           f"{seq_len / median * 1e3:.0f} tokens/s")
+
+
+class ServedForward:
+    """The forward pass `--serve` times (setup spec: {"len": L, "save_output"?: FILE,
+    "compare_output"?: FILE})."""
+
+    def __init__(self, model, config, tolerance):
+        self.model, self.config, self.tolerance = model, config, tolerance
+        self.tokens = None
+
+    def setup(self, spec):
+        self.tokens = None
+        n = spec.get("len")
+        if not isinstance(n, int) or n <= 0:
+            raise ValueError(f"`len` must be a positive length in {spec}")
+        tokens = prompt(n, self.config["vocab_size"])
+        logits = self.model(tokens).astype(mx.float32)
+        mx.eval(logits)
+        if spec.get("save_output"):
+            mx.save(spec["save_output"], logits)
+        if spec.get("compare_output"):
+            compare(logits, pathlib.Path(spec["compare_output"]), self.tolerance)
+        self.tokens = tokens
+        return {"checksum": logits.sum().item(), "shape": list(logits.shape)}
+
+    def run(self, iters):
+        start = time.perf_counter_ns()
+        for _ in range(iters):
+            mx.eval(self.model(self.tokens))
+        return (time.perf_counter_ns() - start) / iters
+
+
+def serve(o, config, label, lm_version):
+    import serve_jsonl
+
+    print(f"python_single_seqlen --serve: drawing {label}, seed {o.seed} ...", file=sys.stderr)
+    model = presets.random_model(config, o.seed)
+    info = serve_jsonl.info_line("python_single_seqlen", preset=label, mlx_lm=lm_version,
+                                 weights_checksum=f"{presets.checksum(model):016x}")
+    serve_jsonl.serve(info, ServedForward(model, config, o.tolerance))
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@
 //! ```text
 //! cargo run --release -p mlx-examples --example single_seqlen -- [SEQ_LEN ...] [--preset NAME]
 //!     [--runs N] [--warmup N] [--seed S] [--save-output FILE.npy] [--compare-output FILE.npy]
-//!     [--tolerance T] [--fused auto|on|off]
+//!     [--tolerance T] [--fused auto|on|off] [--serve]
 //! ```
 //!
 //! - `SEQ_LEN ...`: prompt lengths (default 127), each timed in turn with the same weights (drawn
@@ -24,6 +24,8 @@
 //!   (default) where they measured faster, `on` wherever they apply, `off` never.
 //! - Timing: `--warmup` (default 3) untimed runs, then `--runs` (default 10) timed runs, each
 //!   evaluating the logits; prints the median and the min/max spread in ms.
+//! - `--serve`: draw the weights once, then answer the benches' `compare` runner (JSON lines on
+//!   stdin/stdout, `mlx_examples::serve`): one forward pass per iteration at each setup's length.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -48,11 +50,12 @@ struct Options {
     compare_output: Option<PathBuf>,
     tolerance: f32,
     fused: Fused,
+    serve: bool,
 }
 
 const USAGE: &str = "usage: single_seqlen [SEQ_LEN ...] [--preset small|glm45-air|NAME] [--runs N] \
                      [--warmup N] [--seed S] [--save-output FILE] [--compare-output FILE] \
-                     [--tolerance T] [--fused auto|on|off]";
+                     [--tolerance T] [--fused auto|on|off] [--serve]";
 
 fn bad(msg: String) -> Error {
     Error::invalid("single_seqlen", format!("{msg}\n{USAGE}"))
@@ -74,6 +77,7 @@ fn parse_args() -> Result<Option<Options>> {
         compare_output: None,
         tolerance: 1e-2,
         fused: Fused::Auto,
+        serve: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -97,6 +101,7 @@ fn parse_args() -> Result<Option<Options>> {
                     .ok_or_else(|| bad("--fused needs auto, on or off".into()))?
                     .parse()?
             }
+            "--serve" => o.serve = true,
             _ if arg.starts_with("--") => return Err(bad(format!("unknown option `{arg}`"))),
             _ => o.seq_lens.push(number("SEQ_LEN", Some(arg))?),
         }
@@ -215,11 +220,14 @@ fn compare(logits: &Array, path: &Path, tolerance: f32) -> Result<()> {
 }
 
 fn run(o: &Options) -> Result<()> {
+    set_fused(o.fused);
+    if o.serve {
+        return serve(o);
+    }
     let (config, label) = preset_config(&o.preset)?;
     println!("single_seqlen (Rust, mlx-rs) — MLX {}", mlx_rs::version()?);
     println!("device: {:?}", Device::default_device()?);
     println!("preset: {label}, seed {}, fused kernels {}", o.seed, o.fused);
-    set_fused(o.fused);
     describe(&config);
     let start = Instant::now();
     let loaded = random_model(&config, o.seed)?;
@@ -275,6 +283,69 @@ fn time_forward(model: &dyn LanguageModel, seq_len: i32, o: &Options, several: b
         f64::from(seq_len) / median * 1e3
     );
     Ok(())
+}
+
+/// `--serve`: the model drawn once, then one forward pass per iteration at the length each
+/// `setup` names (`{"len": L, "save_output"?: FILE, "compare_output"?: FILE}`), for the benches'
+/// `compare` runner (protocol: `mlx_examples::serve`).
+fn serve(o: &Options) -> Result<()> {
+    let (config, label) = preset_config(&o.preset)?;
+    eprintln!(
+        "single_seqlen --serve: drawing {label}, seed {}, fused kernels {} ...",
+        o.seed, o.fused
+    );
+    let loaded = random_model(&config, o.seed)?;
+    let checksum = format!("{:016x}", weights_checksum(loaded.model.as_ref())?);
+    let extra = serde_json::json!({"preset": label, "weights_checksum": checksum});
+    let info = mlx_examples::serve::info_line("single_seqlen", extra)?;
+    let mut served = ServedForward { model: loaded.model.as_ref(), tokens: None, o };
+    mlx_examples::serve::serve(&info, &mut served)
+}
+
+/// The forward pass `--serve` times.
+struct ServedForward<'a> {
+    model: &'a dyn LanguageModel,
+    tokens: Option<Array>,
+    o: &'a Options,
+}
+
+impl mlx_examples::serve::Workload for ServedForward<'_> {
+    fn setup(
+        &mut self,
+        spec: &serde_json::Value,
+    ) -> std::result::Result<serde_json::Map<String, serde_json::Value>, String> {
+        let e = |e: Error| e.to_string();
+        self.tokens = None;
+        let len = spec.get("len").and_then(serde_json::Value::as_i64).unwrap_or(0);
+        let len = i32::try_from(len).ok().filter(|&n| n > 0);
+        let len = len.ok_or_else(|| format!("`len` must be a positive length in {spec}"))?;
+        let tokens = prompt(len, self.model.vocab_size()).map_err(e)?;
+        let logits = self.model.forward(&tokens, None).and_then(|l| l.astype(Dtype::Float32));
+        let logits = logits.map_err(e)?;
+        logits.eval().map_err(e)?;
+        let path = |key: &str| spec.get(key).and_then(serde_json::Value::as_str).map(PathBuf::from);
+        if let Some(file) = path("save_output") {
+            mlx_rs::io::save(&file, &logits).map_err(e)?;
+        }
+        if let Some(file) = path("compare_output") {
+            compare(&logits, &file, self.o.tolerance).map_err(e)?;
+        }
+        let sum = logits.sum(.., false).and_then(|s| s.item::<f32>()).map_err(e)?;
+        self.tokens = Some(tokens);
+        let mut ready = serde_json::Map::new();
+        ready.insert("checksum".into(), serde_json::json!(f64::from(sum)));
+        ready.insert("shape".into(), serde_json::json!(logits.shape()));
+        Ok(ready)
+    }
+
+    fn run(&mut self, iters: usize) -> std::result::Result<f64, String> {
+        let tokens = self.tokens.as_ref().ok_or("no prompt: setup first")?;
+        let start = Instant::now();
+        for _ in 0..iters {
+            self.model.forward(tokens, None).and_then(|l| l.eval()).map_err(|e| e.to_string())?;
+        }
+        Ok(start.elapsed().as_secs_f64() * 1e9 / iters as f64)
+    }
 }
 
 fn main() -> ExitCode {

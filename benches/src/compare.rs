@@ -8,24 +8,25 @@
 //! choose the iterations per sample (the same on both sides, so that a sample lasts about
 //! `--target-ms`), then take `--runs` samples per side, interleaved.
 //!
-//! # Adding model workloads
+//! # Model workloads
 //!
 //! A case is a [`Case`]; the runner only needs [`Case::open`] to give back a [`Measure`] (or a
-//! reason to skip), then calls [`Measure::sample`] for each side in turn. Model workloads
-//! (`single_seqlen` at several lengths, decode presets, a LoRA training step) that run external
-//! commands become one more `Case` variant, e.g. `External { name, rust: Vec<String>,
-//! python: Vec<String>, metric }`, whose `open` checks that both commands exist (and that their
-//! outputs agree) and returns a `Measure` that runs the side's command once per sample and reads
-//! its figure from the command's JSON output. The list is built by [`case_list`]; nothing else in
-//! the runner, the results file, the table or the chart changes.
+//! reason to skip), then calls [`Measure::sample`] for each side in turn. The model workloads
+//! ([`Case::Model`], see [`crate::models`]: `single_seqlen` at 32–512 tokens, prefill and decode
+//! of the model presets, a LoRA training step) run in two long-lived processes that load the
+//! model once, the Rust example and its Python twin (both `--serve`), and are sampled the same
+//! way. Their iteration is a forward pass, a token (generation: the time per token is
+//! 1 / tok/s, so that the ratio stays Rust/Python time) or a training step. The list is built by
+//! [`case_list`].
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use serde_json::{Value, json};
 
 use crate::cli::{Flags, usage_error};
 use crate::env::RunInfo;
+use crate::models::{self, ModelSpec, Servers};
 use crate::python::PythonChild;
 use crate::stats::Summary;
 use crate::workloads::{self, Prepared, Profile, Spec, checksums_agree};
@@ -56,6 +57,10 @@ pub struct CompareArgs {
     pub list: bool,
     /// Print the case specs (JSON lines, as `micro.py --spec` takes them) and exit.
     pub print_specs: bool,
+    /// Where the Rust example binaries are (else [`crate::models::example_dirs`]).
+    pub examples: Option<PathBuf>,
+    /// The source folder `examples/` (Python twins, configs, data); else this checkout's.
+    pub py_examples: Option<PathBuf>,
 }
 
 impl CompareArgs {
@@ -63,6 +68,7 @@ impl CompareArgs {
     pub const USAGE: &'static str = "\
 usage: compare [--quick] [--only PATTERNS] [--runs N] [--warmup W] [--target-ms T]
                [--python EXE] [--script PATH] [--out DIR] [--list] [--print-specs]
+               [--examples DIR] [--py-examples DIR]
   --quick           float32 sizes for a small CPU (the default on a CPU device); without it a
                     GPU device gets real model sizes in bfloat16
   --only PATTERNS   keep the cases whose names contain one of these comma-separated strings
@@ -74,7 +80,15 @@ usage: compare [--quick] [--only PATTERNS] [--runs N] [--warmup W] [--target-ms 
   --script PATH     the Python twin (default benches/python/micro.py)
   --out DIR         where the JSON, Markdown and SVG go (default benches/results)
   --list            print the case names and exit
-  --print-specs     print each case's JSON spec (for `micro.py --spec`) and exit";
+  --print-specs     print each case's JSON spec (for `micro.py --spec`) and exit
+  --examples DIR    the Rust example binaries of the model cases (single_seqlen, generate,
+                    lora; also $MLX_BENCH_EXAMPLES); default: examples/ beside this binary
+                    (cargo's target/release/examples), then PATH. Build them with
+                    `cargo build --release -p mlx-examples --example single_seqlen
+                    --example generate --example lora`
+  --py-examples DIR the source folder examples/ (Python twins, configs, data; default: this
+                    checkout's). The Python side needs mlx-lm 0.32.0 (pip install
+                    mlx-lm==0.32.0 --no-deps)";
 
     /// Parses the arguments; `script` and `out` are the defaults found on this machine.
     pub fn parse(args: &[String], script: PathBuf, out: PathBuf) -> Result<CompareArgs, String> {
@@ -101,6 +115,8 @@ usage: compare [--quick] [--only PATTERNS] [--runs N] [--warmup W] [--target-ms 
             out: f.value("--out").map_or(out, PathBuf::from),
             list: f.switch("--list"),
             print_specs: f.switch("--print-specs"),
+            examples: f.value("--examples").map(PathBuf::from),
+            py_examples: f.value("--py-examples").map(PathBuf::from),
         };
         f.finish()?;
         Ok(parsed)
@@ -121,6 +137,8 @@ pub enum Side {
 pub enum Case {
     /// A microbenchmark: in process here, in the Python child there.
     Micro(Spec),
+    /// A model workload: a Rust example and its Python twin, each serving from its own process.
+    Model(ModelSpec),
 }
 
 impl Case {
@@ -128,6 +146,7 @@ impl Case {
     pub fn name(&self) -> &str {
         match self {
             Case::Micro(s) => &s.name,
+            Case::Model(m) => &m.name,
         }
     }
 
@@ -135,6 +154,7 @@ impl Case {
     pub fn group(&self) -> &str {
         match self {
             Case::Micro(s) => s.group,
+            Case::Model(m) => m.group,
         }
     }
 
@@ -142,6 +162,7 @@ impl Case {
     pub fn describe(&self) -> Value {
         match self {
             Case::Micro(s) => s.to_json(),
+            Case::Model(m) => m.to_json(),
         }
     }
 
@@ -150,17 +171,43 @@ impl Case {
     pub fn open<'a>(
         &self,
         python: &'a mut PythonChild,
+        servers: &'a mut Servers,
         args: &CompareArgs,
     ) -> Result<Opened<'a>, String> {
         match self {
-            Case::Micro(spec) => Micro::open(spec, python, args),
+            Case::Micro(spec) => {
+                // A model's processes are not kept through other cases.
+                servers.stop();
+                Micro::open(spec, python, args)
+            }
+            Case::Model(spec) => models::open(spec, servers, args),
         }
+    }
+
+    /// Whether an iteration is one token (1e9 / ns per iteration is then tokens/s).
+    pub fn per_token(&self) -> bool {
+        matches!(self, Case::Model(m) if m.per_token)
     }
 }
 
-/// The cases of `profile` whose names match `only` (see [`workloads::select`]).
-pub fn case_list(profile: Profile, only: Option<&str>) -> Vec<Case> {
-    workloads::select(workloads::cases(profile), only).into_iter().map(Case::Micro).collect()
+/// True when `name` contains one of the comma-separated `patterns` (all names without them).
+pub fn name_matches(name: &str, patterns: Option<&str>) -> bool {
+    match patterns {
+        None => true,
+        Some(p) => p.split(',').map(str::trim).filter(|s| !s.is_empty()).any(|p| name.contains(p)),
+    }
+}
+
+/// The cases of `profile` whose names match `only` (see [`workloads::select`]): the
+/// microbenchmarks, then the model workloads, whose configs and data are under `examples`
+/// (the source folder, [`models::examples_source`]).
+pub fn case_list(profile: Profile, only: Option<&str>, examples: &Path) -> Vec<Case> {
+    let micro = workloads::select(workloads::cases(profile), only).into_iter().map(Case::Micro);
+    let model = models::model_cases(profile, examples)
+        .into_iter()
+        .filter(|m| name_matches(&m.name, only))
+        .map(Case::Model);
+    micro.chain(model).collect()
 }
 
 /// A case ready to sample, or the reason it cannot run.
@@ -182,6 +229,11 @@ pub trait Measure {
     /// Notes on how the sides built the case, for the results file.
     fn notes(&self) -> Vec<String> {
         Vec::new()
+    }
+    /// Samples per side, given the `--runs` asked for (a model case on the quick profile takes
+    /// fewer).
+    fn runs(&self, requested: usize) -> usize {
+        requested
     }
 }
 
@@ -548,7 +600,7 @@ impl Report {
             (None, _) => "?".to_owned(),
         };
         let mut out = format!(
-            "# Rust (mlx-rs) against Python MLX: microbenchmarks ({} profile)\n\n",
+            "# Rust (mlx-rs) against Python MLX: microbenchmarks and models ({} profile)\n\n",
             self.profile.name()
         );
         out += &format!(
@@ -575,12 +627,21 @@ impl Report {
             "- per case: {} warm-up iterations per side, then {} samples per side interleaved \
              Rust, Python, Rust, Python, …; a sample is the mean of N iterations (graph build + \
              eval), N the same on both sides; ratio = Rust/Python pair by pair (< 1: Rust \
-             faster). Whole run {}.\n\n",
+             faster). Whole run {}.\n",
             self.args.warmup,
             self.args.runs,
             fmt_secs(self.seconds)
         );
+        if self.results.iter().any(|r| r.spec["kind"] == "model") {
+            out += "- model cases (`single_seqlen/…`, `generate/…`, `lora-train/…`): each side is \
+                    one long-lived process holding the model (the Rust example and its mlx-lm \
+                    twin, `--serve`); an iteration is one forward pass, one training step, or \
+                    for `generate/…` one token: the time per token is 1 / tok/s, so Rust/Python \
+                    < 1 means more tokens/s in Rust (throughputs below the table).\n";
+        }
+        out += "\n";
         out += &table(&self.results);
+        out += &throughputs(&self.results);
         let skipped: Vec<&CaseResult> =
             self.results.iter().filter(|r| matches!(r.outcome, Outcome::Skipped(_))).collect();
         let failed: Vec<&CaseResult> =
@@ -653,21 +714,43 @@ pub fn table(results: &[CaseResult]) -> String {
     out
 }
 
+/// The tokens/s of the measured per-token cases (`spec.per_token`), as a Markdown list (empty
+/// without any): 1e9 / the median time per token, each side.
+pub fn throughputs(results: &[CaseResult]) -> String {
+    let mut out = String::new();
+    for r in results.iter().filter(|r| r.spec["per_token"] == true) {
+        if let Some((rs, ps, q)) = r.summaries() {
+            out += &format!(
+                "- `{}`: Rust {:.1} tok/s, Python {:.1} tok/s (Rust {:.3}× Python's tok/s, \
+                 median of pairs)\n",
+                r.name,
+                1e9 / rs.median,
+                1e9 / ps.median,
+                1.0 / q.median
+            );
+        }
+    }
+    if out.is_empty() { out } else { format!("\nThroughput of the token cases:\n\n{out}") }
+}
+
 /// Runs every case, printing progress to stderr.
 pub fn run(cases: &[Case], python: &mut PythonChild, args: &CompareArgs) -> Vec<CaseResult> {
     let start = Instant::now();
     let total = cases.len();
     let mut results = Vec::with_capacity(total);
+    let (version, device) = (python.info.mlx_version.clone(), python.info.device.clone());
+    let mut servers = Servers::new(args, &version, &device);
     for (i, case) in cases.iter().enumerate() {
         eprint!("[{:>2}/{total}] {} … ", i + 1, case.name());
-        let outcome = match case.open(python, args) {
+        let outcome = match case.open(python, &mut servers, args) {
             Err(why) => Outcome::Failed(why),
             Ok(Opened::Skipped(why)) => Outcome::Skipped(why),
             Ok(Opened::Ready(mut m)) => {
-                let mut rust = Vec::with_capacity(args.runs);
-                let mut py = Vec::with_capacity(args.runs);
+                let runs = m.runs(args.runs);
+                let mut rust = Vec::with_capacity(runs);
+                let mut py = Vec::with_capacity(runs);
                 let mut failure = None;
-                for _ in 0..args.runs {
+                for _ in 0..runs {
                     match (m.sample(Side::Rust), m.sample(Side::Python)) {
                         (Ok(a), Ok(b)) => {
                             rust.push(a);
@@ -729,6 +812,10 @@ mod tests {
         assert_eq!((a.only.as_deref(), a.runs), (Some("sdpa,lora/d=512"), 12));
         let a = parse(&["--target-ms", "7.5", "--python", "py3", "--out", "o"]).unwrap();
         assert_eq!((a.target_ms, a.python.as_str(), a.out.to_str()), (7.5, "py3", Some("o")));
+        assert_eq!((a.examples, a.py_examples), (None, None));
+        let a = parse(&["--examples", "/bin/ex", "--py-examples", "/src/examples"]).unwrap();
+        assert_eq!(a.examples.as_deref(), Some(Path::new("/bin/ex")));
+        assert_eq!(a.py_examples.as_deref(), Some(Path::new("/src/examples")));
     }
 
     #[test]
@@ -824,6 +911,43 @@ mod tests {
         }
         py.quit();
         assert!(checked >= 30, "{checked}");
+    }
+
+    #[test]
+    fn the_case_list_ends_with_the_model_cases() {
+        let all = case_list(Profile::Quick, None, Path::new("/e"));
+        let first_model = all.iter().position(|c| matches!(c, Case::Model(_))).unwrap();
+        assert!(all[..first_model].iter().all(|c| matches!(c, Case::Micro(_))));
+        assert_eq!(all[first_model].name(), "single_seqlen/small/len=32");
+        let some = case_list(Profile::Quick, Some("seqlen, lora-train"), Path::new("/e"));
+        let names: Vec<&str> = some.iter().map(Case::name).collect();
+        assert_eq!(
+            names,
+            [
+                "single_seqlen/small/len=32",
+                "single_seqlen/small/len=128",
+                "lora-train/small/batch=4"
+            ]
+        );
+        let generate = case_list(Profile::Gpu, Some("generate/"), Path::new("/e"));
+        assert_eq!(generate.len(), 8);
+        assert!(generate.iter().all(Case::per_token));
+        assert!(!all.iter().any(|c| matches!(c, Case::Micro(_)) && c.per_token()));
+        assert!(name_matches("generate/x/decode", Some("nothing,decode")));
+        assert!(!name_matches("generate/x/decode", Some("prefill")));
+    }
+
+    #[test]
+    fn token_cases_are_listed_as_tokens_per_second() {
+        let mut r = measured("generate/m/decode", &[5e6, 4e6, 6e6], &[4e6, 5e6, 5e6]);
+        assert_eq!(throughputs(std::slice::from_ref(&r)), "");
+        r.spec = json!({"kind": "model", "per_token": true});
+        let t = throughputs(&[r]);
+        assert_eq!(
+            t,
+            "\nThroughput of the token cases:\n\n- `generate/m/decode`: Rust 200.0 tok/s, Python \
+             200.0 tok/s (Rust 0.833× Python's tok/s, median of pairs)\n"
+        );
     }
 
     #[test]

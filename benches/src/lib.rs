@@ -20,6 +20,7 @@ pub mod cli;
 pub mod compare;
 pub mod env;
 pub mod floor;
+pub mod models;
 pub mod moe_paths;
 pub mod python;
 pub mod stats;

@@ -1,5 +1,8 @@
-//! The long-lived Python child of the `compare` runner (`benches/python/micro.py --serve`): one
-//! JSON request per line on its stdin, one JSON answer per line on its stdout.
+//! The long-lived children of the `compare` runner: the Python twin of the microbenchmarks
+//! (`benches/python/micro.py --serve`) and the model programs' `--serve` modes (the Rust
+//! examples and their Python twins, [`crate::models`]). One JSON request per line on the
+//! child's stdin, one JSON answer per line on its stdout; stdout lines that are not JSON objects
+//! (a program's progress output) are skipped and kept for error messages.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -14,7 +17,7 @@ pub struct PythonInfo {
     pub mlx_version: String,
     /// `str(mx.default_device())`.
     pub device: String,
-    /// The interpreter's version.
+    /// The interpreter's version (empty for a Rust child).
     pub python: String,
     /// The whole line, for the results file.
     pub raw: Value,
@@ -42,7 +45,7 @@ pub fn check_info(
     let info = PythonInfo {
         mlx_version: text("mlx_version")?,
         device: text("device")?,
-        python: text("python")?,
+        python: v.get("python").and_then(Value::as_str).unwrap_or_default().to_owned(),
         raw: v.clone(),
     };
     if info.mlx_version != rust_version {
@@ -70,8 +73,45 @@ pub struct PythonChild {
     stdin: ChildStdin,
     stdout: BufReader<ChildStdout>,
     what: String,
+    skipped: Vec<String>,
     /// Its info line, checked.
     pub info: PythonInfo,
+}
+
+/// How many skipped lines a child keeps for its error messages.
+const KEEP_SKIPPED: usize = 20;
+
+/// The next line of `reader` that is a JSON object (starts with `{`), trimmed; the lines before
+/// it go to `skipped` (the last [`KEEP_SKIPPED`]). `None` at the end of the stream.
+pub fn next_json_line<R: BufRead>(
+    reader: &mut R,
+    skipped: &mut Vec<String>,
+) -> std::io::Result<Option<String>> {
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 {
+            return Ok(None);
+        }
+        let line = line.trim();
+        if line.starts_with('{') {
+            return Ok(Some(line.to_owned()));
+        }
+        if !line.is_empty() {
+            if skipped.len() == KEEP_SKIPPED {
+                skipped.remove(0);
+            }
+            skipped.push(line.to_owned());
+        }
+    }
+}
+
+/// `err` with the child's last skipped stdout lines, if any.
+fn with_output(err: String, skipped: &[String]) -> String {
+    if skipped.is_empty() {
+        err
+    } else {
+        format!("{err}\n  (its last output: {})", skipped.join(" | "))
+    }
 }
 
 fn stderr_of(child: &mut Child) -> String {
@@ -95,20 +135,36 @@ impl PythonChild {
         if !script.is_file() {
             return Err(format!("the Python twin {} does not exist", script.display()));
         }
-        let what = format!("`{python} {} --serve`", script.display());
-        let mut child = Command::new(python)
-            .arg(script)
-            .arg("--serve")
+        let args = [script.display().to_string(), "--serve".to_owned()];
+        let not_found = format!(
+            "Python interpreter `{python}` not found: install Python 3 with \
+             mlx=={rust_version}, or pass --python EXE"
+        );
+        PythonChild::spawn_program(python, &args, &[], &not_found, rust_version, rust_device)
+    }
+
+    /// Starts `program args...` (whose arguments include its `--serve`) with the environment
+    /// variables `env` added, waits for its info line and checks its MLX version and device
+    /// against the Rust side's; `not_found` is the error when `program` does not exist.
+    pub fn spawn_program(
+        program: &str,
+        args: &[String],
+        env: &[(String, String)],
+        not_found: &str,
+        rust_version: &str,
+        rust_device: &str,
+    ) -> Result<PythonChild, String> {
+        let what = format!("`{program} {}`", args.join(" "));
+        let mut child = Command::new(program)
+            .args(args)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .map_err(|e| {
                 if e.kind() == std::io::ErrorKind::NotFound {
-                    format!(
-                        "Python interpreter `{python}` not found: install Python 3 with \
-                         mlx=={rust_version}, or pass --python EXE"
-                    )
+                    not_found.to_owned()
                 } else {
                     format!("cannot start {what}: {e}")
                 }
@@ -117,20 +173,22 @@ impl PythonChild {
             return Err(format!("{what}: no pipes to the child"));
         };
         let mut stdout = BufReader::new(stdout);
-        let mut line = String::new();
-        let read = stdout.read_line(&mut line);
-        if read.is_err() || line.trim().is_empty() {
-            let status = child.try_wait().ok().flatten();
-            let err = stderr_of(&mut child);
-            if status.and_then(|s| s.code()) == Some(3) || err.contains("cannot import mlx") {
-                return Err(format!(
-                    "`{python}` has no MLX ({err}): pip install mlx=={rust_version}, or pass \
-                     --python EXE"
-                ));
+        let mut skipped = Vec::new();
+        let line = match next_json_line(&mut stdout, &mut skipped) {
+            Ok(Some(line)) => line,
+            _ => {
+                let status = child.try_wait().ok().flatten();
+                let err = stderr_of(&mut child);
+                if status.and_then(|s| s.code()) == Some(3) || err.contains("cannot import mlx") {
+                    return Err(format!(
+                        "`{program}` has no MLX ({err}): pip install mlx=={rust_version}, or \
+                         pass --python EXE"
+                    ));
+                }
+                return Err(with_output(format!("{what} printed no info line: {err}"), &skipped));
             }
-            return Err(format!("{what} printed no info line: {err}"));
-        }
-        let info = match check_info(line.trim(), rust_version, rust_device, python) {
+        };
+        let info = match check_info(&line, rust_version, rust_device, program) {
             Ok(info) => info,
             Err(e) => {
                 let _ = child.kill();
@@ -138,7 +196,7 @@ impl PythonChild {
                 return Err(e);
             }
         };
-        Ok(PythonChild { child, stdin, stdout, what, info })
+        Ok(PythonChild { child, stdin, stdout, what, skipped, info })
     }
 
     /// Sends one request and returns the answer; an `error` answer becomes `Err`.
@@ -147,19 +205,20 @@ impl PythonChild {
         writeln!(self.stdin, "{line}")
             .and_then(|()| self.stdin.flush())
             .map_err(|e| format!("{}: cannot write to the child: {e}", self.what))?;
-        let mut answer = String::new();
-        match self.stdout.read_line(&mut answer) {
-            Ok(0) | Err(_) => {
+        self.skipped.clear();
+        let answer = match next_json_line(&mut self.stdout, &mut self.skipped) {
+            Ok(Some(answer)) => answer,
+            Ok(None) | Err(_) => {
                 let err = stderr_of(&mut self.child);
-                return Err(format!("{} died: {err}", self.what));
+                return Err(with_output(format!("{} died: {err}", self.what), &self.skipped));
             }
-            Ok(_) => {}
-        }
-        let v: Value = serde_json::from_str(answer.trim())
+        };
+        let v: Value = serde_json::from_str(&answer)
             .map_err(|e| format!("{}: answer is not JSON ({e}): {answer}", self.what))?;
         if v.get("kind").and_then(Value::as_str) == Some("error") {
             let msg = v.get("message").and_then(Value::as_str).unwrap_or("(no message)");
-            return Err(format!("Python: {msg}"));
+            let side = if self.info.raw["lang"] == "rust" { "Rust" } else { "Python" };
+            return Err(format!("{side}: {msg}"));
         }
         Ok(v)
     }
@@ -218,6 +277,32 @@ mod tests {
         assert!(e.contains("not JSON"), "{e}");
         let e = check_info(r#"{"kind":"sample"}"#, "0.32.2", "x", "py").unwrap_err();
         assert!(e.contains("not its info line"), "{e}");
+    }
+
+    #[test]
+    fn output_that_is_not_json_is_skipped_and_kept() {
+        let text = "drawing weights ...\n\n{\"kind\":\"ready\"}\nlast words\n";
+        let mut reader = std::io::Cursor::new(text.as_bytes());
+        let mut skipped = Vec::new();
+        let line = next_json_line(&mut reader, &mut skipped).unwrap();
+        assert_eq!(line.as_deref(), Some(r#"{"kind":"ready"}"#));
+        assert_eq!(skipped, vec!["drawing weights ...".to_owned()]);
+        assert_eq!(next_json_line(&mut reader, &mut skipped).unwrap(), None);
+        assert_eq!(skipped.len(), 2);
+        let e = with_output("it died".into(), &skipped);
+        assert_eq!(e, "it died\n  (its last output: drawing weights ... | last words)");
+        let mut many = Vec::new();
+        let lines: String = (0..30).map(|i| format!("line {i}\n")).collect();
+        next_json_line(&mut std::io::Cursor::new(lines.as_bytes()), &mut many).unwrap();
+        assert_eq!((many.len(), many[0].as_str()), (KEEP_SKIPPED, "line 10"));
+    }
+
+    #[test]
+    fn a_rust_info_line_needs_no_python_version() {
+        let line =
+            r#"{"kind":"info","lang":"rust","mlx_version":"0.32.2","device":"Device(cpu, 0)"}"#;
+        let i = check_info(line, "0.32.2", "Device(cpu, 0)", "single_seqlen").unwrap();
+        assert_eq!((i.python.as_str(), i.raw["lang"].as_str()), ("", Some("rust")));
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! `compare`: the microbenchmark workloads in Rust (in process) and in Python MLX (one
-//! long-lived child), interleaved sample by sample, with the ratio Rust/Python pair by pair.
+//! long-lived child), and the model workloads (the Rust examples against their mlx-lm twins,
+//! each a long-lived `--serve` process), interleaved sample by sample, with the ratio
+//! Rust/Python pair by pair.
 //! Writes `benches/results/<machine>-<date>.{json,md,svg}`. Usage: `compare --help`.
 
 use std::path::PathBuf;
@@ -48,7 +50,8 @@ fn run(args: &[String]) -> Result<(), String> {
     let a = CompareArgs::parse(args, script, out)?;
     let info = RunInfo::gather().map_err(|e| e.to_string())?;
     let profile = Profile::for_default_device(a.quick).map_err(|e| e.to_string())?;
-    let cases = compare::case_list(profile, a.only.as_deref());
+    let examples = mlx_benches::models::examples_source(&a);
+    let cases = compare::case_list(profile, a.only.as_deref(), &examples);
     if a.list || a.print_specs {
         for c in &cases {
             if a.list {
@@ -77,6 +80,27 @@ fn run(args: &[String]) -> Result<(), String> {
         a.python
     );
     eprintln!("compare: {}", compare::libmlx_line(&compare::loaded_libmlx(), &python.info.raw));
+    let needed: Vec<&str> = cases
+        .iter()
+        .filter_map(|c| match c {
+            compare::Case::Model(m) => Some(m.example),
+            compare::Case::Micro(_) => None,
+        })
+        .collect();
+    let dirs = mlx_benches::models::example_dirs(a.examples.as_deref());
+    let mut missing: Vec<&str> = needed
+        .into_iter()
+        .filter(|n| mlx_benches::models::find_example(n, &dirs).is_err())
+        .collect();
+    missing.dedup();
+    if !missing.is_empty() {
+        eprintln!(
+            "compare: the Rust examples {} are not built, so their cases will fail: build them \
+             with `{}` (add `--features cuda` on a CUDA machine), or pass --examples DIR",
+            missing.join(", "),
+            mlx_benches::models::BUILD_HINT
+        );
+    }
     let start = Instant::now();
     let results = compare::run(&cases, &mut python, &a);
     let py_info = python.info.raw.clone();
