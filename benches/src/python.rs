@@ -82,7 +82,7 @@ pub struct PythonChild {
 const KEEP_SKIPPED: usize = 20;
 
 /// The next line of `reader` that is a JSON object (starts with `{`), trimmed; the lines before
-/// it go to `skipped` (the last [`KEEP_SKIPPED`]). `None` at the end of the stream.
+/// it go to `skipped` (the last 20). `None` at the end of the stream.
 pub fn next_json_line<R: BufRead>(
     reader: &mut R,
     skipped: &mut Vec<String>,

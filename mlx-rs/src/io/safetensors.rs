@@ -9,6 +9,8 @@ use mlx_sys as sys;
 use super::bridge::{Attached, Direction, ReaderTarget, WriterTarget, user_io};
 use super::{c_path, check_loaded, io_error, load_stream};
 use crate::array::Array;
+#[cfg(doc)]
+use crate::error::ErrorKind;
 use crate::error::Result;
 use crate::ffi;
 use crate::map::{MapStringToArray, MapStringToString};

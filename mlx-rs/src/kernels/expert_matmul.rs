@@ -1,6 +1,6 @@
 //! Which quantized expert matmul a mixture-of-experts layer uses for its (token, expert) pairs,
 //! sorted by expert: MLX's `gather_qmm`, dequantizing every expert then `gather_mm`, or the
-//! crate's [`grouped_qmm`](super::grouped_qmm) kernel.
+//! crate's [`grouped_qmm`](super::grouped_qmm()) kernel.
 //!
 //! Under [`Fused::Auto`] the choice follows [`CUDA_CROSSOVERS`], measured by
 //! `cargo run --release -p mlx-benches --bin moe_paths` on the GPU (the run's table is in

@@ -1,10 +1,10 @@
 //! Custom GPU kernels for model hot paths, and the switch that decides where model code uses
 //! them.
 //!
-//! - [`grouped_qmm`]: the quantized expert matmul of mixture-of-experts layers for many
+//! - [`grouped_qmm()`]: the quantized expert matmul of mixture-of-experts layers for many
 //!   (token, expert) pairs (prefill), one CUDA kernel in place of `gather_qmm`'s per-pair
 //!   products.
-//! - [`expert_matmul`]: which of `gather_qmm`, dequantize-then-`gather_mm` and [`grouped_qmm`]
+//! - [`expert_matmul`]: which of `gather_qmm`, dequantize-then-`gather_mm` and [`grouped_qmm()`]
 //!   an MoE layer uses, from measured crossovers.
 //!
 //! [`set_fused`] chooses the policy for the whole process: [`Fused::Off`] keeps MLX's own ops
