@@ -222,6 +222,41 @@ fn run_case(name: &str) -> String {
             let second = err(a.eval());
             format!("{first} / then {second}")
         }
+        // Found by fuzzing (fuzz/README.md).
+        "scans_of_empty_arrays" => {
+            // MLX 0.32.2's CPU scan divides by zero (SIGFPE) on an array with no elements.
+            let f16 = ops::zeros(&[3, 0], Dtype::Float16).unwrap();
+            let i8s = ops::zeros(&[0, 2], Dtype::Int8).unwrap();
+            let results = [
+                ops::cumsum(&f16, Some(0), false, true, None).unwrap(),
+                ops::cumsum(&i8s, None, true, false, None).unwrap(),
+                ops::cumprod(&f16, Some(1), false, true, Some(Dtype::Float32)).unwrap(),
+                ops::cummax(&i8s, Some(0), false, true).unwrap(),
+                ops::cummin(&f16, Some(-1), true, true).unwrap(),
+                ops::logcumsumexp(&f16, Some(0), false, false).unwrap(),
+            ];
+            let shapes: Vec<String> = results
+                .iter()
+                .map(|r| {
+                    r.eval().unwrap();
+                    assert_eq!(r.size(), 0);
+                    format!("{:?} {:?}", r.shape(), r.dtype())
+                })
+                .collect();
+            // The axis is still checked.
+            let bad_axis = err(ops::cumsum(&f16, Some(2), false, true, None).map(|a| a.size()));
+            format!("Ok: {} / {bad_axis}", shapes.join(", "))
+        }
+        "npy_huge_header_length" => {
+            // A version 2 header claiming 2 GB: MLX allocated it before finding the file short.
+            let mut bytes = npy_bytes("(2,)", 8);
+            bytes[6] = 2;
+            bytes.splice(8..10, [0x3a, 0x7b, 0x7b, 0x7b, 0x00, 0x00]);
+            let path = temp_file("hugeheader.npy", &bytes);
+            let from_path = err_of(|| io::load(&path));
+            let from_reader = err_of(|| io::load_from_reader(&mut std::io::Cursor::new(&bytes)));
+            format!("{from_path} / {from_reader}")
+        }
         // 5. Transforms of a closure that returns no outputs.
         "grad_no_outputs" => {
             let g = transforms::grad(|_: &[Array]| Ok(vec![]), &[0]).unwrap();
@@ -324,6 +359,8 @@ cases! {
     safetensors_reader_wrapping_shape => "tensor `w` in the file",
     safetensors_offsets_past_end => "exceeding the size of the file",
     safetensors_truncated_file => "Err: load_safetensors",
+    scans_of_empty_arrays => "Ok: [3, 0] Float16, [0] Int8, [3, 0] Float32, [0, 2] Int8, [3, 0] Float16, [3, 0] Float16 / Err: cumsum",
+    npy_huge_header_length => "header ends at byte 2071690054 but it holds only 140 bytes / Err: load: the reader's data is not a valid .npy file",
     grad_no_outputs => "returned no outputs",
     value_and_grad_no_outputs => "returned no outputs",
     others_no_outputs => "Ok: vjp, jvp, vmap, compile and custom_function",

@@ -10,6 +10,18 @@ use mlx_sys as sys;
 
 use crate::{Array, Dtype, Result, Stream, ffi};
 
+/// The result of a scan, made safe for empty arrays: MLX 0.32.2's CPU scan divides by the
+/// scanned size and dies of SIGFPE on an array with no elements (found by the `ops` fuzz
+/// target). An empty result holds nothing to compute, so it is replaced by a fresh empty array
+/// of the same shape and dtype (which MLX has already worked out).
+fn scan_result(out: Result<Array>, stream: &Stream) -> Result<Array> {
+    let out = out?;
+    if out.size() == 0 {
+        return super::creation::zeros_device(out.shape(), out.dtype(), stream);
+    }
+    Ok(out)
+}
+
 /// Cumulative sum along `axis` (`None`: the flattened array). `dtype` sets the accumulation and
 /// result type (`None`: as MLX promotes the input, e.g. `bool_` sums as `int32`).
 ///
@@ -30,7 +42,7 @@ pub fn cumsum_device(
     stream: &Stream,
 ) -> Result<Array> {
     let dtype = ffi::optional_dtype(dtype);
-    match axis {
+    let out = match axis {
         // SAFETY: live handles; the output is owned by `array_out`.
         None => ffi::array_out("cumsum", |out| unsafe {
             sys::mlx_cumsum(out, a.raw(), reverse, inclusive, dtype, stream.raw())
@@ -39,7 +51,8 @@ pub fn cumsum_device(
         Some(axis) => ffi::array_out("cumsum", |out| unsafe {
             sys::mlx_cumsum_axis(out, a.raw(), axis, reverse, inclusive, dtype, stream.raw())
         }),
-    }
+    };
+    scan_result(out, stream)
 }
 
 /// Cumulative product along `axis` (`None`: the flattened array). `dtype` sets the
@@ -62,7 +75,7 @@ pub fn cumprod_device(
     stream: &Stream,
 ) -> Result<Array> {
     let dtype = ffi::optional_dtype(dtype);
-    match axis {
+    let out = match axis {
         // SAFETY: live handles; the output is owned by `array_out`.
         None => ffi::array_out("cumprod", |out| unsafe {
             sys::mlx_cumprod(out, a.raw(), reverse, inclusive, dtype, stream.raw())
@@ -71,7 +84,8 @@ pub fn cumprod_device(
         Some(axis) => ffi::array_out("cumprod", |out| unsafe {
             sys::mlx_cumprod_axis(out, a.raw(), axis, reverse, inclusive, dtype, stream.raw())
         }),
-    }
+    };
+    scan_result(out, stream)
 }
 
 /// Defines scans without a dtype argument that mlx-c has in two forms: over the flattened array
@@ -87,7 +101,7 @@ macro_rules! scan_ops {
             inclusive: bool,
             stream: &Stream,
         ) -> Result<Array> {
-            match axis {
+            let out = match axis {
                 // SAFETY: live handles; the output is owned by `array_out`.
                 None => ffi::array_out($op, |out| unsafe {
                     sys::$flat(out, a.raw(), reverse, inclusive, stream.raw())
@@ -96,7 +110,8 @@ macro_rules! scan_ops {
                 Some(axis) => ffi::array_out($op, |out| unsafe {
                     sys::$axis(out, a.raw(), axis, reverse, inclusive, stream.raw())
                 }),
-            }
+            };
+            scan_result(out, stream)
         }
     )*};
 }
