@@ -247,6 +247,28 @@ fn run_case(name: &str) -> String {
             let bad_axis = err(ops::cumsum(&f16, Some(2), false, true, None).map(|a| a.size()));
             format!("Ok: {} / {bad_axis}", shapes.join(", "))
         }
+        "sorts_of_empty_arrays" => {
+            // MLX 0.32.2's CPU sort divides by zero (SIGFPE) when the sorted axis is empty.
+            let a = ops::zeros(&[0, 3], Dtype::Float32).unwrap();
+            let b = ops::zeros(&[0], Dtype::Bool).unwrap();
+            let results = [
+                ops::sort(&a, Some(0)).unwrap(),
+                ops::argsort(&a, Some(0)).unwrap(),
+                ops::argsort(&b, None).unwrap(),
+                ops::partition(&a, 0, Some(1)).unwrap(),
+                ops::argpartition(&a, 1, Some(-1)).unwrap(),
+                ops::topk(&a, 2, Some(1)).unwrap(),
+            ];
+            let shapes: Vec<String> = results
+                .iter()
+                .map(|r| {
+                    r.eval().unwrap();
+                    assert_eq!(r.size(), 0);
+                    format!("{:?} {:?}", r.shape(), r.dtype())
+                })
+                .collect();
+            format!("Ok: {}", shapes.join(", "))
+        }
         "npy_huge_header_length" => {
             // A version 2 header claiming 2 GB: MLX allocated it before finding the file short.
             let mut bytes = npy_bytes("(2,)", 8);
@@ -360,6 +382,7 @@ cases! {
     safetensors_offsets_past_end => "exceeding the size of the file",
     safetensors_truncated_file => "Err: load_safetensors",
     scans_of_empty_arrays => "Ok: [3, 0] Float16, [0] Int8, [3, 0] Float32, [0, 2] Int8, [3, 0] Float16, [3, 0] Float16 / Err: cumsum",
+    sorts_of_empty_arrays => "Ok: [0, 3] Float32, [0, 3] Uint32, [0] Uint32, [0, 3] Float32, [0, 3] Uint32, [0, 2] Float32",
     npy_huge_header_length => "header ends at byte 2071690054 but it holds only 140 bytes / Err: load: the reader's data is not a valid .npy file",
     grad_no_outputs => "returned no outputs",
     value_and_grad_no_outputs => "returned no outputs",

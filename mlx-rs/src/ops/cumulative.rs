@@ -10,18 +10,6 @@ use mlx_sys as sys;
 
 use crate::{Array, Dtype, Result, Stream, ffi};
 
-/// The result of a scan, made safe for empty arrays: MLX 0.32.2's CPU scan divides by the
-/// scanned size and dies of SIGFPE on an array with no elements (found by the `ops` fuzz
-/// target). An empty result holds nothing to compute, so it is replaced by a fresh empty array
-/// of the same shape and dtype (which MLX has already worked out).
-fn scan_result(out: Result<Array>, stream: &Stream) -> Result<Array> {
-    let out = out?;
-    if out.size() == 0 {
-        return super::creation::zeros_device(out.shape(), out.dtype(), stream);
-    }
-    Ok(out)
-}
-
 /// Cumulative sum along `axis` (`None`: the flattened array). `dtype` sets the accumulation and
 /// result type (`None`: as MLX promotes the input, e.g. `bool_` sums as `int32`).
 ///
@@ -52,7 +40,7 @@ pub fn cumsum_device(
             sys::mlx_cumsum_axis(out, a.raw(), axis, reverse, inclusive, dtype, stream.raw())
         }),
     };
-    scan_result(out, stream)
+    super::empty_safe(out, stream)
 }
 
 /// Cumulative product along `axis` (`None`: the flattened array). `dtype` sets the
@@ -85,7 +73,7 @@ pub fn cumprod_device(
             sys::mlx_cumprod_axis(out, a.raw(), axis, reverse, inclusive, dtype, stream.raw())
         }),
     };
-    scan_result(out, stream)
+    super::empty_safe(out, stream)
 }
 
 /// Defines scans without a dtype argument that mlx-c has in two forms: over the flattened array
@@ -111,7 +99,7 @@ macro_rules! scan_ops {
                     sys::$axis(out, a.raw(), axis, reverse, inclusive, stream.raw())
                 }),
             };
-            scan_result(out, stream)
+            super::empty_safe(out, stream)
         }
     )*};
 }

@@ -31,14 +31,15 @@ pub enum SearchSide {
 /// ```
 #[default_device]
 pub fn sort_device(a: &Array, axis: Option<i32>, stream: &Stream) -> Result<Array> {
-    match axis {
+    let out = match axis {
         // SAFETY: live handles; the output is owned by `array_out`.
         None => ffi::array_out("sort", |out| unsafe { sys::mlx_sort(out, a.raw(), stream.raw()) }),
         // SAFETY: live handles; the output is owned by `array_out`.
         Some(axis) => ffi::array_out("sort", |out| unsafe {
             sys::mlx_sort_axis(out, a.raw(), axis, stream.raw())
         }),
-    }
+    };
+    super::empty_safe(out, stream)
 }
 
 /// The indices that sort `a` along `axis` (`None`: the flattened array), as `uint32`.
@@ -51,7 +52,7 @@ pub fn sort_device(a: &Array, axis: Option<i32>, stream: &Stream) -> Result<Arra
 /// ```
 #[default_device]
 pub fn argsort_device(a: &Array, axis: Option<i32>, stream: &Stream) -> Result<Array> {
-    match axis {
+    let out = match axis {
         None => {
             // SAFETY: live handles; the output is owned by `array_out`.
             ffi::array_out("argsort", |out| unsafe { sys::mlx_argsort(out, a.raw(), stream.raw()) })
@@ -60,7 +61,8 @@ pub fn argsort_device(a: &Array, axis: Option<i32>, stream: &Stream) -> Result<A
         Some(axis) => ffi::array_out("argsort", |out| unsafe {
             sys::mlx_argsort_axis(out, a.raw(), axis, stream.raw())
         }),
-    }
+    };
+    super::empty_safe(out, stream)
 }
 
 /// A copy of `a` partitioned along `axis` (`None`: the flattened array) so that the element at
@@ -78,7 +80,7 @@ pub fn argsort_device(a: &Array, axis: Option<i32>, stream: &Stream) -> Result<A
 /// ```
 #[default_device]
 pub fn partition_device(a: &Array, kth: i32, axis: Option<i32>, stream: &Stream) -> Result<Array> {
-    match axis {
+    let out = match axis {
         // SAFETY: live handles; the output is owned by `array_out`.
         None => ffi::array_out("partition", |out| unsafe {
             sys::mlx_partition(out, a.raw(), kth, stream.raw())
@@ -87,7 +89,8 @@ pub fn partition_device(a: &Array, kth: i32, axis: Option<i32>, stream: &Stream)
         Some(axis) => ffi::array_out("partition", |out| unsafe {
             sys::mlx_partition_axis(out, a.raw(), kth, axis, stream.raw())
         }),
-    }
+    };
+    super::empty_safe(out, stream)
 }
 
 /// The indices (`uint32`) that [`partition`] `a` around `kth` along `axis` (`None`: the
@@ -107,7 +110,7 @@ pub fn argpartition_device(
     axis: Option<i32>,
     stream: &Stream,
 ) -> Result<Array> {
-    match axis {
+    let out = match axis {
         // SAFETY: live handles; the output is owned by `array_out`.
         None => ffi::array_out("argpartition", |out| unsafe {
             sys::mlx_argpartition(out, a.raw(), kth, stream.raw())
@@ -116,7 +119,8 @@ pub fn argpartition_device(
         Some(axis) => ffi::array_out("argpartition", |out| unsafe {
             sys::mlx_argpartition_axis(out, a.raw(), kth, axis, stream.raw())
         }),
-    }
+    };
+    super::empty_safe(out, stream)
 }
 
 /// The `k` largest elements along `axis` (`None`: of the flattened array), in unspecified
@@ -131,7 +135,7 @@ pub fn argpartition_device(
 /// ```
 #[default_device]
 pub fn topk_device(a: &Array, k: i32, axis: Option<i32>, stream: &Stream) -> Result<Array> {
-    match axis {
+    let out = match axis {
         None => {
             // SAFETY: live handles; the output is owned by `array_out`.
             ffi::array_out("topk", |out| unsafe { sys::mlx_topk(out, a.raw(), k, stream.raw()) })
@@ -140,7 +144,8 @@ pub fn topk_device(a: &Array, k: i32, axis: Option<i32>, stream: &Stream) -> Res
         Some(axis) => ffi::array_out("topk", |out| unsafe {
             sys::mlx_topk_axis(out, a.raw(), k, axis, stream.raw())
         }),
-    }
+    };
+    super::empty_safe(out, stream)
 }
 
 /// The indices (`uint32`) at which inserting `values` keeps the 1-D `sorted_sequence` sorted;
