@@ -276,9 +276,8 @@ fn step(input: &mut Input<'_>, op: u8, a: &Array, b: &Array) -> Result<Vec<Array
             one(ops::take_along_axis(a, &idx, axis))
         }
         10 => {
-            let bounds = |input: &mut Input<'_>| -> Vec<i32> {
-                (0..nd).map(|_| input.int(-6, 6)).collect()
-            };
+            let bounds =
+                |input: &mut Input<'_>| -> Vec<i32> { (0..nd).map(|_| input.int(-6, 6)).collect() };
             let (start, stop) = (bounds(input), bounds(input));
             let strides: Vec<i32> = (0..nd).map(|_| input.int(-2, 3)).collect();
             let strides = if input.bool() { Some(strides.as_slice()) } else { None };
@@ -386,8 +385,9 @@ fn step(input: &mut Input<'_>, op: u8, a: &Array, b: &Array) -> Result<Vec<Array
             Ok(outs)
         }
         16 => {
-            let widths: Vec<(i32, i32)> =
-                (0..input.range(0, nd as i32 + 1)).map(|_| (input.int(0, 3), input.int(0, 3))).collect();
+            let widths: Vec<(i32, i32)> = (0..input.range(0, nd as i32 + 1))
+                .map(|_| (input.int(0, 3), input.int(0, 3)))
+                .collect();
             let mode = [PadMode::Constant, PadMode::Edge, PadMode::Reflect, PadMode::Symmetric]
                 [input.below(4)];
             let value = input.bool().then(|| b.clone());
@@ -497,7 +497,12 @@ fn step(input: &mut Input<'_>, op: u8, a: &Array, b: &Array) -> Result<Vec<Array
             one(match input.byte() % 4 {
                 0 => ops::arange(start, stop, step, input.dtype()),
                 1 => ops::linspace(start, stop, input.int(0, 10), input.bool(), input.dtype()),
-                2 => ops::eye(input.dim(), input.bool().then(|| input.dim()), input.int(-2, 2), input.dtype()),
+                2 => ops::eye(
+                    input.dim(),
+                    input.bool().then(|| input.dim()),
+                    input.int(-2, 2),
+                    input.dtype(),
+                ),
                 _ => ops::tri(input.dim(), None, input.int(-2, 2), input.dtype()),
             })
         }

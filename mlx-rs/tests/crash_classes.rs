@@ -10,6 +10,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
+use mlx_rs::ops::{ConvGeneralOptions, ConvOptions};
 use mlx_rs::quantization::{self, GatherIndices, QuantizationMode, QuantizationParams, Quantized};
 use mlx_rs::transforms::{self, CustomRules};
 use mlx_rs::{Array, Dtype, Index, Result, io, memory, ops};
@@ -269,6 +270,26 @@ fn run_case(name: &str) -> String {
                 .collect();
             format!("Ok: {}", shapes.join(", "))
         }
+        "convolutions_with_empty_weights" => {
+            // No input channels: MLX 0.32.2's CPU convolution divides by zero (SIGFPE).
+            let x = ops::zeros(&[1, 4, 0], Dtype::Float32).unwrap();
+            let w = ops::zeros(&[3, 1, 0], Dtype::Float32).unwrap();
+            let c1 = err_of(|| ops::conv1d(&x, &w, ConvOptions::new()));
+            let x2 = ops::zeros(&[1, 4, 4, 0], Dtype::Float32).unwrap();
+            let w2 = ops::zeros(&[3, 1, 1, 0], Dtype::Float32).unwrap();
+            let c2 = err_of(|| ops::conv2d(&x2, &w2, ConvOptions::new()));
+            let t1 = err_of(|| ops::conv_transpose1d(&x, &w, ConvOptions::new()));
+            let g = err_of(|| ops::conv_general(&x, &w, &ConvGeneralOptions::new()));
+            // An empty kernel: BLAS refuses the product and leaves the output unwritten.
+            let x = ops::ones(&[1, 4, 2], Dtype::Float32).unwrap();
+            let k0 = err_of(|| {
+                ops::conv1d(&x, &ops::ones(&[3, 0, 2], Dtype::Float32)?, ConvOptions::new())
+            });
+            for e in [&c2, &t1, &g, &k0] {
+                assert!(e.contains("the weight has shape"), "{e}");
+            }
+            format!("{c1} / {c2} / {t1} / {g} / {k0}")
+        }
         "npy_huge_header_length" => {
             // A version 2 header claiming 2 GB: MLX allocated it before finding the file short.
             let mut bytes = npy_bytes("(2,)", 8);
@@ -383,6 +404,7 @@ cases! {
     safetensors_truncated_file => "Err: load_safetensors",
     scans_of_empty_arrays => "Ok: [3, 0] Float16, [0] Int8, [3, 0] Float32, [0, 2] Int8, [3, 0] Float16, [3, 0] Float16 / Err: cumsum",
     sorts_of_empty_arrays => "Ok: [0, 3] Float32, [0, 3] Uint32, [0] Uint32, [0, 3] Float32, [0, 3] Uint32, [0, 2] Float32",
+    convolutions_with_empty_weights => "Err: conv1d: the weight has shape [3, 1, 0]: a convolution needs at least one output channel, kernel element and input channel / Err: conv2d",
     npy_huge_header_length => "header ends at byte 2071690054 but it holds only 140 bytes / Err: load: the reader's data is not a valid .npy file",
     grad_no_outputs => "returned no outputs",
     value_and_grad_no_outputs => "returned no outputs",

@@ -107,6 +107,24 @@ impl<const N: usize> ConvOptions<N> {
     }
 }
 
+/// Rejects a weight with an empty dimension (no output channels, an empty kernel or no input
+/// channels): MLX 0.32.2's CPU convolution divides by the channel count (SIGFPE, found by the
+/// `ops` fuzz target; Python MLX crashes the same way) or hands BLAS a zero leading dimension,
+/// which leaves the output unwritten.
+fn check_weight(op: &'static str, weight: &Array) -> Result<()> {
+    if weight.shape().contains(&0) {
+        return Err(Error::invalid(
+            op,
+            format!(
+                "the weight has shape {:?}: a convolution needs at least one output channel, \
+                 kernel element and input channel",
+                weight.shape()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// 1-D convolution: input `(N, L, C_in)`, weight `(C_out, K, C_in / groups)`, output
 /// `(N, L_out, C_out)`.
 ///
@@ -126,6 +144,7 @@ pub fn conv1d_device(
     options: ConvOptions<1>,
     stream: &Stream,
 ) -> Result<Array> {
+    check_weight("conv1d", weight)?;
     options.forward_only("conv1d")?;
     let ConvOptions { stride: [s], padding: [p], dilation: [d], groups, .. } = options;
     ffi::array_out("conv1d", |out| {
@@ -153,6 +172,7 @@ pub fn conv2d_device(
     options: ConvOptions<2>,
     stream: &Stream,
 ) -> Result<Array> {
+    check_weight("conv2d", weight)?;
     options.forward_only("conv2d")?;
     let ConvOptions { stride: [s0, s1], padding: [p0, p1], dilation: [d0, d1], groups, .. } =
         options;
@@ -195,6 +215,7 @@ pub fn conv3d_device(
     options: ConvOptions<3>,
     stream: &Stream,
 ) -> Result<Array> {
+    check_weight("conv3d", weight)?;
     options.forward_only("conv3d")?;
     let ConvOptions { stride: s, padding: p, dilation: d, groups, .. } = options;
     ffi::array_out("conv3d", |out| {
@@ -239,6 +260,7 @@ pub fn conv_transpose1d_device(
     options: ConvOptions<1>,
     stream: &Stream,
 ) -> Result<Array> {
+    check_weight("conv_transpose1d", weight)?;
     let ConvOptions { stride: [s], padding: [p], dilation: [d], output_padding: [o], groups } =
         options;
     ffi::array_out("conv_transpose1d", |out| {
@@ -278,6 +300,7 @@ pub fn conv_transpose2d_device(
     options: ConvOptions<2>,
     stream: &Stream,
 ) -> Result<Array> {
+    check_weight("conv_transpose2d", weight)?;
     let ConvOptions { stride: s, padding: p, dilation: d, output_padding: o, groups } = options;
     ffi::array_out("conv_transpose2d", |out| {
         // SAFETY: live handles; the output is owned by `array_out`.
@@ -320,6 +343,7 @@ pub fn conv_transpose3d_device(
     options: ConvOptions<3>,
     stream: &Stream,
 ) -> Result<Array> {
+    check_weight("conv_transpose3d", weight)?;
     let ConvOptions { stride: s, padding: p, dilation: d, output_padding: o, groups } = options;
     ffi::array_out("conv_transpose3d", |out| {
         // SAFETY: live handles; the output is owned by `array_out`.
@@ -465,6 +489,7 @@ pub fn conv_general_device(
     options: &ConvGeneralOptions,
     stream: &Stream,
 ) -> Result<Array> {
+    check_weight("conv_general", weight)?;
     let spatial = input.ndim().saturating_sub(2);
     let stride = per_axis(&options.stride, 1, spatial);
     let lo = per_axis(&options.padding_lo, 0, spatial);
