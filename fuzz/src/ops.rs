@@ -181,7 +181,25 @@ pub fn ops(data: &[u8]) {
         let a = pool[input.below(pool.len())].clone();
         let b = pool[input.below(pool.len())].clone();
         let op = input.byte();
-        let Ok(outputs) = step(&mut input, op, &a, &b) else { continue };
+        let outputs = step(&mut input, op, &a, &b);
+        if trace() {
+            let shapes = |r: &Result<Vec<Array>>| match r {
+                Ok(v) => {
+                    format!("{:?}", v.iter().map(|x| (x.shape(), x.dtype())).collect::<Vec<_>>())
+                }
+                Err(e) => format!("Err({e})"),
+            };
+            eprintln!(
+                "op {} on {:?} {:?} and {:?} {:?}: {}",
+                op % 40,
+                a.shape(),
+                a.dtype(),
+                b.shape(),
+                b.dtype(),
+                shapes(&outputs)
+            );
+        }
+        let Ok(outputs) = outputs else { continue };
         for out in outputs {
             if accept(&out) {
                 if pool.len() >= POOL {
@@ -191,6 +209,11 @@ pub fn ops(data: &[u8]) {
             }
         }
     }
+}
+
+/// Whether to print each step to stderr (`MLX_RS_FUZZ_TRACE=1`), to see what an input does.
+fn trace() -> bool {
+    std::env::var_os("MLX_RS_FUZZ_TRACE").is_some()
 }
 
 /// Checks a result's shape and size; evaluates and checks a small one (see [`check_array`]).

@@ -194,3 +194,48 @@ fn wrong_dtypes() {
     assert!(f.iter().zip(&want).all(|(g, w)| (g - w).norm() < 1e-5), "{f:?}");
     still_works("dtypes");
 }
+
+/// Found by the `ops` fuzz target: a `view` as a wider dtype of a slice at an odd offset has a
+/// buffer that is not aligned for the wider type; it reads through `to_vec` and `item` (Python
+/// MLX: `[4629700418010611712]`) and `as_slice` refuses it with a reason.
+#[test]
+fn reads_of_unaligned_views() {
+    let a = f32s(&[1.0, 2.0, 3.0], &[3]);
+    let tail = ops::slice(&a, &[1], &[3], None).unwrap();
+    let wide = ops::view(&tail, Dtype::Uint64).unwrap();
+    assert_eq!(wide.shape(), [1]);
+    let expected = u64::from(2.0f32.to_bits()) | (u64::from(3.0f32.to_bits()) << 32);
+    assert_eq!(expected, 4_629_700_418_010_611_712);
+    assert_eq!(wide.to_vec::<u64>().unwrap(), [expected]);
+    assert_eq!(wide.item::<u64>().unwrap(), expected);
+    assert_err(
+        "as_slice of an unaligned view",
+        wide.as_slice::<u64>().map(|s| s.len()),
+        &["not aligned for uint64", "use to_vec"],
+    );
+}
+
+/// Bytes other than 0 and 1 in a bool array (a `view` of other data, or a file) are read as
+/// `true`, never handed out as invalid Rust `bool`s; `as_slice` refuses them.
+#[test]
+fn reads_of_bool_views_of_other_bytes() {
+    let bytes = Array::from_slice(&[0u8, 1, 2, 255], &[4]).unwrap();
+    let bools = ops::view(&bytes, Dtype::Bool).unwrap();
+    assert_eq!(bools.to_vec::<bool>().unwrap(), [false, true, true, true]);
+    let last = bools.index(3).unwrap();
+    assert!(last.item::<bool>().unwrap());
+    assert_err(
+        "as_slice of non-bool bytes",
+        bools.as_slice::<bool>().map(|s| s.len()),
+        &["the byte 2, which is not a bool"],
+    );
+    let fine = ops::view(&ops::slice(&bytes, &[0], &[2], None).unwrap(), Dtype::Bool).unwrap();
+    assert_eq!(fine.as_slice::<bool>().unwrap(), [false, true]);
+}
+
+/// A length read from an array: nothing left to evaluate.
+impl Evaluate for usize {
+    fn evaluate(self) -> Result<()> {
+        Ok(())
+    }
+}
