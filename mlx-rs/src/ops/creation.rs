@@ -266,6 +266,15 @@ pub fn tri_device(n: i32, m: Option<i32>, k: i32, dtype: Dtype, stream: &Stream)
     // MLX 0.32.2 builds `arange(-k, m - k)` in `int`, which overflows for extreme `k` (as in
     // `eye`). Every `k <= -n` gives all zeros and every `k >= m` all ones, so `k` is clamped
     // to `-n..=m`, which changes no result.
+    // It also builds `arange(m - k)`: with `k` clamped that stays below `n + m`, which must fit
+    // `int` (`tri(i32::MAX, i32::MAX, -2)` wrapped to an empty range and came back `[n, 0]`
+    // after evaluating an 8 GB `arange(n)`; found by the `ops` fuzz target).
+    if i64::from(n) + i64::from(m) > i64::from(i32::MAX) {
+        return Err(Error::invalid(
+            "tri",
+            format!("a {n} x {m} triangle overflows MLX's 32-bit index arithmetic"),
+        ));
+    }
     let k = if n >= 0 && m >= 0 {
         i32::try_from(i64::from(k).clamp(-i64::from(n), i64::from(m))).unwrap_or(k)
     } else {
