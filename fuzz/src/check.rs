@@ -4,6 +4,16 @@ use half::{bf16, f16};
 use mlx_rs::{Array, ArrayElement, Dtype, Index};
 use num_complex::Complex32;
 
+/// Once per process: no buffer cache in MLX, so that the fuzzer's RSS measures live arrays (MLX
+/// keeps freed buffers for reuse, and the growing cache looked like a leak to libFuzzer's RSS
+/// limit).
+pub fn init() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = mlx_rs::memory::set_cache_limit(0);
+    });
+}
+
 /// Evaluates `a` and, when that succeeds, checks that it is well formed: its size is the
 /// product of its shape, its byte size matches its dtype, all its elements read back in its
 /// own dtype and as float32, and its last element reads as a scalar. An `Err` from the

@@ -167,6 +167,7 @@ impl Input<'_> {
 
 /// Decodes `data` into a program of ops and runs it; see the module docs.
 pub fn ops(data: &[u8]) {
+    crate::check::init();
     let mut input = Input(Unstructured::new(data));
     let mut pool: Vec<Array> = Vec::new();
     for _ in 0..2 {
