@@ -33,7 +33,7 @@ impl Drop for TempFile {
 /// `io::load_safetensors` (lazy: the arrays are evaluated while the file exists) and
 /// `io::load_safetensors_from_reader` on `data`.
 pub fn safetensors(data: &[u8]) {
-    crate::check::init();
+    super::check::init();
     let file = TempFile::new("safetensors", data);
     if let Ok((arrays, _metadata)) = io::load_safetensors(&file.0) {
         arrays.values().for_each(|a| {
@@ -50,7 +50,7 @@ pub fn safetensors(data: &[u8]) {
 
 /// `io::load_gguf` on `data`, metadata arrays included. mlx-c 0.7.0 has no GGUF reader form.
 pub fn gguf(data: &[u8]) {
-    crate::check::init();
+    super::check::init();
     let file = TempFile::new("gguf", data);
     if let Ok((arrays, metadata)) = io::load_gguf(&file.0) {
         arrays.values().for_each(|a| {
@@ -66,7 +66,7 @@ pub fn gguf(data: &[u8]) {
 
 /// `io::load` (lazy) and `io::load_from_reader` on `data`.
 pub fn npy(data: &[u8]) {
-    crate::check::init();
+    super::check::init();
     let file = TempFile::new("npy", data);
     if let Ok(a) = io::load(&file.0) {
         check_array(&a);

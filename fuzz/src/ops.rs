@@ -55,6 +55,11 @@ impl Input<'_> {
         self.0.arbitrary().unwrap_or(0)
     }
 
+    /// True for one byte value in `n` (`n > 0`).
+    fn one_in(&mut self, n: u8) -> bool {
+        self.byte().is_multiple_of(n)
+    }
+
     fn bool(&mut self) -> bool {
         self.byte() & 1 == 1
     }
@@ -71,7 +76,7 @@ impl Input<'_> {
 
     /// Mostly an integer in `lo..=hi`, one time in eight a wild one.
     fn int(&mut self, lo: i32, hi: i32) -> i32 {
-        if self.byte() % 8 == 0 { WILD[self.below(WILD.len())] } else { self.range(lo, hi) }
+        if self.one_in(8) { WILD[self.below(WILD.len())] } else { self.range(lo, hi) }
     }
 
     /// A dimension: mostly 0..=5.
@@ -81,7 +86,7 @@ impl Input<'_> {
 
     /// A shape of up to 4 (rarely up to 6) dimensions.
     fn shape(&mut self) -> Vec<i32> {
-        let ndim = if self.byte() % 16 == 0 { self.range(0, 6) } else { self.range(0, 4) };
+        let ndim = if self.one_in(16) { self.range(0, 6) } else { self.range(0, 4) };
         (0..ndim).map(|_| self.dim()).collect()
     }
 
@@ -99,7 +104,7 @@ impl Input<'_> {
 
     /// `None` (all axes, or the flattened array) or one axis.
     fn opt_axis(&mut self, ndim: usize) -> Option<i32> {
-        if self.byte() % 4 == 0 { None } else { Some(self.axis(ndim)) }
+        if self.one_in(4) { None } else { Some(self.axis(ndim)) }
     }
 
     fn dtype(&mut self) -> Dtype {
@@ -139,7 +144,7 @@ impl Input<'_> {
         let n: i32 = shape.iter().product();
         let values: Vec<i32> = (0..n).map(|_| self.int(-len - 1, len)).collect();
         let a = Array::from_slice(&values, &shape).ok()?;
-        if self.byte() % 8 == 0 { a.astype(self.dtype()).ok() } else { Some(a) }
+        if self.one_in(8) { a.astype(self.dtype()).ok() } else { Some(a) }
     }
 
     /// Quantization parameters: the defaults, a valid combination, or anything.
@@ -167,7 +172,7 @@ impl Input<'_> {
 
 /// Decodes `data` into a program of ops and runs it; see the module docs.
 pub fn ops(data: &[u8]) {
-    crate::check::init();
+    super::check::init();
     let mut input = Input(Unstructured::new(data));
     let mut pool: Vec<Array> = Vec::new();
     for _ in 0..2 {
@@ -245,7 +250,7 @@ fn step(input: &mut Input<'_>, op: u8, a: &Array, b: &Array) -> Result<Vec<Array
         }
         3 => {
             let axes = input.axes(nd);
-            let axes = if input.byte() % 4 == 0 { ops::Axes::from(..) } else { axes.into() };
+            let axes = if input.one_in(4) { ops::Axes::from(..) } else { axes.into() };
             let keep = input.bool();
             one(match input.byte() % 12 {
                 0 => ops::sum(a, axes, keep),
@@ -290,7 +295,7 @@ fn step(input: &mut Input<'_>, op: u8, a: &Array, b: &Array) -> Result<Vec<Array
             let len = axis.and_then(|ax| a.dim(ax).ok()).unwrap_or(a.size() as i32);
             // Indices of the same rank as `a`, broadcastable against it.
             let shape: Vec<i32> = a.shape().iter().map(|&d| input.range(0, d.max(1))).collect();
-            let shape = if axis.is_none() || input.byte() % 8 == 0 { input.shape() } else { shape };
+            let shape = if axis.is_none() || input.one_in(8) { input.shape() } else { shape };
             let n: i64 = shape.iter().map(|&d| i64::from(d.max(0))).product();
             if n > 4096 {
                 return Ok(vec![]);
@@ -438,7 +443,7 @@ fn step(input: &mut Input<'_>, op: u8, a: &Array, b: &Array) -> Result<Vec<Array
         21 => {
             let axis = input.opt_axis(nd);
             let (reverse, inclusive) = (input.bool(), input.bool());
-            let dtype = (input.byte() % 4 == 0).then(|| input.dtype());
+            let dtype = input.one_in(4).then(|| input.dtype());
             one(match input.byte() % 5 {
                 0 => ops::cumsum(a, axis, reverse, inclusive, dtype),
                 1 => ops::cumprod(a, axis, reverse, inclusive, dtype),
