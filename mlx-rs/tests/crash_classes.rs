@@ -285,6 +285,13 @@ fn run_case(name: &str) -> String {
             let k0 = err_of(|| {
                 ops::conv1d(&x, &ops::ones(&[3, 0, 2], Dtype::Float32)?, ConvOptions::new())
             });
+            // Zero groups: MLX divides by the group count first (SIGFPE).
+            let w = ops::ones(&[2, 1, 2], Dtype::Float32).unwrap();
+            let g0 = err_of(|| ops::conv1d(&x, &w, ConvOptions::new().groups(0)));
+            assert!(g0.contains("groups must be at least 1, got 0"), "{g0}");
+            let gg = ConvGeneralOptions::new().groups(0);
+            let g1 = err_of(|| ops::conv_general(&x, &w, &gg));
+            assert!(g1.contains("groups must be at least 1, got 0"), "{g1}");
             for e in [&c2, &t1, &g, &k0] {
                 assert!(e.contains("the weight has shape"), "{e}");
             }

@@ -107,11 +107,16 @@ impl<const N: usize> ConvOptions<N> {
     }
 }
 
-/// Rejects a weight with an empty dimension (no output channels, an empty kernel or no input
+/// Rejects a group count below 1 and a weight with an empty dimension (no output channels, an empty kernel or no input
 /// channels): MLX 0.32.2's CPU convolution divides by the channel count (SIGFPE, found by the
 /// `ops` fuzz target; Python MLX crashes the same way) or hands BLAS a zero leading dimension,
 /// which leaves the output unwritten.
-fn check_weight(op: &'static str, weight: &Array) -> Result<()> {
+fn check_weight(op: &'static str, weight: &Array, groups: i32) -> Result<()> {
+    // MLX divides the channel count by `groups` before checking it (SIGFPE for 0; found by the
+    // `ops` fuzz target).
+    if groups < 1 {
+        return Err(Error::invalid(op, format!("groups must be at least 1, got {groups}")));
+    }
     if weight.shape().contains(&0) {
         return Err(Error::invalid(
             op,
@@ -144,7 +149,7 @@ pub fn conv1d_device(
     options: ConvOptions<1>,
     stream: &Stream,
 ) -> Result<Array> {
-    check_weight("conv1d", weight)?;
+    check_weight("conv1d", weight, options.groups)?;
     options.forward_only("conv1d")?;
     let ConvOptions { stride: [s], padding: [p], dilation: [d], groups, .. } = options;
     ffi::array_out("conv1d", |out| {
@@ -172,7 +177,7 @@ pub fn conv2d_device(
     options: ConvOptions<2>,
     stream: &Stream,
 ) -> Result<Array> {
-    check_weight("conv2d", weight)?;
+    check_weight("conv2d", weight, options.groups)?;
     options.forward_only("conv2d")?;
     let ConvOptions { stride: [s0, s1], padding: [p0, p1], dilation: [d0, d1], groups, .. } =
         options;
@@ -215,7 +220,7 @@ pub fn conv3d_device(
     options: ConvOptions<3>,
     stream: &Stream,
 ) -> Result<Array> {
-    check_weight("conv3d", weight)?;
+    check_weight("conv3d", weight, options.groups)?;
     options.forward_only("conv3d")?;
     let ConvOptions { stride: s, padding: p, dilation: d, groups, .. } = options;
     ffi::array_out("conv3d", |out| {
@@ -260,7 +265,7 @@ pub fn conv_transpose1d_device(
     options: ConvOptions<1>,
     stream: &Stream,
 ) -> Result<Array> {
-    check_weight("conv_transpose1d", weight)?;
+    check_weight("conv_transpose1d", weight, options.groups)?;
     let ConvOptions { stride: [s], padding: [p], dilation: [d], output_padding: [o], groups } =
         options;
     ffi::array_out("conv_transpose1d", |out| {
@@ -300,7 +305,7 @@ pub fn conv_transpose2d_device(
     options: ConvOptions<2>,
     stream: &Stream,
 ) -> Result<Array> {
-    check_weight("conv_transpose2d", weight)?;
+    check_weight("conv_transpose2d", weight, options.groups)?;
     let ConvOptions { stride: s, padding: p, dilation: d, output_padding: o, groups } = options;
     ffi::array_out("conv_transpose2d", |out| {
         // SAFETY: live handles; the output is owned by `array_out`.
@@ -343,7 +348,7 @@ pub fn conv_transpose3d_device(
     options: ConvOptions<3>,
     stream: &Stream,
 ) -> Result<Array> {
-    check_weight("conv_transpose3d", weight)?;
+    check_weight("conv_transpose3d", weight, options.groups)?;
     let ConvOptions { stride: s, padding: p, dilation: d, output_padding: o, groups } = options;
     ffi::array_out("conv_transpose3d", |out| {
         // SAFETY: live handles; the output is owned by `array_out`.
@@ -489,7 +494,7 @@ pub fn conv_general_device(
     options: &ConvGeneralOptions,
     stream: &Stream,
 ) -> Result<Array> {
-    check_weight("conv_general", weight)?;
+    check_weight("conv_general", weight, options.groups)?;
     let spatial = input.ndim().saturating_sub(2);
     let stride = per_axis(&options.stride, 1, spatial);
     let lo = per_axis(&options.padding_lo, 0, spatial);
