@@ -315,6 +315,21 @@ fn run_case(name: &str) -> String {
             let huge = err(ops::tri(i32::MAX, None, -2, Dtype::Bool).map(|t| t.shape().to_vec()));
             format!("Ok: {:?} {:?} / {huge}", e.shape(), e.dtype())
         }
+        "quantized_empty_last_axis" => {
+            // MLX 0.32.2 quantizes a `[5, 0]` matrix; its fp-mode matmul then divides by zero.
+            let w = ops::zeros(&[5, 0], Dtype::Float32).unwrap();
+            let p = QuantizationParams { mode: QuantizationMode::Mxfp4, ..Default::default() };
+            let q = err(quantization::quantize(&w, p).map(|q| q.weights.shape().to_vec()));
+            let packed = Quantized {
+                weights: ops::zeros(&[5, 0], Dtype::Uint32).unwrap(),
+                scales: ops::zeros(&[5, 0], Dtype::Uint8).unwrap(),
+                biases: None,
+            };
+            let x = ops::ones(&[5, 5], Dtype::Float32).unwrap();
+            let mm = err_of(|| quantization::quantized_matmul(&x, &packed, true, p));
+            let dq = err_of(|| quantization::dequantize(&packed, p, None));
+            format!("{q} / {mm} / {dq}")
+        }
         "npy_huge_header_length" => {
             // A version 2 header claiming 2 GB: MLX allocated it before finding the file short.
             let mut bytes = npy_bytes("(2,)", 8);
@@ -431,6 +446,7 @@ cases! {
     sorts_of_empty_arrays => "Ok: [0, 3] Float32, [0, 3] Uint32, [0] Uint32, [0, 3] Float32, [0, 3] Uint32, [0, 2] Float32",
     convolutions_with_empty_weights => "Err: conv1d: the weight has shape [3, 1, 0]: a convolution needs at least one output channel, kernel element and input channel / Err: conv2d",
     eye_and_tri_extreme_diagonals => "Ok: [2147483647, 0] Uint8 / Err: tri: a 2147483647 x 2147483647 triangle overflows",
+    quantized_empty_last_axis => "Err: quantize: the matrix has shape [5, 0]: quantization needs a non-empty last axis / Err: quantized_matmul: the packed weight has shape [5, 0]",
     npy_huge_header_length => "header ends at byte 2071690054 but it holds only 140 bytes / Err: load: the reader's data is not a valid .npy file",
     grad_no_outputs => "returned no outputs",
     value_and_grad_no_outputs => "returned no outputs",
