@@ -127,7 +127,7 @@ impl Input<'_> {
     }
 
     fn array_typed(&mut self, shape: &[i32], dtype: Dtype) -> Option<Array> {
-        let n: i64 = shape.iter().map(|&d| i64::from(d.max(0))).product();
+        let n = elements(shape);
         if n > 4096 {
             return None;
         }
@@ -217,6 +217,11 @@ pub fn ops(data: &[u8]) {
     }
 }
 
+/// The element count of `shape` (negative sizes as 0), saturating.
+fn elements(shape: &[i32]) -> i64 {
+    shape.iter().try_fold(1i64, |n, &d| n.checked_mul(i64::from(d.max(0)))).unwrap_or(i64::MAX)
+}
+
 /// Whether to print each step to stderr (`MLX_RS_FUZZ_TRACE=1`), to see what an input does.
 fn trace() -> bool {
     std::env::var_os("MLX_RS_FUZZ_TRACE").is_some()
@@ -296,7 +301,7 @@ fn step(input: &mut Input<'_>, op: u8, a: &Array, b: &Array) -> Result<Vec<Array
             // Indices of the same rank as `a`, broadcastable against it.
             let shape: Vec<i32> = a.shape().iter().map(|&d| input.range(0, d.max(1))).collect();
             let shape = if axis.is_none() || input.one_in(8) { input.shape() } else { shape };
-            let n: i64 = shape.iter().map(|&d| i64::from(d.max(0))).product();
+            let n = elements(&shape);
             if n > 4096 {
                 return Ok(vec![]);
             }
