@@ -330,6 +330,22 @@ fn run_case(name: &str) -> String {
             let dq = err_of(|| quantization::dequantize(&packed, p, None));
             format!("{q} / {mm} / {dq}")
         }
+        "error_message_with_percent_signs" => {
+            // mlx-c ran every MLX error message through printf as the format: a `%s` in a path
+            // or in a file's tensor name or dtype read garbage varargs (SIGSEGV).
+            let dir = std::env::temp_dir();
+            let missing = dir.join("mlx-rs-missing-%s%s%s%s%s%s%s%s%n.npy");
+            let from_path = err(io::load(&missing).map(|a| a.size()));
+            assert!(from_path.contains("%s%s%s%s%s%s%s%s%n.npy"), "{from_path}");
+            let header = r#"{"w":{"dtype":"%s%s%s%s%s%s%s%s","shape":[1],"data_offsets":[0,4]}}"#;
+            let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+            bytes.extend_from_slice(header.as_bytes());
+            bytes.extend_from_slice(&[0; 4]);
+            let path = temp_file("percent.st", &bytes);
+            let st = err(io::load_safetensors(&path).map(|(a, _)| a.len()));
+            assert!(st.contains("%s%s%s%s"), "{st}");
+            format!("{from_path} / {st}")
+        }
         "npy_huge_header_length" => {
             // A version 2 header claiming 2 GB: MLX allocated it before finding the file short.
             let mut bytes = npy_bytes("(2,)", 8);
@@ -447,6 +463,7 @@ cases! {
     convolutions_with_empty_weights => "Err: conv1d: the weight has shape [3, 1, 0]: a convolution needs at least one output channel, kernel element and input channel / Err: conv2d",
     eye_and_tri_extreme_diagonals => "Ok: [2147483647, 0] Uint8 / Err: tri: a 2147483647 x 2147483647 triangle overflows",
     quantized_empty_last_axis => "Err: quantize: the matrix has shape [5, 0]: quantization needs a non-empty last axis / Err: quantized_matmul: the packed weight has shape [5, 0]",
+    error_message_with_percent_signs => "Err: load: ",
     npy_huge_header_length => "header ends at byte 2071690054 but it holds only 140 bytes / Err: load: the reader's data is not a valid .npy file",
     grad_no_outputs => "returned no outputs",
     value_and_grad_no_outputs => "returned no outputs",
