@@ -110,6 +110,26 @@ pub struct Quantized {
     pub biases: Option<Array>,
 }
 
+/// Rejects an array whose last axis is empty where a quantized op packs or reads groups along
+/// it: MLX 0.32.2 quantizes a `[n, 0]` matrix without complaint, and its CPU matmul kernels
+/// for the floating-point modes then divide by the empty group count (SIGFPE; found by the
+/// `ops` fuzz target).
+fn check_last_axis(op: &'static str, what: &str, a: &Array) -> Result<()> {
+    if a.shape().last() == Some(&0) {
+        return Err(Error::invalid(
+            op,
+            format!("{what} has shape {:?}: quantization needs a non-empty last axis", a.shape()),
+        ));
+    }
+    Ok(())
+}
+
+/// [`check_last_axis`] for the packed weights and the scales of `q`.
+fn check_packed(op: &'static str, q: &Quantized) -> Result<()> {
+    check_last_axis(op, "the packed weight", &q.weights)?;
+    check_last_axis(op, "the scales", &q.scales)
+}
+
 /// Quantizes `w` (at least 2-D) along its last axis.
 ///
 /// ```
@@ -127,6 +147,7 @@ pub fn quantize_device(
     stream: &Stream,
 ) -> Result<Quantized> {
     params.checked("quantize")?;
+    check_last_axis("quantize", "the matrix", w)?;
     let parts = ffi::arrays_out("quantize", |out| {
         // SAFETY: live handles; the optional global scale is an empty handle; the output
         // vector is owned by `arrays_out`.
@@ -158,6 +179,7 @@ pub fn dequantize_device(
     stream: &Stream,
 ) -> Result<Array> {
     params.checked("dequantize")?;
+    check_packed("dequantize", quantized)?;
     let dtype = ffi::optional_dtype(dtype);
     ffi::array_out("dequantize", |out| {
         // SAFETY: live handles or empty handles for the absent biases and global scale.
@@ -188,6 +210,7 @@ pub fn quantized_matmul_device(
     stream: &Stream,
 ) -> Result<Array> {
     params.checked("quantized_matmul")?;
+    check_packed("quantized_matmul", w)?;
     ffi::array_out("quantized_matmul", |out| {
         // SAFETY: live handles or an empty handle for absent biases.
         unsafe {
@@ -280,6 +303,7 @@ pub fn gather_qmm_device(
     stream: &Stream,
 ) -> Result<Array> {
     params.checked("gather_qmm")?;
+    check_packed("gather_qmm", w)?;
     let (lhs, rhs) = clamp_gather_indices("gather_qmm", x, &w.weights, indices, stream)?;
     ffi::array_out("gather_qmm", |out| {
         // SAFETY: live handles or empty handles for the absent optional arrays.

@@ -11,6 +11,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
+use mlx_rs::ops::{ConvGeneralOptions, ConvOptions};
 use mlx_rs::quantization::{self, GatherIndices, QuantizationMode, QuantizationParams, Quantized};
 use mlx_rs::transforms::{self, CustomRules};
 use mlx_rs::{Array, Dtype, Index, Result, io, memory, ops};
@@ -223,6 +224,147 @@ fn run_case(name: &str) -> String {
             let second = err(a.eval());
             format!("{first} / then {second}")
         }
+        // Found by fuzzing (fuzz/README.md).
+        "scans_of_empty_arrays" => {
+            // MLX 0.32.2's CPU scan divides by zero (SIGFPE) on an array with no elements.
+            let f16 = ops::zeros(&[3, 0], Dtype::Float16).unwrap();
+            let i8s = ops::zeros(&[0, 2], Dtype::Int8).unwrap();
+            let results = [
+                ops::cumsum(&f16, Some(0), false, true, None).unwrap(),
+                ops::cumsum(&i8s, None, true, false, None).unwrap(),
+                ops::cumprod(&f16, Some(1), false, true, Some(Dtype::Float32)).unwrap(),
+                ops::cummax(&i8s, Some(0), false, true).unwrap(),
+                ops::cummin(&f16, Some(-1), true, true).unwrap(),
+                ops::logcumsumexp(&f16, Some(0), false, false).unwrap(),
+            ];
+            let shapes: Vec<String> = results
+                .iter()
+                .map(|r| {
+                    r.eval().unwrap();
+                    assert_eq!(r.size(), 0);
+                    format!("{:?} {:?}", r.shape(), r.dtype())
+                })
+                .collect();
+            // The axis is still checked.
+            let bad_axis = err(ops::cumsum(&f16, Some(2), false, true, None).map(|a| a.size()));
+            format!("Ok: {} / {bad_axis}", shapes.join(", "))
+        }
+        "sorts_of_empty_arrays" => {
+            // MLX 0.32.2's CPU sort divides by zero (SIGFPE) when the sorted axis is empty.
+            let a = ops::zeros(&[0, 3], Dtype::Float32).unwrap();
+            let b = ops::zeros(&[0], Dtype::Bool).unwrap();
+            let results = [
+                ops::sort(&a, Some(0)).unwrap(),
+                ops::argsort(&a, Some(0)).unwrap(),
+                ops::argsort(&b, None).unwrap(),
+                ops::partition(&a, 0, Some(1)).unwrap(),
+                ops::argpartition(&a, 1, Some(-1)).unwrap(),
+                ops::topk(&a, 2, Some(1)).unwrap(),
+            ];
+            let shapes: Vec<String> = results
+                .iter()
+                .map(|r| {
+                    r.eval().unwrap();
+                    assert_eq!(r.size(), 0);
+                    format!("{:?} {:?}", r.shape(), r.dtype())
+                })
+                .collect();
+            format!("Ok: {}", shapes.join(", "))
+        }
+        "convolutions_with_empty_weights" => {
+            // No input channels: MLX 0.32.2's CPU convolution divides by zero (SIGFPE).
+            let x = ops::zeros(&[1, 4, 0], Dtype::Float32).unwrap();
+            let w = ops::zeros(&[3, 1, 0], Dtype::Float32).unwrap();
+            let c1 = err_of(|| ops::conv1d(&x, &w, ConvOptions::new()));
+            let x2 = ops::zeros(&[1, 4, 4, 0], Dtype::Float32).unwrap();
+            let w2 = ops::zeros(&[3, 1, 1, 0], Dtype::Float32).unwrap();
+            let c2 = err_of(|| ops::conv2d(&x2, &w2, ConvOptions::new()));
+            let t1 = err_of(|| ops::conv_transpose1d(&x, &w, ConvOptions::new()));
+            let g = err_of(|| ops::conv_general(&x, &w, &ConvGeneralOptions::new()));
+            // An empty kernel: BLAS refuses the product and leaves the output unwritten.
+            let x = ops::ones(&[1, 4, 2], Dtype::Float32).unwrap();
+            let k0 = err_of(|| {
+                ops::conv1d(&x, &ops::ones(&[3, 0, 2], Dtype::Float32)?, ConvOptions::new())
+            });
+            // Zero groups: MLX divides by the group count first (SIGFPE).
+            let w = ops::ones(&[2, 1, 2], Dtype::Float32).unwrap();
+            let g0 = err_of(|| ops::conv1d(&x, &w, ConvOptions::new().groups(0)));
+            assert!(g0.contains("groups must be at least 1, got 0"), "{g0}");
+            let gg = ConvGeneralOptions::new().groups(0);
+            let g1 = err_of(|| ops::conv_general(&x, &w, &gg));
+            assert!(g1.contains("groups must be at least 1, got 0"), "{g1}");
+            for e in [&c2, &t1, &g, &k0] {
+                assert!(e.contains("the weight has shape"), "{e}");
+            }
+            format!("{c1} / {c2} / {t1} / {g} / {k0}")
+        }
+        "eye_and_tri_extreme_diagonals" => {
+            // MLX 0.32.2 negates `k` in `int`: `i32::MIN` overflowed into an 8 GB arange.
+            let e = ops::eye(i32::MAX, Some(0), i32::MIN, Dtype::Uint8).unwrap();
+            e.eval().unwrap();
+            let e2 = ops::eye(3, Some(2), i32::MIN, Dtype::Int32).unwrap();
+            assert_eq!(e2.to_vec::<i32>().unwrap(), [0; 6]);
+            let e3 = ops::eye(2, None, -1, Dtype::Int32).unwrap();
+            assert_eq!(e3.to_vec::<i32>().unwrap(), [0, 0, 1, 0]);
+            let t = ops::tri(2, Some(3), i32::MIN, Dtype::Int32).unwrap();
+            assert_eq!(t.to_vec::<i32>().unwrap(), [0; 6]);
+            let t2 = ops::tri(2, Some(3), i32::MAX, Dtype::Int32).unwrap();
+            assert_eq!(t2.to_vec::<i32>().unwrap(), [1; 6]);
+            let t3 = ops::tri(2, Some(3), -1, Dtype::Int32).unwrap();
+            assert_eq!(t3.to_vec::<i32>().unwrap(), [0, 0, 0, 1, 0, 0]);
+            // `m - k` wrapped in MLX: an empty `[n, 0]` after an 8 GB intermediate.
+            let huge = err(ops::tri(i32::MAX, None, -2, Dtype::Bool).map(|t| t.shape().to_vec()));
+            format!("Ok: {:?} {:?} / {huge}", e.shape(), e.dtype())
+        }
+        "quantized_empty_last_axis" => {
+            // MLX 0.32.2 quantizes a `[5, 0]` matrix; its fp-mode matmul then divides by zero.
+            let w = ops::zeros(&[5, 0], Dtype::Float32).unwrap();
+            let p = QuantizationParams { mode: QuantizationMode::Mxfp4, ..Default::default() };
+            let q = err(quantization::quantize(&w, p).map(|q| q.weights.shape().to_vec()));
+            let packed = Quantized {
+                weights: ops::zeros(&[5, 0], Dtype::Uint32).unwrap(),
+                scales: ops::zeros(&[5, 0], Dtype::Uint8).unwrap(),
+                biases: None,
+            };
+            let x = ops::ones(&[5, 5], Dtype::Float32).unwrap();
+            let mm = err_of(|| quantization::quantized_matmul(&x, &packed, true, p));
+            let dq = err_of(|| quantization::dequantize(&packed, p, None));
+            format!("{q} / {mm} / {dq}")
+        }
+        "error_message_with_percent_signs" => {
+            // mlx-c ran every MLX error message through printf as the format: a `%s` in a path
+            // or in a file's tensor name or dtype read garbage varargs (SIGSEGV).
+            let dir = std::env::temp_dir();
+            let missing = dir.join("mlx-rs-missing-%s%s%s%s%s%s%s%s%n.npy");
+            let from_path = err(io::load(&missing).map(|a| a.size()));
+            assert!(from_path.contains("%s%s%s%s%s%s%s%s%n.npy"), "{from_path}");
+            let header = r#"{"w":{"dtype":"%s%s%s%s%s%s%s%s","shape":[1],"data_offsets":[0,4]}}"#;
+            let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+            bytes.extend_from_slice(header.as_bytes());
+            bytes.extend_from_slice(&[0; 4]);
+            let path = temp_file("percent.st", &bytes);
+            let st = err(io::load_safetensors(&path).map(|(a, _)| a.len()));
+            assert!(st.contains("%s%s%s%s"), "{st}");
+            format!("{from_path} / {st}")
+        }
+        "gguf_fuzz_crash" => {
+            // Found by the gguf fuzz target; crashes Python MLX 0.32.2 too (SIGSEGV in gguflib's
+            // `gguf_set_data_offset`): MLX loses its place after a float64 metadata value.
+            let input = concat!(env!("CARGO_MANIFEST_DIR"), "/../fuzz/regressions/gguf");
+            let bytes = std::fs::read(format!("{input}/float64-metadata")).unwrap();
+            let path = temp_file("fuzz.gguf", &bytes);
+            err(io::load_gguf(&path).map(|(a, _)| a.len()))
+        }
+        "npy_huge_header_length" => {
+            // A version 2 header claiming 2 GB: MLX allocated it before finding the file short.
+            let mut bytes = npy_bytes("(2,)", 8);
+            bytes[6] = 2;
+            bytes.splice(8..10, [0x3a, 0x7b, 0x7b, 0x7b, 0x00, 0x00]);
+            let path = temp_file("hugeheader.npy", &bytes);
+            let from_path = err_of(|| io::load(&path));
+            let from_reader = err_of(|| io::load_from_reader(&mut std::io::Cursor::new(&bytes)));
+            format!("{from_path} / {from_reader}")
+        }
         // 5. Transforms of a closure that returns no outputs.
         "grad_no_outputs" => {
             let g = transforms::grad(|_: &[Array]| Ok(vec![]), &[0]).unwrap();
@@ -349,6 +491,13 @@ cases! {
     safetensors_reader_wrapping_shape => "tensor `w` in the file",
     safetensors_offsets_past_end => "exceeding the size of the file",
     safetensors_truncated_file => "Err: load_safetensors",
+    scans_of_empty_arrays => "Ok: [3, 0] Float16, [0] Int8, [3, 0] Float32, [0, 2] Int8, [3, 0] Float16, [3, 0] Float16 / Err: cumsum",
+    sorts_of_empty_arrays => "Ok: [0, 3] Float32, [0, 3] Uint32, [0] Uint32, [0, 3] Float32, [0, 3] Uint32, [0, 2] Float32",
+    convolutions_with_empty_weights => "Err: conv1d: the weight has shape [3, 1, 0]: a convolution needs at least one output channel, kernel element and input channel / Err: conv2d",
+    eye_and_tri_extreme_diagonals => "Ok: [2147483647, 0] Uint8 / Err: tri: a 2147483647 x 2147483647 triangle overflows",
+    quantized_empty_last_axis => "Err: quantize: the matrix has shape [5, 0]: quantization needs a non-empty last axis / Err: quantized_matmul: the packed weight has shape [5, 0]",
+    error_message_with_percent_signs => "Err: load: ",
+    npy_huge_header_length => "header ends at byte 2071690054 but it holds only 140 bytes / Err: load: the reader's data is not a valid .npy file",
     grad_no_outputs => "returned no outputs",
     value_and_grad_no_outputs => "returned no outputs",
     others_no_outputs => "Ok: vjp, jvp, vmap, compile and custom_function",
@@ -364,4 +513,14 @@ cases! {
 #[ignore = "not fixed: MLX 0.32.2 keeps no failed state on an array; see the note in io"]
 fn npy_truncated_after_load() {
     in_child("npy_truncated_after_load", "then Err");
+}
+
+/// A GGUF file the fuzzer found that crashed MLX 0.32.2's GGUF reader (gguflib): it holds a
+/// float64 metadata value.
+#[test]
+fn gguf_fuzz_crash() {
+    in_child(
+        "gguf_fuzz_crash",
+        "holds float64 metadata, which MLX 0.32.2's GGUF reader cannot read safely",
+    );
 }

@@ -66,7 +66,13 @@ impl Array {
         if ptr.is_null() {
             return Err(ffi::failed("item"));
         }
-        // SAFETY: the evaluated buffer holds at least one element of type `T` at `ptr`.
+        if T::DTYPE == crate::Dtype::Bool {
+            // SAFETY: the evaluated buffer holds at least one byte at `ptr`.
+            let byte = unsafe { ptr.cast::<u8>().read() };
+            return from_bools::<T>(vec![byte != 0]).pop().ok_or_else(|| ffi::failed("item"));
+        }
+        // SAFETY: the evaluated buffer holds at least one element of type `T` at `ptr`, and every
+        // bit pattern is a valid `T` (bools were handled above).
         Ok(unsafe { ptr.read_unaligned() })
     }
 
@@ -81,7 +87,7 @@ impl Array {
             return Ok(Vec::new());
         }
         if self.is_row_contiguous() {
-            return self.as_slice::<T>().map(<[T]>::to_vec);
+            return self.copy_contiguous::<T>("to_vec");
         }
         let contiguous = crate::Stream::with_thread_default(|stream| {
             // SAFETY: live handles; the output is owned by `array_out`.
@@ -90,7 +96,37 @@ impl Array {
             })
         })?;
         contiguous.eval()?;
-        contiguous.as_slice::<T>().map(<[T]>::to_vec)
+        contiguous.copy_contiguous::<T>("to_vec")
+    }
+
+    /// Copies the elements of an evaluated, row-contiguous, non-empty array of dtype `T`. The
+    /// buffer may be unaligned for `T` (a `view` as a wider dtype of a slice at an odd offset),
+    /// so it is copied as bytes; bool bytes other than 0 and 1 (from a `view` or a file) are
+    /// read as `true`, never handed out as invalid `bool`s.
+    fn copy_contiguous<T: ArrayElement>(&self, op: &'static str) -> Result<Vec<T>> {
+        let ptr = self.data_ptr::<T>();
+        if ptr.is_null() {
+            return Err(ffi::failed(op));
+        }
+        let n = self.size();
+        if T::DTYPE == crate::Dtype::Bool {
+            // SAFETY: the buffer is evaluated and holds `n` bytes (bool elements) at `ptr`.
+            let bytes = unsafe { std::slice::from_raw_parts(ptr.cast::<u8>(), n) };
+            return Ok(from_bools(bytes.iter().map(|&b| b != 0).collect()));
+        }
+        let mut out = Vec::<T>::with_capacity(n);
+        // SAFETY: the buffer holds `n` elements of `T` (dtype checked) at `ptr`, possibly
+        // unaligned, so it is copied bytewise into `out`'s capacity of `n` elements; every bit
+        // pattern is a valid `T` for the non-bool element types.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                ptr.cast::<u8>(),
+                out.as_mut_ptr().cast::<u8>(),
+                n * std::mem::size_of::<T>(),
+            );
+            out.set_len(n);
+        }
+        Ok(out)
     }
 
     /// The elements, borrowed from the evaluated buffer, in row-major order.
@@ -110,11 +146,41 @@ impl Array {
             ));
         }
         let ptr = self.data_ptr::<T>();
-        if ptr.is_null() || !ptr.is_aligned() {
+        if ptr.is_null() {
             return Err(ffi::failed("as_slice"));
+        }
+        if !ptr.is_aligned() {
+            return Err(Error::invalid(
+                "as_slice",
+                format!(
+                    "the buffer is not aligned for {} (a view at an offset that is not a \
+                     multiple of its size); use to_vec",
+                    T::DTYPE
+                ),
+            ));
+        }
+        if T::DTYPE == crate::Dtype::Bool {
+            // SAFETY: the buffer is evaluated and holds `size` bytes at `ptr`.
+            let bytes = unsafe { std::slice::from_raw_parts(ptr.cast::<u8>(), self.size()) };
+            if let Some(b) = bytes.iter().find(|&&b| b > 1) {
+                return Err(Error::invalid(
+                    "as_slice",
+                    format!("the buffer holds the byte {b}, which is not a bool; use to_vec"),
+                ));
+            }
         }
         // SAFETY: the buffer is evaluated, row-contiguous, aligned, holds `size` elements of `T`
         // (dtype checked) and is immutable while `self` is borrowed.
         Ok(unsafe { std::slice::from_raw_parts(ptr, self.size()) })
+    }
+}
+
+/// `values` as a `Vec<T>` where `T` is `bool` (the callers check `T::DTYPE`).
+fn from_bools<T: ArrayElement>(values: Vec<bool>) -> Vec<T> {
+    let boxed: Box<dyn std::any::Any> = Box::new(values);
+    match boxed.downcast::<Vec<T>>() {
+        Ok(v) => *v,
+        // Unreachable: `T::DTYPE` is `Bool` only for `bool`.
+        Err(_) => Vec::new(),
     }
 }

@@ -247,6 +247,7 @@ fn corrupt(op: &'static str, path: &Path, what: &str) -> Error {
 /// GGUF value types (the GGUF specification's `gguf_metadata_value_type`).
 const TYPE_STRING: u32 = 8;
 const TYPE_ARRAY: u32 = 9;
+const TYPE_FLOAT64: u32 = 12;
 
 /// The size in bytes of a fixed-size GGUF value type, `None` for strings, arrays and unknown
 /// types.
@@ -316,6 +317,9 @@ impl Walk<'_> {
     }
 
     fn value(&mut self, op: &'static str, kind: u32, depth: u32) -> Result<()> {
+        if kind == TYPE_FLOAT64 {
+            return Err(self.float64(op));
+        }
         if let Some(size) = fixed_size(kind) {
             return self.skip(op, size, "a metadata value");
         }
@@ -327,6 +331,9 @@ impl Walk<'_> {
             TYPE_ARRAY if depth < 4 => {
                 let elem = self.u32(op, "a metadata array")?;
                 let count = self.u64(op, "a metadata array")?;
+                if elem == TYPE_FLOAT64 {
+                    return Err(self.float64(op));
+                }
                 if let Some(size) = fixed_size(elem) {
                     let total = count.checked_mul(size).ok_or_else(|| {
                         corrupt(op, self.path, "a metadata array is impossibly long")
@@ -349,6 +356,20 @@ impl Walk<'_> {
             TYPE_ARRAY => Err(corrupt(op, self.path, "metadata arrays are nested too deeply")),
             other => Err(corrupt(op, self.path, &format!("unknown metadata value type {other}"))),
         }
+    }
+
+    /// The error for a float64 metadata value: valid GGUF, but MLX 0.32.2's GGUF reader loses
+    /// its place after one and then reads the tensor table from the wrong offset (SIGSEGV, in
+    /// Python MLX too; found by the `gguf` fuzz target).
+    fn float64(&self, op: &'static str) -> Error {
+        Error::new(
+            ErrorKind::Io,
+            op,
+            format!(
+                "{} holds float64 metadata, which MLX 0.32.2's GGUF reader cannot read safely",
+                self.path.display()
+            ),
+        )
     }
 
     fn header(&mut self, op: &'static str) -> Result<Vec<String>> {

@@ -1,7 +1,7 @@
 //! NumPy `.npy` files: one array each.
 
 use std::fs::File;
-use std::io::{Read, Seek, Write};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
 use mlx_sys as sys;
@@ -40,6 +40,7 @@ pub fn load_device(path: impl AsRef<Path>, stream: &Stream) -> Result<Array> {
     const OP: &str = "load";
     let path = path.as_ref();
     let c = c_path(OP, path)?;
+    check_header_fits_file(OP, path)?;
     // SAFETY: `c` is NUL-terminated and outlives the call; the output is owned by `array_out`.
     let array = io_error(ffi::array_out_unchecked(OP, |out| unsafe {
         sys::mlx_load(out, c.as_ptr(), stream.raw())
@@ -73,6 +74,7 @@ pub fn load_from_reader_device<R: Read + Seek + Send>(
     stream: &Stream,
 ) -> Result<Array> {
     const OP: &str = "load";
+    check_header_fits_reader(OP, reader)?;
     let mut target = ReaderTarget(reader);
     let attached = Attached::new(OP, &mut target, Direction::Read, "a Rust reader")?;
     // SAFETY: live handles; the output is owned by `array_out`.
@@ -109,6 +111,56 @@ pub fn save_to_writer<W: Write + Send>(writer: &mut W, array: &Array) -> Result<
     attached.check(OP, status)?;
     drop(attached);
     user_io(OP, "cannot flush the writer", || target.inner.flush())
+}
+
+/// Checks that the header length a `.npy` file's first bytes (`head`) announce fits in the
+/// `available` bytes from its start: MLX allocates a buffer of that length (up to 4 GiB, from
+/// the 32-bit length of a version 2 or 3 header) before it finds out that the file is shorter
+/// (found by the `npy` fuzz target: a 60-byte file took 2 GB). Anything that is not a `.npy`
+/// header is left to MLX to refuse.
+fn check_header_fits(op: &'static str, head: &[u8], available: u64, what: &str) -> Result<()> {
+    if head.len() < 10 || &head[..6] != b"\x93NUMPY" {
+        return Ok(());
+    }
+    let end = match head[6] {
+        1 => 10 + u64::from(u16::from_le_bytes([head[8], head[9]])),
+        _ if head.len() >= 12 => {
+            12 + u64::from(u32::from_le_bytes([head[8], head[9], head[10], head[11]]))
+        }
+        _ => return Ok(()),
+    };
+    if end > available {
+        return Err(Error::new(
+            ErrorKind::Io,
+            op,
+            format!(
+                "{what} is not a valid .npy file: its header ends at byte {end} but it holds \
+                 only {available} bytes"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// [`check_header_fits`] for the file at `path`.
+fn check_header_fits_file(op: &'static str, path: &Path) -> Result<()> {
+    let Ok(mut file) = File::open(path) else { return Ok(()) }; // MLX reports it.
+    let len = file.metadata().map_err(|e| std_io_error(op, path, e))?.len();
+    let mut head = Vec::with_capacity(12);
+    (&mut file).take(12).read_to_end(&mut head).map_err(|e| std_io_error(op, path, e))?;
+    check_header_fits(op, &head, len, &path.display().to_string())
+}
+
+/// [`check_header_fits`] for `reader` from its current position, which it is left at.
+fn check_header_fits_reader<R: Read + Seek>(op: &'static str, reader: &mut R) -> Result<()> {
+    let io = |e: std::io::Error| Error::new(ErrorKind::Io, op, format!("the reader failed: {e}"));
+    let start = reader.stream_position().map_err(io)?;
+    let end = reader.seek(SeekFrom::End(0)).map_err(io)?;
+    reader.seek(SeekFrom::Start(start)).map_err(io)?;
+    let mut head = Vec::with_capacity(12);
+    reader.take(12).read_to_end(&mut head).map_err(io)?;
+    reader.seek(SeekFrom::Start(start)).map_err(io)?;
+    check_header_fits(op, &head, end.saturating_sub(start), "the reader's data")
 }
 
 /// Checks that a `.npy` file holds every byte of `array` after its header: MLX reads a short

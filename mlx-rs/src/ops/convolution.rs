@@ -92,10 +92,8 @@ impl<const N: usize> ConvOptions<N> {
         self
     }
 
-    /// Rejects an output padding for a forward convolution, where MLX has no such argument,
-    /// and checks the rest as [`ConvOptions::checked`].
+    /// Rejects an output padding for a forward convolution, where MLX has no such argument.
     fn forward_only(&self, op: &'static str) -> Result<()> {
-        self.checked(op)?;
         if self.output_padding.iter().any(|&p| p != 0) {
             return Err(Error::invalid(
                 op,
@@ -107,18 +105,26 @@ impl<const N: usize> ConvOptions<N> {
         }
         Ok(())
     }
-
-    /// Checks what MLX 0.32.2 does not: a group count below 1 makes it divide the channel
-    /// count by zero (SIGFPE).
-    fn checked(&self, op: &'static str) -> Result<()> {
-        check_groups(op, self.groups)
-    }
 }
 
-/// The shared parameter check of every convolution (see [`ConvOptions::checked`]).
-fn check_groups(op: &'static str, groups: i32) -> Result<()> {
+/// The shared check of every convolution: a group count below 1 and a weight with an empty
+/// dimension (no output channels, an empty kernel or no input channels). MLX 0.32.2's CPU
+/// convolution divides the channel count by `groups` before checking it, and by the channel
+/// count (SIGFPE; Python MLX crashes the same way), or hands BLAS a zero leading dimension,
+/// which leaves the output unwritten.
+fn check_weight(op: &'static str, weight: &Array, groups: i32) -> Result<()> {
     if groups < 1 {
         return Err(Error::invalid(op, format!("groups must be at least 1, got {groups}")));
+    }
+    if weight.shape().contains(&0) {
+        return Err(Error::invalid(
+            op,
+            format!(
+                "the weight has shape {:?}: a convolution needs at least one output channel, \
+                 kernel element and input channel",
+                weight.shape()
+            ),
+        ));
     }
     Ok(())
 }
@@ -142,6 +148,7 @@ pub fn conv1d_device(
     options: ConvOptions<1>,
     stream: &Stream,
 ) -> Result<Array> {
+    check_weight("conv1d", weight, options.groups)?;
     options.forward_only("conv1d")?;
     let ConvOptions { stride: [s], padding: [p], dilation: [d], groups, .. } = options;
     ffi::array_out("conv1d", |out| {
@@ -169,6 +176,7 @@ pub fn conv2d_device(
     options: ConvOptions<2>,
     stream: &Stream,
 ) -> Result<Array> {
+    check_weight("conv2d", weight, options.groups)?;
     options.forward_only("conv2d")?;
     let ConvOptions { stride: [s0, s1], padding: [p0, p1], dilation: [d0, d1], groups, .. } =
         options;
@@ -211,6 +219,7 @@ pub fn conv3d_device(
     options: ConvOptions<3>,
     stream: &Stream,
 ) -> Result<Array> {
+    check_weight("conv3d", weight, options.groups)?;
     options.forward_only("conv3d")?;
     let ConvOptions { stride: s, padding: p, dilation: d, groups, .. } = options;
     ffi::array_out("conv3d", |out| {
@@ -255,7 +264,7 @@ pub fn conv_transpose1d_device(
     options: ConvOptions<1>,
     stream: &Stream,
 ) -> Result<Array> {
-    options.checked("conv_transpose1d")?;
+    check_weight("conv_transpose1d", weight, options.groups)?;
     let ConvOptions { stride: [s], padding: [p], dilation: [d], output_padding: [o], groups } =
         options;
     ffi::array_out("conv_transpose1d", |out| {
@@ -295,7 +304,7 @@ pub fn conv_transpose2d_device(
     options: ConvOptions<2>,
     stream: &Stream,
 ) -> Result<Array> {
-    options.checked("conv_transpose2d")?;
+    check_weight("conv_transpose2d", weight, options.groups)?;
     let ConvOptions { stride: s, padding: p, dilation: d, output_padding: o, groups } = options;
     ffi::array_out("conv_transpose2d", |out| {
         // SAFETY: live handles; the output is owned by `array_out`.
@@ -338,7 +347,7 @@ pub fn conv_transpose3d_device(
     options: ConvOptions<3>,
     stream: &Stream,
 ) -> Result<Array> {
-    options.checked("conv_transpose3d")?;
+    check_weight("conv_transpose3d", weight, options.groups)?;
     let ConvOptions { stride: s, padding: p, dilation: d, output_padding: o, groups } = options;
     ffi::array_out("conv_transpose3d", |out| {
         // SAFETY: live handles; the output is owned by `array_out`.
@@ -484,7 +493,7 @@ pub fn conv_general_device(
     options: &ConvGeneralOptions,
     stream: &Stream,
 ) -> Result<Array> {
-    check_groups("conv_general", options.groups)?;
+    check_weight("conv_general", weight, options.groups)?;
     let spatial = input.ndim().saturating_sub(2);
     let stride = per_axis(&options.stride, 1, spatial);
     let lo = per_axis(&options.padding_lo, 0, spatial);

@@ -226,6 +226,12 @@ pub fn linspace_device(
 #[default_device]
 pub fn eye_device(n: i32, m: Option<i32>, k: i32, dtype: Dtype, stream: &Stream) -> Result<Array> {
     let m = m.unwrap_or(n);
+    // MLX 0.32.2 negates `k` in `int` (so `i32::MIN` overflows, and the arange it then builds
+    // took 8 GB; found by the `ops` fuzz target): a matrix without that diagonal is all zeros.
+    let (n64, m64, k64) = (i64::from(n), i64::from(m), i64::from(k));
+    if n >= 0 && m >= 0 && (n == 0 || m == 0 || k64 >= m64 || -k64 >= n64) {
+        return zeros_device(&[n, m], dtype, stream);
+    }
     // SAFETY: live handles; the output is owned by `array_out`.
     ffi::array_out("eye", |out| unsafe { sys::mlx_eye(out, n, m, k, dtype.to_raw(), stream.raw()) })
 }
@@ -257,6 +263,23 @@ pub fn identity_device(n: i32, dtype: Dtype, stream: &Stream) -> Result<Array> {
 #[default_device]
 pub fn tri_device(n: i32, m: Option<i32>, k: i32, dtype: Dtype, stream: &Stream) -> Result<Array> {
     let m = m.unwrap_or(n);
+    // MLX 0.32.2 builds `arange(-k, m - k)` in `int`, which overflows for extreme `k` (as in
+    // `eye`). Every `k <= -n` gives all zeros and every `k >= m` all ones, so `k` is clamped
+    // to `-n..=m`, which changes no result.
+    // It also builds `arange(m - k)`: with `k` clamped that stays below `n + m`, which must fit
+    // `int` (`tri(i32::MAX, i32::MAX, -2)` wrapped to an empty range and came back `[n, 0]`
+    // after evaluating an 8 GB `arange(n)`; found by the `ops` fuzz target).
+    if i64::from(n) + i64::from(m) > i64::from(i32::MAX) {
+        return Err(Error::invalid(
+            "tri",
+            format!("a {n} x {m} triangle overflows MLX's 32-bit index arithmetic"),
+        ));
+    }
+    let k = if n >= 0 && m >= 0 {
+        i32::try_from(i64::from(k).clamp(-i64::from(n), i64::from(m))).unwrap_or(k)
+    } else {
+        k
+    };
     // SAFETY: live handles; the output is owned by `array_out`.
     ffi::array_out("tri", |out| unsafe { sys::mlx_tri(out, n, m, k, dtype.to_raw(), stream.raw()) })
 }

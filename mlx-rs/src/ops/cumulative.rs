@@ -10,18 +10,6 @@ use mlx_sys as sys;
 
 use crate::{Array, Dtype, Result, Stream, ffi};
 
-/// A scan's result, replaced by zeros of its shape and dtype when it has no elements: MLX 0.32.2's
-/// CPU scans divide by the size of the scanned axis and die with SIGFPE when it is 0 (Python
-/// `mx.cumsum(mx.zeros((0,)))` crashes too). MLX has computed the shape and dtype already; an
-/// empty array holds no values, so nothing is lost.
-fn scanned(result: Result<Array>, stream: &Stream) -> Result<Array> {
-    let out = result?;
-    if out.size() != 0 {
-        return Ok(out);
-    }
-    super::zeros_device(out.shape(), out.dtype(), stream)
-}
-
 /// Cumulative sum along `axis` (`None`: the flattened array). `dtype` sets the accumulation and
 /// result type (`None`: as MLX promotes the input, e.g. `bool_` sums as `int32`).
 ///
@@ -42,7 +30,7 @@ pub fn cumsum_device(
     stream: &Stream,
 ) -> Result<Array> {
     let dtype = ffi::optional_dtype(dtype);
-    let result = match axis {
+    let out = match axis {
         // SAFETY: live handles; the output is owned by `array_out`.
         None => ffi::array_out("cumsum", |out| unsafe {
             sys::mlx_cumsum(out, a.raw(), reverse, inclusive, dtype, stream.raw())
@@ -52,7 +40,7 @@ pub fn cumsum_device(
             sys::mlx_cumsum_axis(out, a.raw(), axis, reverse, inclusive, dtype, stream.raw())
         }),
     };
-    scanned(result, stream)
+    super::empty_safe(out, stream)
 }
 
 /// Cumulative product along `axis` (`None`: the flattened array). `dtype` sets the
@@ -75,7 +63,7 @@ pub fn cumprod_device(
     stream: &Stream,
 ) -> Result<Array> {
     let dtype = ffi::optional_dtype(dtype);
-    let result = match axis {
+    let out = match axis {
         // SAFETY: live handles; the output is owned by `array_out`.
         None => ffi::array_out("cumprod", |out| unsafe {
             sys::mlx_cumprod(out, a.raw(), reverse, inclusive, dtype, stream.raw())
@@ -85,7 +73,7 @@ pub fn cumprod_device(
             sys::mlx_cumprod_axis(out, a.raw(), axis, reverse, inclusive, dtype, stream.raw())
         }),
     };
-    scanned(result, stream)
+    super::empty_safe(out, stream)
 }
 
 /// Defines scans without a dtype argument that mlx-c has in two forms: over the flattened array
@@ -101,7 +89,7 @@ macro_rules! scan_ops {
             inclusive: bool,
             stream: &Stream,
         ) -> Result<Array> {
-            let result = match axis {
+            let out = match axis {
                 // SAFETY: live handles; the output is owned by `array_out`.
                 None => ffi::array_out($op, |out| unsafe {
                     sys::$flat(out, a.raw(), reverse, inclusive, stream.raw())
@@ -111,7 +99,7 @@ macro_rules! scan_ops {
                     sys::$axis(out, a.raw(), axis, reverse, inclusive, stream.raw())
                 }),
             };
-            scanned(result, stream)
+            super::empty_safe(out, stream)
         }
     )*};
 }

@@ -7,7 +7,7 @@
 use mlx_macros::default_device;
 use mlx_sys as sys;
 
-use crate::{Array, Dtype, Error, Result, Stream, ffi};
+use crate::{Array, Result, Stream, ffi};
 
 /// Which insertion point [`searchsorted`] returns for values equal to elements of the sequence.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -17,39 +17,6 @@ pub enum SearchSide {
     Left,
     /// The last suitable index (`side="right"`): `sorted[i - 1] <= v < sorted[i]`.
     Right,
-}
-
-/// The result of sorting (or arg-sorting, with `indices`) an array with no elements, made here:
-/// MLX 0.32.2's CPU sort divides by the size of the sorted axis and dies with SIGFPE when it is
-/// 0 (Python `mx.sort(mx.zeros((0,)))` crashes too). `None` when `a` has elements (MLX sorts
-/// it). An axis out of range is an error, as MLX's.
-fn sorted_empty(
-    op: &'static str,
-    a: &Array,
-    axis: Option<i32>,
-    indices: bool,
-    stream: &Stream,
-) -> Result<Option<Array>> {
-    if a.size() != 0 {
-        return Ok(None);
-    }
-    let shape: Vec<i32> = match axis {
-        None => vec![0],
-        Some(axis) => {
-            let ndim = i32::try_from(a.ndim()).unwrap_or(i32::MAX);
-            if axis < -ndim || axis >= ndim {
-                return Err(Error::invalid(
-                    op,
-                    format!("axis {axis} is out of bounds for an array with {ndim} dimensions"),
-                ));
-            }
-            a.shape().to_vec()
-        }
-    };
-    if indices {
-        return super::zeros_device(&shape, Dtype::Uint32, stream).map(Some);
-    }
-    super::reshape_device(a, &shape, stream).map(Some)
 }
 
 /// A sorted copy of `a` along `axis` (`None`: the flattened array, sorted).
@@ -64,17 +31,15 @@ fn sorted_empty(
 /// ```
 #[default_device]
 pub fn sort_device(a: &Array, axis: Option<i32>, stream: &Stream) -> Result<Array> {
-    if let Some(empty) = sorted_empty("sort", a, axis, false, stream)? {
-        return Ok(empty);
-    }
-    match axis {
+    let out = match axis {
         // SAFETY: live handles; the output is owned by `array_out`.
         None => ffi::array_out("sort", |out| unsafe { sys::mlx_sort(out, a.raw(), stream.raw()) }),
         // SAFETY: live handles; the output is owned by `array_out`.
         Some(axis) => ffi::array_out("sort", |out| unsafe {
             sys::mlx_sort_axis(out, a.raw(), axis, stream.raw())
         }),
-    }
+    };
+    super::empty_safe(out, stream)
 }
 
 /// The indices that sort `a` along `axis` (`None`: the flattened array), as `uint32`.
@@ -87,10 +52,7 @@ pub fn sort_device(a: &Array, axis: Option<i32>, stream: &Stream) -> Result<Arra
 /// ```
 #[default_device]
 pub fn argsort_device(a: &Array, axis: Option<i32>, stream: &Stream) -> Result<Array> {
-    if let Some(empty) = sorted_empty("argsort", a, axis, true, stream)? {
-        return Ok(empty);
-    }
-    match axis {
+    let out = match axis {
         None => {
             // SAFETY: live handles; the output is owned by `array_out`.
             ffi::array_out("argsort", |out| unsafe { sys::mlx_argsort(out, a.raw(), stream.raw()) })
@@ -99,7 +61,8 @@ pub fn argsort_device(a: &Array, axis: Option<i32>, stream: &Stream) -> Result<A
         Some(axis) => ffi::array_out("argsort", |out| unsafe {
             sys::mlx_argsort_axis(out, a.raw(), axis, stream.raw())
         }),
-    }
+    };
+    super::empty_safe(out, stream)
 }
 
 /// A copy of `a` partitioned along `axis` (`None`: the flattened array) so that the element at
@@ -117,7 +80,7 @@ pub fn argsort_device(a: &Array, axis: Option<i32>, stream: &Stream) -> Result<A
 /// ```
 #[default_device]
 pub fn partition_device(a: &Array, kth: i32, axis: Option<i32>, stream: &Stream) -> Result<Array> {
-    match axis {
+    let out = match axis {
         // SAFETY: live handles; the output is owned by `array_out`.
         None => ffi::array_out("partition", |out| unsafe {
             sys::mlx_partition(out, a.raw(), kth, stream.raw())
@@ -126,7 +89,8 @@ pub fn partition_device(a: &Array, kth: i32, axis: Option<i32>, stream: &Stream)
         Some(axis) => ffi::array_out("partition", |out| unsafe {
             sys::mlx_partition_axis(out, a.raw(), kth, axis, stream.raw())
         }),
-    }
+    };
+    super::empty_safe(out, stream)
 }
 
 /// The indices (`uint32`) that [`partition`] `a` around `kth` along `axis` (`None`: the
@@ -146,7 +110,7 @@ pub fn argpartition_device(
     axis: Option<i32>,
     stream: &Stream,
 ) -> Result<Array> {
-    match axis {
+    let out = match axis {
         // SAFETY: live handles; the output is owned by `array_out`.
         None => ffi::array_out("argpartition", |out| unsafe {
             sys::mlx_argpartition(out, a.raw(), kth, stream.raw())
@@ -155,7 +119,8 @@ pub fn argpartition_device(
         Some(axis) => ffi::array_out("argpartition", |out| unsafe {
             sys::mlx_argpartition_axis(out, a.raw(), kth, axis, stream.raw())
         }),
-    }
+    };
+    super::empty_safe(out, stream)
 }
 
 /// The `k` largest elements along `axis` (`None`: of the flattened array), in unspecified
@@ -170,7 +135,7 @@ pub fn argpartition_device(
 /// ```
 #[default_device]
 pub fn topk_device(a: &Array, k: i32, axis: Option<i32>, stream: &Stream) -> Result<Array> {
-    match axis {
+    let out = match axis {
         None => {
             // SAFETY: live handles; the output is owned by `array_out`.
             ffi::array_out("topk", |out| unsafe { sys::mlx_topk(out, a.raw(), k, stream.raw()) })
@@ -179,7 +144,8 @@ pub fn topk_device(a: &Array, k: i32, axis: Option<i32>, stream: &Stream) -> Res
         Some(axis) => ffi::array_out("topk", |out| unsafe {
             sys::mlx_topk_axis(out, a.raw(), k, axis, stream.raw())
         }),
-    }
+    };
+    super::empty_safe(out, stream)
 }
 
 /// The indices (`uint32`) at which inserting `values` keeps the 1-D `sorted_sequence` sorted;
