@@ -151,16 +151,19 @@ fn check_header_fits_file(op: &'static str, path: &Path) -> Result<()> {
     check_header_fits(op, &head, len, &path.display().to_string())
 }
 
-/// [`check_header_fits`] for `reader` from its current position, which it is left at.
+/// [`check_header_fits`] for `reader` from its current position, which it is left at. The
+/// reader's calls run under [`user_io`], so a failing or panicking reader is an `Err`.
 fn check_header_fits_reader<R: Read + Seek>(op: &'static str, reader: &mut R) -> Result<()> {
-    let io = |e: std::io::Error| Error::new(ErrorKind::Io, op, format!("the reader failed: {e}"));
-    let start = reader.stream_position().map_err(io)?;
-    let end = reader.seek(SeekFrom::End(0)).map_err(io)?;
-    reader.seek(SeekFrom::Start(start)).map_err(io)?;
-    let mut head = Vec::with_capacity(12);
-    reader.take(12).read_to_end(&mut head).map_err(io)?;
-    reader.seek(SeekFrom::Start(start)).map_err(io)?;
-    check_header_fits(op, &head, end.saturating_sub(start), "the reader's data")
+    let (head, len) = user_io(op, "the reader failed", || {
+        let start = reader.stream_position()?;
+        let end = reader.seek(SeekFrom::End(0))?;
+        reader.seek(SeekFrom::Start(start))?;
+        let mut head = Vec::with_capacity(12);
+        (&mut *reader).take(12).read_to_end(&mut head)?;
+        reader.seek(SeekFrom::Start(start))?;
+        Ok((head, end.saturating_sub(start)))
+    })?;
+    check_header_fits(op, &head, len, "the reader's data")
 }
 
 /// Checks that a `.npy` file holds every byte of `array` after its header: MLX reads a short
