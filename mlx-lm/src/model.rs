@@ -357,6 +357,14 @@ impl Pipeline {
         Ok(Pipeline { group: group.clone(), start, end: start + count(rank) })
     }
 
+    /// [`Pipeline::new`] for `layers`, whose layers this rank does not run are emptied (see
+    /// [`Pipeline::drop_other_layers`]): what each model's `LanguageModel::pipeline` does.
+    pub fn split_layers<L: Module>(layers: &mut [L], group: &Group) -> Result<Pipeline> {
+        let pipeline = Pipeline::new(layers.len(), group)?;
+        pipeline.drop_other_layers(layers)?;
+        Ok(pipeline)
+    }
+
     /// This rank's layers.
     pub fn range(&self) -> std::ops::Range<usize> {
         self.start..self.end

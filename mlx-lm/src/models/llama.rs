@@ -297,9 +297,7 @@ impl LanguageModel for Model {
     }
 
     fn pipeline(&mut self, group: &Group) -> Result<()> {
-        let pipeline = Pipeline::new(self.model.layers.len(), group)?;
-        pipeline.drop_other_layers(&mut self.model.layers)?;
-        self.pipeline = Some(pipeline);
+        self.pipeline = Some(Pipeline::split_layers(&mut self.model.layers, group)?);
         Ok(())
     }
 
