@@ -100,6 +100,16 @@ pub fn generation_prompt() -> Vec<u32> {
     (1000..1064).collect()
 }
 
+/// The long prompt of the MoE presets' prefill cases on a GPU: 512 ids `1000..1512`, where
+/// the experts see thousands of (token, expert) pairs (the grouped kernel's regime).
+pub fn long_prompt() -> Vec<u32> {
+    (1000..1512).collect()
+}
+
+/// Greedy tokens compared before a long-prompt case is timed: few, because MLX's CUDA
+/// reductions are not deterministic and near-uniform random-weight logits then diverge.
+pub const LONG_PROMPT_CHECK_TOKENS: usize = 4;
+
 /// The model cases of `profile`; `examples` is the source folder `examples/` (its configs and
 /// data are named by path).
 pub fn model_cases(profile: Profile, examples: &Path) -> Vec<ModelSpec> {
@@ -140,22 +150,43 @@ pub fn model_cases(profile: Profile, examples: &Path) -> Vec<ModelSpec> {
     };
     let tokens: usize = if quick { 32 } else { 128 };
     for (name, preset) in presets {
-        for metric in ["prefill", "decode"] {
-            let (max_tokens, unit) = match metric {
-                // Two tokens: the first token's time then holds, on both sides, the building of
-                // the second step, as in a long generation.
-                "prefill" => (2, "one prompt token (1 / prompt tok/s of a 64-token prompt)"),
-                _ => (tokens, "one generated token (1 / generation tok/s)"),
+        let long = !quick && name != "mistral-7b-4bit";
+        let cases = ["prefill", "decode", "prefill-512"];
+        for case in &cases[..if long { 3 } else { 2 }] {
+            // Two tokens for prefill: the first token's time then holds, on both sides, the
+            // building of the second step, as in a long generation.
+            let (metric, prompt, check, max_tokens, unit) = match *case {
+                "prefill" => (
+                    "prefill",
+                    generation_prompt(),
+                    tokens,
+                    2,
+                    "one prompt token (1 / prompt tok/s of a 64-token prompt)",
+                ),
+                "prefill-512" => (
+                    "prefill",
+                    long_prompt(),
+                    LONG_PROMPT_CHECK_TOKENS,
+                    2,
+                    "one prompt token (1 / prompt tok/s of a 512-token prompt)",
+                ),
+                _ => (
+                    "decode",
+                    generation_prompt(),
+                    tokens,
+                    tokens,
+                    "one generated token (1 / generation tok/s)",
+                ),
             };
             out.push(ModelSpec {
-                name: format!("generate/{name}/{metric}"),
+                name: format!("generate/{name}/{case}"),
                 group: "generate",
                 example: "generate",
                 script: "python_generate.py",
                 rust_args: strings(&["--preset", &preset, "--weights-seed", "0"]),
                 python_args: strings(&["--preset", &preset, "--seed", "0"]),
                 setup: json!({
-                    "prompt": generation_prompt(), "check_tokens": tokens,
+                    "prompt": prompt, "check_tokens": check,
                     "max_tokens": max_tokens, "metric": metric,
                 }),
                 check: Check::Tokens,
@@ -555,8 +586,13 @@ mod tests {
         let gpu = model_cases(Profile::Gpu, dir);
         let generate: Vec<&str> =
             gpu.iter().filter(|c| c.group == "generate").map(|c| c.name.as_str()).collect();
-        assert_eq!(generate.len(), 8);
+        assert_eq!(generate.len(), 11);
         assert!(generate.contains(&"generate/glm45-air-3bit/decode"), "{generate:?}");
+        assert!(!generate.contains(&"generate/mistral-7b-4bit/prefill-512"), "{generate:?}");
+        let long = gpu.iter().find(|c| c.name == "generate/mixtral-8x7b-4bit/prefill-512").unwrap();
+        assert_eq!(long.setup["prompt"].as_array().unwrap().len(), 512);
+        assert_eq!(long.setup["metric"], "prefill");
+        assert_eq!(long.setup["check_tokens"], LONG_PROMPT_CHECK_TOKENS);
         let decode = gpu.iter().find(|c| c.name == "generate/mistral-7b-4bit/decode").unwrap();
         assert_eq!(decode.setup["max_tokens"], 128);
         assert_eq!(decode.setup["check_tokens"], 128);

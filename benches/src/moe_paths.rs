@@ -156,6 +156,101 @@ fn relative_error(got: &Array, want: &Array) -> Result<f32> {
     Ok(diff / scale.max(1e-30))
 }
 
+/// The checkpoint-format quantization parameters of `shape` at `bits`.
+fn params_for(shape: Shape, bits: i32) -> QuantizationParams {
+    QuantizationParams {
+        group_size: Some(shape.group_size),
+        bits: Some(bits),
+        mode: QuantizationMode::Affine,
+    }
+}
+
+/// Random experts of `shape` in `dtype`, quantized at `bits` and evaluated.
+pub fn expert_weights(shape: Shape, bits: i32, dtype: Dtype) -> Result<Quantized> {
+    let w = random::normal(
+        &[shape.experts, shape.n, shape.k],
+        dtype,
+        0.0,
+        0.02,
+        Some(&random::key(1)?),
+    )?;
+    let q = quantization::quantize(&w, params_for(shape, bits))?;
+    q.weights.eval()?;
+    Ok(q)
+}
+
+/// One sorted expert product ready to run on every path: `tokens` routed as the models route
+/// (top-k of random scores per token, pairs sorted by expert), inputs evaluated.
+pub struct ExpertCase<'a> {
+    q: &'a Quantized,
+    params: QuantizationParams,
+    /// The kernel's input: the tokens (gate/up) or one row per pair (down).
+    x: Array,
+    /// `gather_qmm`'s input: one row per pair, `[pairs, 1, k]`.
+    x_pairs: Array,
+    sorted: BoundedIndices,
+    experts: Array,
+    rows: Option<Array>,
+}
+
+impl<'a> ExpertCase<'a> {
+    /// `tokens` tokens through the experts `q` of `shape`, activations of `dtype`.
+    pub fn new(
+        shape: Shape,
+        q: &'a Quantized,
+        bits: i32,
+        tokens: i32,
+        dtype: Dtype,
+    ) -> Result<Self> {
+        let scores = random::normal(
+            &[tokens, shape.experts],
+            Dtype::Float32,
+            0.0,
+            1.0,
+            Some(&random::key(2)?),
+        )?;
+        let top = BoundedIndices::argpartition(&ops::negative(&scores)?, shape.top_k - 1, -1)?;
+        let flat = top.index((.., ..shape.top_k))?.flatten(0, -1)?;
+        let order = BoundedIndices::argsort(flat.array(), 0)?;
+        let sorted = flat.take(&order, 0)?;
+        let token_of_pair = order.floor_divide(shape.top_k)?;
+        let gathered = shape.projection == "gate/up";
+        let rows_in = if gathered { tokens } else { tokens * shape.top_k };
+        let x = random::normal(&[rows_in, shape.k], dtype, 0.0, 1.0, Some(&random::key(3)?))?;
+        let x_pairs =
+            if gathered { ops::take(&x, &token_of_pair, 0)? } else { x.clone() }.expand_dims(-2)?;
+        let experts = sorted.array().astype(Dtype::Uint32)?;
+        let rows = token_of_pair.array().astype(Dtype::Uint32)?;
+        mlx_rs::transforms::eval(&[&x, &x_pairs, &experts, &rows, sorted.array()])?;
+        let rows = gathered.then_some(rows);
+        Ok(ExpertCase { q, params: params_for(shape, bits), x, x_pairs, sorted, experts, rows })
+    }
+
+    /// Whether `path` can run this case on this device.
+    pub fn supports(&self, path: ExpertMatmul) -> bool {
+        path != ExpertMatmul::Grouped
+            || grouped_qmm_support(self.x.dtype(), self.q, self.params).is_ok()
+    }
+
+    /// The product on `path`, `[pairs, n]` (unevaluated).
+    pub fn run(&self, path: ExpertMatmul) -> Result<Array> {
+        let (q, params) = (self.q, self.params);
+        match path {
+            ExpertMatmul::GatherQmm => {
+                let g = GatherIndices { lhs: None, rhs: Some(&self.sorted), sorted: true };
+                quantization::gather_qmm(&self.x_pairs, q, g, true, params)?.squeeze(-2)
+            }
+            ExpertMatmul::Dequantized => {
+                expert_matmul::dequantized_gather_mm(&self.x_pairs, &self.sorted, q, params)?
+                    .squeeze(-2)
+            }
+            ExpertMatmul::Grouped => {
+                grouped_qmm(&self.x, self.rows.as_ref(), &self.experts, q, params)
+            }
+        }
+    }
+}
+
 /// Measures every path for `shape` at `bits` and each of `tokens`, in `dtype`.
 pub fn measure(
     shape: Shape,
@@ -164,58 +259,25 @@ pub fn measure(
     dtype: Dtype,
     budget_ms: f64,
 ) -> Result<Vec<Measured>> {
-    let params = QuantizationParams {
-        group_size: Some(shape.group_size),
-        bits: Some(bits),
-        mode: QuantizationMode::Affine,
-    };
-    let w = random::normal(
-        &[shape.experts, shape.n, shape.k],
-        dtype,
-        0.0,
-        0.02,
-        Some(&random::key(1)?),
-    )?;
-    let q: Quantized = quantization::quantize(&w, params)?;
-    q.weights.eval()?;
-    drop(w);
-    let gathered = shape.projection == "gate/up";
+    let q = expert_weights(shape, bits, dtype)?;
     let mut out = Vec::new();
     for &t in tokens {
-        let scores =
-            random::normal(&[t, shape.experts], Dtype::Float32, 0.0, 1.0, Some(&random::key(2)?))?;
-        let top = BoundedIndices::argpartition(&ops::negative(&scores)?, shape.top_k - 1, -1)?;
-        let flat = top.index((.., ..shape.top_k))?.flatten(0, -1)?;
-        let order = BoundedIndices::argsort(flat.array(), 0)?;
-        let sorted = flat.take(&order, 0)?;
-        let token_of_pair = order.floor_divide(shape.top_k)?;
-        let pairs = t * shape.top_k;
-        let rows_in = if gathered { t } else { pairs };
-        let x = random::normal(&[rows_in, shape.k], dtype, 0.0, 1.0, Some(&random::key(3)?))?;
-        let x_pairs =
-            if gathered { ops::take(&x, &token_of_pair, 0)? } else { x.clone() }.expand_dims(-2)?;
-        let experts_u32 = sorted.array().astype(Dtype::Uint32)?;
-        let rows_u32 = token_of_pair.array().astype(Dtype::Uint32)?;
-        mlx_rs::transforms::eval(&[&x, &x_pairs, &experts_u32, &rows_u32, sorted.array()])?;
-        let rows = gathered.then_some(&rows_u32);
-
-        let gather = || -> Result<Array> {
-            let g = GatherIndices { lhs: None, rhs: Some(&sorted), sorted: true };
-            quantization::gather_qmm(&x_pairs, &q, g, true, params)
-        };
-        let dequantized = || expert_matmul::dequantized_gather_mm(&x_pairs, &sorted, &q, params);
-        let grouped = || grouped_qmm(&x, rows, &experts_u32, &q, params);
-        let mut ms = vec![
-            (ExpertMatmul::GatherQmm, Some(time_ms(budget_ms, gather)?)),
-            (ExpertMatmul::Dequantized, Some(time_ms(budget_ms, dequantized)?)),
-        ];
-        let mut grouped_error = None;
-        if grouped_qmm_support(dtype, &q, params).is_ok() {
-            grouped_error = Some(relative_error(&grouped()?, &gather()?.squeeze(-2)?)?);
-            ms.push((ExpertMatmul::Grouped, Some(time_ms(budget_ms, grouped)?)));
-        } else {
-            ms.push((ExpertMatmul::Grouped, None));
+        let case = ExpertCase::new(shape, &q, bits, t, dtype)?;
+        let mut ms = Vec::new();
+        for path in [ExpertMatmul::GatherQmm, ExpertMatmul::Dequantized, ExpertMatmul::Grouped] {
+            let time = match case.supports(path) {
+                true => Some(time_ms(budget_ms, || case.run(path))?),
+                false => None,
+            };
+            ms.push((path, time));
         }
+        let grouped_error = match case.supports(ExpertMatmul::Grouped) {
+            true => Some(relative_error(
+                &case.run(ExpertMatmul::Grouped)?,
+                &case.run(ExpertMatmul::GatherQmm)?,
+            )?),
+            false => None,
+        };
         out.push(Measured { shape, bits, tokens: t, ms, grouped_error });
     }
     Ok(out)

@@ -82,17 +82,34 @@ fn check_case(
     p: QuantizationParams,
     gather: bool,
 ) {
-    let start = std::time::Instant::now();
-    let q = experts(e, n, k, dtype, p, 7);
     let num_rows = if gather { pairs / 2 + 1 } else { pairs };
+    let (sorted, rows) = routing(pairs, e, num_rows, 11);
+    check_routing(e, n, k, num_rows, &sorted, gather.then_some(&rows), dtype, p);
+}
+
+/// The kernel against `gather_qmm` for the pairs `sorted` (expert ids) and `rows` (row ids
+/// below `num_rows`, or `None`: pair `p` is row `p`).
+#[allow(clippy::too_many_arguments)]
+fn check_routing(
+    e: i32,
+    n: i32,
+    k: i32,
+    num_rows: i32,
+    sorted: &Array,
+    rows: Option<&Array>,
+    dtype: Dtype,
+    p: QuantizationParams,
+) {
+    let start = std::time::Instant::now();
+    let pairs = i32::try_from(sorted.size()).unwrap();
+    let gather = rows.is_some();
+    let q = experts(e, n, k, dtype, p, 7);
     let x =
         random::normal(&[num_rows, k], dtype, 0.0, 1.0, Some(&random::key(3).unwrap())).unwrap();
-    let (sorted, rows) = routing(pairs, e, num_rows, 11);
-    let rows = gather.then_some(&rows);
-    let got = grouped_qmm(&x, rows, &sorted, &q, p).unwrap();
+    let got = grouped_qmm(&x, rows, sorted, &q, p).unwrap();
     assert_eq!(got.shape(), &[pairs, n]);
     assert_eq!(got.dtype(), dtype);
-    let want = reference(&x, rows, &sorted, &q, p);
+    let want = reference(&x, rows, sorted, &q, p);
     let err = relative_error(&got, &want);
     let tol = if dtype == Dtype::Bfloat16 { 2e-2 } else { 5e-3 };
     assert!(
@@ -138,6 +155,26 @@ fn grouped_qmm_matches_gather_qmm_at_model_shapes() {
     check_case(128, 768, 2048, 1024, bf16, params(64, 4), true);
     check_case(128, 2048, 768, 1000, bf16, params(64, 4), false);
     check_case(8, 14336, 4096, 1024, bf16, params(64, 4), true);
+}
+
+/// Every token routed to the same experts, as a random-weight router with tied scores does:
+/// each chosen expert holds one pair per token, many tiles of one expert.
+#[test]
+fn grouped_qmm_matches_gather_qmm_with_skewed_routing() {
+    if !cuda() {
+        return;
+    }
+    let tokens = 512i32;
+    let chosen = [0u32, 5, 17, 40, 41, 90, 126, 127];
+    let experts: Vec<u32> = chosen.iter().flat_map(|&e| std::iter::repeat_n(e, 512)).collect();
+    let rows: Vec<u32> = chosen.iter().flat_map(|_| 0..tokens.unsigned_abs()).collect();
+    let pairs = i32::try_from(experts.len()).unwrap();
+    let experts = Array::from_slice(&experts, &[pairs]).unwrap();
+    let rows = Array::from_slice(&rows, &[pairs]).unwrap();
+    let (bf16, p) = (Dtype::Bfloat16, params(64, 4));
+    // Qwen3-30B-A3B's gate/up (gathered rows) and down (one row per pair).
+    check_routing(128, 768, 2048, tokens, &experts, Some(&rows), bf16, p);
+    check_routing(128, 2048, 768, pairs, &experts, None, bf16, p);
 }
 
 #[test]

@@ -38,6 +38,8 @@ pub fn config() -> Criterion {
 /// the graph and evaluates it inside the timed closure; the host `build` case times the graph
 /// build alone (its graphs are dropped outside the clock). A case that cannot run on this
 /// device (the fused kernel on a CPU) is skipped with a message.
+// Every bench binary compiles this module; `kernels` builds its own cases.
+#[allow(dead_code)]
 pub fn bench_groups(c: &mut Criterion, groups: &[&str]) {
     let profile = profile();
     eprintln!("mlx-benches: {} profile", profile.name());
