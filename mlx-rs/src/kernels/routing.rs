@@ -18,6 +18,7 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 
 use crate::error::{Error, Result};
 use crate::fast::kernel::{Kernel, KernelBackend, KernelLaunch, KernelSource, TemplateArg};
@@ -120,16 +121,16 @@ pub(crate) fn launch(
     KERNELS.with(|cell| {
         let mut kernels = cell.borrow_mut();
         let key = (source.name, cuda);
-        if !kernels.contains_key(&key) {
-            let body = if cuda { source.cuda_body } else { source.metal_body };
-            let mut ks = KernelSource::new(source.name, source.inputs, source.outputs, body);
-            ks.header = if cuda { CUDA_SOURCE } else { METAL_SOURCE }.to_owned();
-            kernels.insert(key, Kernel::new(backend, &ks)?);
-        }
-        match kernels.get(&key) {
-            Some(kernel) => kernel.apply(inputs, launch),
-            None => Err(Error::invalid(source.name, "kernel unavailable")),
-        }
+        let kernel = match kernels.entry(key) {
+            Entry::Occupied(built) => built.into_mut(),
+            Entry::Vacant(slot) => {
+                let body = if cuda { source.cuda_body } else { source.metal_body };
+                let mut ks = KernelSource::new(source.name, source.inputs, source.outputs, body);
+                ks.header = if cuda { CUDA_SOURCE } else { METAL_SOURCE }.to_owned();
+                slot.insert(Kernel::new(backend, &ks)?)
+            }
+        };
+        kernel.apply(inputs, launch)
     })
 }
 
