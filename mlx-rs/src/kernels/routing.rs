@@ -319,7 +319,7 @@ pub fn softmax_topk(
 ///
 /// ```
 /// use mlx_rs::{Array, kernels};
-/// let logits = Array::from_slice(&[0.0f32, 1.0, 3.0, 1.0 + 2f32.ln()], &[1, 4])?;
+/// let logits = Array::from_slice(&[0.0f32, 1.0, 3.0, 3.0 - 2f32.ln()], &[1, 4])?;
 /// let (inds, w) = kernels::topk_softmax(&logits, 2, false)?;
 /// let (mut i, w) = (inds.array().to_vec::<u32>()?, w.to_vec::<f32>()?);
 /// let (hi, lo) = if i[0] == 2 { (w[0], w[1]) } else { (w[1], w[0]) };
