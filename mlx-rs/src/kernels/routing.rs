@@ -8,7 +8,7 @@
 //! - [`glm_topk`] (GLM-4.5): sigmoid scores, biased and grouped choice, scaled weights.
 //!
 //! Each function's plain path is the models' code on MLX's ops, and it runs whenever the kernel
-//! does not: under [`Fused::Off`](super::Fused::Off), on the CPU, for shapes or dtypes the kernel
+//! does not: under [`Fused::Off`], on the CPU, for shapes or dtypes the kernel
 //! lacks (the `*_support` functions say why), and in training (`training == true`), because the
 //! kernels have no VJP and LoRA trains the router.
 //!
