@@ -4,12 +4,13 @@
 //! correction bias, grouped top-k routing and shared experts.
 
 use mlx_rs::distributed::Group;
+use mlx_rs::kernels::{self, GroupedTopk};
 use mlx_rs::nn::cache::{Cache, CacheMask};
 use mlx_rs::nn::{
     AdaptableLinear, Embedding, Linear, MaybeQuantized, Module, Param, RmsNorm, RoPE, SwitchGlu,
 };
 use mlx_rs::ops::{self, BoundedIndices};
-use mlx_rs::{Array, Context, Dtype, Ellipsis, Error, Result};
+use mlx_rs::{Array, Context, Dtype, Error, Result};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -174,18 +175,10 @@ impl Attention {
     }
 }
 
-/// mlx-lm's `group_expert_select`: the `top_k` experts of each token and their weights from the
-/// router's logits `gates` (`[..., experts]`).
-///
-/// The scores are `sigmoid(gates)` in float32. The experts are chosen on the scores plus
-/// `e_score_correction_bias`: with `n_group > 1` the experts form `n_group` groups, each group
-/// is rated by the sum of its two best biased scores, and the biased scores of all but the best
-/// `topk_group` groups are set to `0.0` before the top-k choice. The weights are the
-/// chosen experts' un-biased scores, normalised to sum to one when `norm_topk_prob` (and
-/// `top_k > 1`), times `routed_scaling_factor`.
-///
-/// Returns the expert indices (`[..., top_k]`, in no particular order) and their float32
-/// weights.
+/// mlx-lm's `group_expert_select`: the `top_k` experts of each token and their float32 weights
+/// from the router's logits `gates` (`[..., experts]`), on MLX's plain (differentiable) ops; see
+/// [`kernels::glm_topk`] for the rule. [`MoEGate::forward`] runs the same through the fused
+/// kernel where it can.
 pub fn group_expert_select(
     gates: &Array,
     e_score_correction_bias: &Array,
@@ -195,28 +188,8 @@ pub fn group_expert_select(
     routed_scaling_factor: f32,
     norm_topk_prob: bool,
 ) -> Result<(BoundedIndices, Array)> {
-    let orig_scores = gates.astype(Dtype::Float32)?.sigmoid()?;
-    let mut scores = (&orig_scores + e_score_correction_bias)?;
-    let k = n_group - topk_group;
-    if n_group > 1 && k > 0 {
-        let grouped = scores.unflatten(-1, [n_group, -1])?;
-        let group_scores = ops::topk(&grouped, 2, Some(-1))?.sum(-1, true)?;
-        let group_idx = BoundedIndices::argpartition(&group_scores, k - 1, -2)?
-            .index((Ellipsis, ..k, ..))?
-            .stop_gradient()?;
-        scores =
-            ops::put_along_axis(&grouped, group_idx.array(), &Array::scalar(0.0f32), Some(-2))?
-                .flatten(-2, -1)?;
-    }
-    let inds = BoundedIndices::argpartition(&scores.negative()?, top_k - 1, -1)?
-        .index((Ellipsis, ..top_k))?
-        .stop_gradient()?;
-    let mut weights = ops::take_along_axis(&orig_scores, &inds, -1)?;
-    if top_k > 1 && norm_topk_prob {
-        let denominator = weights.sum(-1, true)?;
-        weights = (&weights / &denominator)?;
-    }
-    Ok((inds, (weights * routed_scaling_factor)?))
+    let params = GroupedTopk { top_k, n_group, topk_group, routed_scaling_factor, norm_topk_prob };
+    kernels::glm_topk(gates, e_score_correction_bias, &params, true)
 }
 
 /// The router: `weight` `[experts, hidden]` and the selection bias `e_score_correction_bias`
@@ -258,17 +231,18 @@ impl MoEGate {
         })
     }
 
-    /// The experts and weights of each token of `x` (see [`group_expert_select`]).
-    pub fn forward(&self, x: &Array) -> Result<(BoundedIndices, Array)> {
-        group_expert_select(
-            &x.matmul(self.weight.t()?)?,
-            &self.e_score_correction_bias,
-            self.top_k,
-            self.n_group,
-            self.topk_group,
-            self.routed_scaling_factor,
-            self.norm_topk_prob,
-        )
+    /// The experts and weights of each token of `x` (see [`kernels::glm_topk`]; the fused
+    /// kernel runs only outside `training`).
+    pub fn forward(&self, x: &Array, training: bool) -> Result<(BoundedIndices, Array)> {
+        let params = GroupedTopk {
+            top_k: self.top_k,
+            n_group: self.n_group,
+            topk_group: self.topk_group,
+            routed_scaling_factor: self.routed_scaling_factor,
+            norm_topk_prob: self.norm_topk_prob,
+        };
+        let gates = x.matmul(self.weight.t()?)?;
+        kernels::glm_topk(&gates, &self.e_score_correction_bias, &params, training)
     }
 }
 
@@ -309,9 +283,10 @@ impl MoE {
 
     /// `sum_k weight_k * expert_k(x) (+ shared(x))`, in `x`'s dtype.
     pub fn forward(&self, x: &Array) -> Result<Array> {
-        let (inds, scores) = self.gate.forward(x)?;
+        let training = self.training();
+        let (inds, scores) = self.gate.forward(x, training)?;
         let y = self.switch_mlp.forward(x, &inds)?;
-        let y = (&y * scores.expand_dims(-1)?)?.sum(-2, false)?.astype(y.dtype())?;
+        let y = kernels::gather_add(&y, &scores, Some(y.dtype()), training)?;
         let y = match &self.shared_experts {
             Some(shared) => (&y + shared.forward(x)?)?,
             None => y,

@@ -8,8 +8,8 @@ use mlx_rs::nn::cache::{Cache, CacheMask};
 use mlx_rs::nn::{
     AdaptableLinear, Embedding, Linear, MaybeQuantized, Module, RmsNorm, RoPE, SwitchGlu,
 };
-use mlx_rs::ops::{self, BoundedIndices};
-use mlx_rs::{Array, Ellipsis, Error, Result};
+use mlx_rs::{Array, Error, Result};
+use mlx_rs::{kernels, ops};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -198,14 +198,11 @@ impl MixtralSparseMoeBlock {
     /// Routes each token of `x` (`[..., hidden]`) to its top-k experts and sums their outputs
     /// weighted by the softmax of the selected router logits.
     pub fn forward(&self, x: &Array) -> Result<Array> {
+        let training = self.training();
         let gates = self.gate.forward(x)?;
-        let k = self.num_experts_per_tok;
-        let inds = BoundedIndices::argpartition(&gates.negative()?, k - 1, -1)?
-            .index((Ellipsis, ..k))?
-            .stop_gradient()?;
-        let scores = ops::take_along_axis(&gates, &inds, -1)?.softmax(-1, true)?;
+        let (inds, scores) = kernels::topk_softmax(&gates, self.num_experts_per_tok, training)?;
         let y = self.switch_mlp.forward(x, &inds)?;
-        let y = (y * scores.expand_dims(-1)?)?.sum(-2, false)?;
+        let y = kernels::gather_add(&y, &scores, None, training)?;
         mlx_rs::nn::all_sum_if(y, self.sharding_group.as_ref())
     }
 

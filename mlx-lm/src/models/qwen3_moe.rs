@@ -8,8 +8,8 @@ use mlx_rs::nn::cache::{Cache, CacheMask};
 use mlx_rs::nn::{
     AdaptableLinear, Embedding, Linear, MaybeQuantized, Module, RmsNorm, RoPE, SwitchGlu,
 };
-use mlx_rs::ops::{self, BoundedIndices};
-use mlx_rs::{Array, Ellipsis, Error, Result};
+use mlx_rs::{Array, Error, Result};
+use mlx_rs::{kernels, ops};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -120,16 +120,12 @@ impl SparseMoeBlock {
     /// Routes each position of `x` `(..., dim)` to its top-k experts and mixes their outputs by
     /// the router's (softmax, accumulated in float32) probabilities.
     pub fn forward(&self, x: &Array) -> Result<Array> {
-        let k = self.top_k;
-        let gates = self.gate.forward(x)?.softmax(-1, true)?;
-        let inds = BoundedIndices::argpartition(&gates, -k, -1)?.index((Ellipsis, -k..))?;
-        let inds = inds.stop_gradient()?;
-        let mut scores = ops::take_along_axis(&gates, &inds, -1)?;
-        if self.norm_topk_prob {
-            scores = (&scores / scores.sum(-1, true)?)?;
-        }
+        let training = self.training();
+        let gates = self.gate.forward(x)?;
+        let (inds, scores) =
+            kernels::softmax_topk(&gates, self.top_k, self.norm_topk_prob, training)?;
         let y = self.switch_mlp.forward(x, &inds)?;
-        let y = (&y * scores.expand_dims(-1)?)?.sum(-2, false)?.astype(y.dtype())?;
+        let y = kernels::gather_add(&y, &scores, Some(y.dtype()), training)?;
         mlx_rs::nn::all_sum_if(y, self.sharding_group.as_ref())
     }
 

@@ -6,6 +6,9 @@
 //!   products.
 //! - [`expert_matmul`]: which of `gather_qmm`, dequantize-then-`gather_mm` and [`grouped_qmm()`]
 //!   an MoE layer uses, from measured crossovers.
+//! - [`routing`]: an MoE layer's router (top-k experts and weights) for Qwen3-MoE
+//!   ([`softmax_topk`]), Mixtral ([`topk_softmax`]) and GLM-4.5 ([`glm_topk`]), one kernel per
+//!   token row; [`gather_add()`] mixes the chosen experts' outputs.
 //!
 //! [`set_fused`] chooses the policy for the whole process: [`Fused::Off`] keeps MLX's own ops
 //! everywhere, [`Fused::On`] uses every kernel wherever it supports the case, and
@@ -13,14 +16,21 @@
 //! Every kernel falls back to MLX's ops for cases it does not handle (CPU, float32, shapes).
 
 pub mod expert_matmul;
+pub mod gather_add;
 pub mod grouped_qmm;
+pub mod routing;
 
 use std::fmt;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU8, Ordering};
 
 pub use expert_matmul::ExpertMatmul;
+pub use gather_add::{gather_add, gather_add_support};
 pub use grouped_qmm::{grouped_qmm, grouped_qmm_support};
+pub use routing::{
+    GroupedTopk, glm_topk, glm_topk_support, softmax_topk, softmax_topk_support, topk_softmax,
+    topk_softmax_support,
+};
 
 /// Where model code uses the crate's own kernels in place of MLX's ops.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]

@@ -92,6 +92,12 @@ impl BoundedIndices {
         BoundedIndices { array, bound }
     }
 
+    /// Indices written by one of the crate's own kernels, which clamps every value it writes
+    /// into `[0, bound)` (`kernels::routing`). Not public: only this crate can vouch for it.
+    pub(crate) fn from_kernel(array: Array, bound: i64) -> BoundedIndices {
+        Self::new(array, bound)
+    }
+
     /// The exclusive upper bound on the values.
     pub fn bound(&self) -> i64 {
         self.bound
