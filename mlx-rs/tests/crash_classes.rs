@@ -8,13 +8,14 @@
 //! prints the case's outcome and then checks that the process still computes; the parent asserts
 //! that the child exited 0 having printed the expected error.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::Command;
 
 use mlx_rs::ops::{ConvGeneralOptions, ConvOptions};
 use mlx_rs::quantization::{self, GatherIndices, QuantizationMode, QuantizationParams, Quantized};
 use mlx_rs::transforms::{self, CustomRules};
-use mlx_rs::{Array, Dtype, Index, Result, io, memory, ops};
+use mlx_rs::{Array, Dtype, Index, Result, io, linalg, memory, ops};
 
 const CASE: &str = "MLX_RS_CRASH_CASE";
 
@@ -85,6 +86,65 @@ fn quantized() -> Quantized {
 
 fn params(group_size: i32, bits: i32) -> QuantizationParams {
     QuantizationParams { group_size: Some(group_size), bits: Some(bits), ..Default::default() }
+}
+
+/// A float32 vector `0, 1, .., n - 1`.
+fn counting(n: i32) -> Array {
+    let data: Vec<f32> = (0..n).map(|i| i as f32).collect();
+    Array::from_slice(&data, &[n]).unwrap()
+}
+
+/// Cuts the file at `path` to `len` bytes. A cut before the data makes MLX 0.32.2's read fail; a
+/// cut inside the data does not: its reader repeats the bytes it got (it does not advance the
+/// offset after a short read), see the io module's docs.
+fn truncate(path: &PathBuf, len: u64) {
+    std::fs::OpenOptions::new().write(true).open(path).unwrap().set_len(len).unwrap();
+}
+
+/// `Err: message` of `a`'s evaluation, which must fail twice with the same message.
+fn fails_twice(a: &Array) -> String {
+    let first = err(a.eval());
+    let second = err(a.eval());
+    assert_eq!(first, second, "the second evaluation must fail as the first");
+    first
+}
+
+/// After `failed` failed: arrays built from it before and after fail, through every way of
+/// evaluating, with the same message; an unrelated array still computes.
+fn derived_fail(failed: &Array, built_before: &Array) -> String {
+    let message = err(failed.eval());
+    let built_after = ops::add(failed, &Array::scalar(1.0f32)).unwrap();
+    let sum = failed.sum(.., false).unwrap();
+    let outcomes = [
+        err(built_before.eval()),
+        err(built_after.to_vec::<f32>()),
+        err(sum.item::<f32>()),
+        err(transforms::eval(&[&built_after, &sum])),
+        err(transforms::async_eval(&[&built_before]).and_then(|()| built_before.eval())),
+    ];
+    // `Err: op: message`: the op differs, MLX's message is the same.
+    let mlx_message = message.splitn(3, ": ").nth(2).unwrap();
+    for outcome in &outcomes {
+        assert!(outcome.ends_with(mlx_message), "{outcome} does not end with {mlx_message}");
+    }
+    let unrelated = counting(8).sum(.., false).unwrap();
+    assert_eq!(unrelated.item::<f32>().unwrap(), 28.0);
+    format!("derived: {} fail", outcomes.len())
+}
+
+/// Once the file is whole again, a new load reads it. The failed array never shows the bytes of
+/// the failed read: it stays failed when MLX had scheduled it before the read failed, and it
+/// kept its load, so it reads the whole file now, when the error came while MLX was still
+/// scheduling (which of the two depends on when the read fails).
+fn restored_file(failed: &Array, reloaded: &Array) -> String {
+    let expected = (4095.0 * 4096.0) / 2.0;
+    let sum = reloaded.sum(.., false).unwrap().item::<f32>().unwrap();
+    assert_eq!(sum, expected);
+    match failed.sum(.., false).and_then(|s| s.item::<f32>()) {
+        Ok(again) => assert_eq!(again, expected),
+        Err(e) => assert!(e.message().contains("Unable to read from file"), "{e}"),
+    }
+    format!("restored: reloaded sum {sum}")
 }
 
 /// Runs the case `name` in this process and returns its outcome line.
@@ -213,16 +273,47 @@ fn run_case(name: &str) -> String {
             let path = temp_file("short.st", &bytes);
             err(io::load_safetensors(&path).map(|(a, _)| a.len()))
         }
+        // A failed evaluation stays failed: MLX 0.32.2 marks an array evaluated when it schedules
+        // it, so a second `eval` returned `Ok` over bytes the failed work never wrote.
         "npy_truncated_after_load" => {
-            let data: Vec<f32> = (0..4096).map(|i| i as f32).collect();
             let path = temp_file("trunc.npy", b"");
-            io::save(&path, &Array::from_slice(&data, &[4096]).unwrap()).unwrap();
+            io::save(&path, &counting(4096)).unwrap();
             let a = io::load(&path).unwrap();
-            let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
-            file.set_len(200).unwrap();
-            let first = err(a.eval());
-            let second = err(a.eval());
-            format!("{first} / then {second}")
+            truncate(&path, 8);
+            let built_before = ops::multiply(&a, &Array::scalar(2.0f32)).unwrap();
+            let first = fails_twice(&a);
+            let derived = derived_fail(&a, &built_before);
+            std::fs::write(&path, b"").unwrap();
+            io::save(&path, &counting(4096)).unwrap();
+            let restored = restored_file(&a, &io::load(&path).unwrap());
+            format!("{first} / {derived} / {restored}")
+        }
+        "safetensors_truncated_after_load" => {
+            let path = temp_file("trunc.safetensors", b"");
+            let arrays = HashMap::from([("w", counting(4096))]);
+            io::save_safetensors(&path, &arrays, &HashMap::<&str, &str>::new()).unwrap();
+            let w = io::load_safetensors(&path).unwrap().0.remove("w").unwrap();
+            truncate(&path, 8);
+            let built_before = ops::multiply(&w, &Array::scalar(2.0f32)).unwrap();
+            // Scheduled by `async_eval`: the failure shows when the array is waited for, or in
+            // `async_eval` itself when the read fails while MLX is still scheduling.
+            if let Err(e) = transforms::async_eval(&[&w]) {
+                assert!(e.message().contains("Unable to read from file"), "{e}");
+            }
+            let first = fails_twice(&w);
+            let derived = derived_fail(&w, &built_before);
+            io::save_safetensors(&path, &arrays, &HashMap::<&str, &str>::new()).unwrap();
+            let reloaded = io::load_safetensors(&path).unwrap().0.remove("w").unwrap();
+            let restored = restored_file(&w, &reloaded);
+            format!("{first} / {derived} / {restored}")
+        }
+        "inv_singular_stays_failed" => {
+            // MLX 0.32.2's CPU inverse reports LAPACK's failure from its scheduled work.
+            let a = linalg::inv(&ops::zeros(&[2, 2], Dtype::Float32).unwrap()).unwrap();
+            let built_before = ops::multiply(&a, &Array::scalar(2.0f32)).unwrap();
+            let first = fails_twice(&a);
+            let derived = derived_fail(&a, &built_before);
+            format!("{first} / {derived}")
         }
         // Found by fuzzing (fuzz/README.md).
         "scans_of_empty_arrays" => {
@@ -504,15 +595,9 @@ cases! {
     conv_groups_0 => "groups must be at least 1, got 0",
     sort_empty_axis => "Ok: sort [3, 0], argsort [3, 0]",
     cumsum_empty => "Ok: 4 empty scans",
-}
-
-/// A lazily loaded file truncated before evaluation: the first `eval` fails, and the second
-/// must fail too (MLX 0.32.2 marks the array evaluated before its read runs, so the second
-/// `eval` returns `Ok` over a buffer the read never filled).
-#[test]
-#[ignore = "not fixed: MLX 0.32.2 keeps no failed state on an array; see the note in io"]
-fn npy_truncated_after_load() {
-    in_child("npy_truncated_after_load", "then Err");
+    npy_truncated_after_load => "Err: eval: [read] Unable to read from file. / derived: 5 fail / restored: reloaded sum 8386560",
+    safetensors_truncated_after_load => "Err: eval: [read] Unable to read from file. / derived: 5 fail / restored: reloaded sum 8386560",
+    inv_singular_stays_failed => "Err: eval: [Inverse::eval_cpu] LU factorization failed with error code 1 / derived: 5 fail",
 }
 
 /// A GGUF file the fuzzer found that crashed MLX 0.32.2's GGUF reader (gguflib): it holds a

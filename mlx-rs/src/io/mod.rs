@@ -8,10 +8,12 @@
 //! | GGUF (named arrays + [`GgufMetadata`]) | [`load_gguf`] | [`save_gguf`] |
 //!
 //! Loading from a path is lazy: the header is read and checked (shapes, sizes, the file's
-//! length) when loading, the data when the arrays are evaluated. A file that is truncated or
-//! rewritten between the two makes the evaluation fail; MLX 0.32.2 has by then marked the array
-//! evaluated, so a second evaluation of the same array returns `Ok` over data that was never
-//! read. Drop an array whose evaluation failed (or load the file again) rather than retrying it.
+//! length) when loading, the data when the arrays are evaluated, so the file must not change in
+//! between. A file cut before its data makes the evaluation fail, and the array stays failed
+//! (every later evaluation of it, or of an array built from it, gives the same error; see the
+//! README's "Guarantees"): load the file again. A file cut inside its data is not detected:
+//! MLX 0.32.2's reader does not advance its offset after a short read and repeats the bytes it
+//! got.
 //!
 //! ```
 //! use std::collections::HashMap;
