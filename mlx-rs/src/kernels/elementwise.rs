@@ -1,9 +1,9 @@
 //! What the elementwise kernels ([`activation`](super::activation) and
-//! [`dropout`](super::dropout)) share: which GPU backend runs them, how they are launched over a
+//! [`dropout`](mod@super::dropout)) share: which GPU backend runs them, how they are launched over a
 //! flat array, and the measured-crossover table that [`Fused::Auto`] reads.
 //!
 //! Every elementwise kernel works on one flat row-contiguous array of `n` elements; each GPU
-//! thread takes [`vector_width`] consecutive elements (16 bytes of each input), so a launch has
+//! thread takes `vector_width` consecutive elements (16 bytes of each input), so a launch has
 //! `ceil(n / width)` threads and the last one takes the tail.
 
 use crate::fast::kernel::KernelBackend;

@@ -30,7 +30,7 @@ impl Dropout {
 
     /// Applies dropout with the global random state (seed it with
     /// [`random::seed`](crate::random::seed)), through
-    /// [`kernels::dropout`] (the fused kernel where the policy allows; the same values either
+    /// [`kernels::dropout()`] (the fused kernel where the policy allows; the same values either
     /// way).
     pub fn forward(&self, x: &Array) -> Result<Array> {
         if !self.training {
