@@ -13,6 +13,9 @@
 //! The `moe_paths` binary times the expert-matmul paths of MoE layers (`gather_qmm`,
 //! dequantized, the crate's grouped kernel) against each other and writes their crossovers
 //! ([`moe_paths`]).
+//!
+//! The `fused_paths` binary times the fused elementwise kernels (gated activations, dropout)
+//! against MLX's ops and their compiled form ([`fused_paths`]).
 
 pub mod chart;
 pub mod clamp;
@@ -20,6 +23,7 @@ pub mod cli;
 pub mod compare;
 pub mod env;
 pub mod floor;
+pub mod fused_paths;
 pub mod models;
 pub mod moe_paths;
 pub mod python;

@@ -133,7 +133,7 @@ impl Measured {
 
 /// Median milliseconds of evaluating `f`, after 2 warm-up runs, over at least 5 runs and about
 /// `budget_ms`.
-fn time_ms(budget_ms: f64, mut f: impl FnMut() -> Result<Array>) -> Result<f64> {
+pub fn time_ms(budget_ms: f64, mut f: impl FnMut() -> Result<Array>) -> Result<f64> {
     for _ in 0..2 {
         f()?.eval()?;
     }

@@ -4,10 +4,8 @@
 
 use mlx_rs::distributed::Group;
 use mlx_rs::nn::cache::{Cache, KVCache, PromptCache, RotatingKVCache};
-use mlx_rs::nn::{
-    AdaptableLinear, Embedding, Linear, MaybeQuantized, Module, RmsNorm, RoPE, swiglu,
-};
-use mlx_rs::{Array, Error, Result};
+use mlx_rs::nn::{AdaptableLinear, Embedding, Linear, MaybeQuantized, Module, RmsNorm, RoPE};
+use mlx_rs::{Array, Error, Result, kernels};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -162,9 +160,10 @@ impl Mlp {
         })
     }
 
-    /// `down(silu(gate(x)) * up(x))`.
+    /// `down(silu(gate(x)) * up(x))`, the gate through [`kernels::swiglu`].
     pub fn forward(&self, x: &Array) -> Result<Array> {
-        self.down_proj.forward(&swiglu(&self.gate_proj.forward(x)?, &self.up_proj.forward(x)?)?)
+        let h = kernels::swiglu(&self.gate_proj.forward(x)?, &self.up_proj.forward(x)?)?;
+        self.down_proj.forward(&h)
     }
 
     /// Splits the hidden features across `group` ([`shard_mlp`]): with its own all-sum, or

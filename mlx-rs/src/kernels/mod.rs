@@ -4,6 +4,8 @@
 //! - [`grouped_qmm()`]: the quantized expert matmul of mixture-of-experts layers for many
 //!   (token, expert) pairs (prefill), one CUDA kernel in place of `gather_qmm`'s per-pair
 //!   products.
+//! - [`swiglu()`], [`geglu()`] ([`activation`]) and [`dropout()`] ([`dropout`](mod@dropout)):
+//!   fused elementwise kernels (CUDA and Metal) for feed-forward blocks and training.
 //! - [`expert_matmul`]: which of `gather_qmm`, dequantize-then-`gather_mm` and [`grouped_qmm()`]
 //!   an MoE layer uses, from measured crossovers.
 //! - [`routing`]: an MoE layer's router (top-k experts and weights) for Qwen3-MoE
@@ -15,6 +17,9 @@
 //! [`Fused::Auto`] (the default) only where it measured faster on the device and shape class.
 //! Every kernel falls back to MLX's ops for cases it does not handle (CPU, float32, shapes).
 
+pub mod activation;
+pub mod dropout;
+pub mod elementwise;
 pub mod expert_matmul;
 pub mod gather_add;
 pub mod grouped_qmm;
@@ -24,6 +29,8 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU8, Ordering};
 
+pub use activation::{GatedActivation, gated_support, geglu, swiglu};
+pub use dropout::{dropout, dropout_support};
 pub use expert_matmul::ExpertMatmul;
 pub use gather_add::{gather_add, gather_add_support};
 pub use grouped_qmm::{grouped_qmm, grouped_qmm_support};

@@ -2,7 +2,7 @@
 
 use crate::error::{Error, Result};
 use crate::nn::Module;
-use crate::{Array, random};
+use crate::{Array, kernels};
 
 /// Zeroes each element with probability `p` in training mode and scales the rest by
 /// `1 / (1 - p)`; the identity in evaluation mode (`mlx.nn.Dropout`).
@@ -28,13 +28,15 @@ impl Dropout {
         1.0 - self.keep
     }
 
-    /// Applies dropout with the global random state (seed it with [`random::seed`]).
+    /// Applies dropout with the global random state (seed it with
+    /// [`random::seed`](crate::random::seed)), through
+    /// [`kernels::dropout()`] (the fused kernel where the policy allows; the same values either
+    /// way).
     pub fn forward(&self, x: &Array) -> Result<Array> {
-        if self.keep == 1.0 || !self.training {
+        if !self.training {
             return Ok(x.clone());
         }
-        let mask = random::bernoulli(&Array::scalar(self.keep), Some(x.shape()), None)?;
-        (&mask * x)? * (1.0 / self.keep)
+        kernels::dropout::dropout_keep(x, self.keep, None)
     }
 }
 

@@ -3,10 +3,10 @@
 
 use crate::error::{Context, Error, Result};
 use crate::kernels::expert_matmul::{self, ExpertMatmul, dequantized_gather_mm};
-use crate::kernels::{self, grouped_qmm};
+use crate::kernels::{self, grouped_qmm, swiglu};
 use crate::nn::linear::uniform_init;
 use crate::nn::quantized::{check_biases, resolve};
-use crate::nn::{AdaptableSwitchLinear, MaybeQuantized, Module, Param, ToQuantized, swiglu};
+use crate::nn::{AdaptableSwitchLinear, MaybeQuantized, Module, Param, ToQuantized};
 use crate::ops::{self, BoundedIndices, IndexArray};
 use crate::quantization::{self, GatherIndices, QuantizationMode, QuantizationParams, Quantized};
 use crate::{Array, Dtype};
