@@ -1,4 +1,4 @@
-//! `fused_paths`: the fused elementwise kernels (gated activations, dropout) timed against MLX's
+//! `fused_paths`: the fused kernels (gated activations, dropout, MoE routers, gather-add) timed against MLX's
 //! ops and their compiled form at the presets' shapes (see `mlx_benches::fused_paths`).
 //!
 //! `fused_paths [--quick] [--tokens 1,2,4,...] [--budget-ms MS] [--out DIR]`: `--quick` takes
@@ -84,10 +84,8 @@ fn run() -> Result<(), String> {
     json["run"] = info.to_json();
     json["dtype"] = dtype.to_string().into();
     let stem = format!("fused-paths-{}", info.device_kind());
-    let md = format!(
-        "# Fused elementwise kernels ({}, MLX {}, {dtype})\n\n{table}",
-        info.device, info.mlx_version
-    );
+    let md =
+        format!("# Fused kernels ({}, MLX {}, {dtype})\n\n{table}", info.device, info.mlx_version);
     let path = write_results(&out, &stem, &json, &md)?;
     println!("wrote {}", path.display());
     Ok(())

@@ -7,7 +7,7 @@
 //! `ceil(n / width)` threads and the last one takes the tail.
 
 use crate::fast::kernel::KernelBackend;
-use crate::kernels::{Fused, on_cuda_gpu};
+use crate::kernels::Fused;
 use crate::{Array, Dtype};
 
 /// Threads per block (CUDA) or thread group (Metal).
@@ -22,19 +22,11 @@ pub struct SizeCrossover {
     pub from_elements: usize,
 }
 
-/// The GPU backend that runs the crate's elementwise kernels on the thread's default stream:
-/// CUDA or Metal when the loaded MLX has it and the stream is on the GPU.
+/// The GPU backend that runs the crate's elementwise kernels on the thread's default stream
+/// ([`gpu_backend`](super::gpu_backend)), or why there is none.
 pub(crate) fn gpu_backend() -> std::result::Result<KernelBackend, String> {
-    if on_cuda_gpu() {
-        return Ok(KernelBackend::Cuda);
-    }
-    let on_gpu = crate::Stream::thread_default()
-        .and_then(|s| s.device())
-        .is_ok_and(|d| d.device_type() == crate::DeviceType::Gpu);
-    if KernelBackend::Metal.is_available() && on_gpu {
-        return Ok(KernelBackend::Metal);
-    }
-    Err("needs MLX's CUDA or Metal backend and the default stream on the GPU".into())
+    super::gpu_backend()
+        .ok_or_else(|| "needs MLX's CUDA or Metal backend and the default stream on the GPU".into())
 }
 
 /// Why the elementwise kernels cannot take `x` (float32, bfloat16 or float16, 1 to `i32::MAX`

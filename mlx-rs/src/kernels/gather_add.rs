@@ -5,7 +5,8 @@
 
 use crate::error::{Error, Result};
 use crate::fast::kernel::{KernelLaunch, TemplateArg};
-use crate::kernels::routing::{RoutingKernel, RoutingSource, gpu_backend, launch, use_kernel};
+use crate::kernels::gpu_backend;
+use crate::kernels::routing::{RoutingKernel, RoutingSource, launch, use_kernel};
 use crate::{Array, Dtype};
 
 /// The most experts per token the kernel sums.

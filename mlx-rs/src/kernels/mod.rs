@@ -91,6 +91,19 @@ pub(crate) fn on_cuda_gpu() -> bool {
             .is_ok_and(|d| d.device_type() == crate::DeviceType::Gpu)
 }
 
+/// The GPU backend whose kernels this crate can launch on the thread's default stream: CUDA or
+/// Metal when the loaded MLX has it and the stream is on the GPU.
+pub(crate) fn gpu_backend() -> Option<crate::fast::kernel::KernelBackend> {
+    use crate::fast::kernel::KernelBackend;
+    if on_cuda_gpu() {
+        return Some(KernelBackend::Cuda);
+    }
+    let on_gpu = crate::Stream::thread_default()
+        .and_then(|s| s.device())
+        .is_ok_and(|d| d.device_type() == crate::DeviceType::Gpu);
+    (on_gpu && KernelBackend::Metal.is_available()).then_some(KernelBackend::Metal)
+}
+
 static POLICY: AtomicU8 = AtomicU8::new(0);
 
 /// Sets the fused-kernel policy of the process (it applies to graphs built afterwards).

@@ -22,9 +22,9 @@ use std::collections::hash_map::Entry;
 
 use crate::error::{Error, Result};
 use crate::fast::kernel::{Kernel, KernelBackend, KernelLaunch, KernelSource, TemplateArg};
-use crate::kernels::{Fused, fused, on_cuda_gpu};
+use crate::kernels::{Fused, fused, gpu_backend};
 use crate::ops::{self, BoundedIndices};
-use crate::{Array, DeviceType, Dtype, Ellipsis, Stream};
+use crate::{Array, Dtype, Ellipsis};
 
 const CUDA_SOURCE: &str = include_str!("routing.cu");
 const METAL_SOURCE: &str = include_str!("routing.metal");
@@ -61,20 +61,9 @@ pub struct RoutingCrossover {
 }
 
 /// The crossovers [`Fused::Auto`] follows, filled from GPU measurements of
-/// `cargo run --release -p mlx-benches --bin routing_paths`. Nothing is measured yet, so the
+/// `cargo run --release -p mlx-benches --bin fused_paths`. Nothing is measured yet, so the
 /// table is empty and `Auto` keeps the plain ops for every routing kernel (as `Off` does).
 pub const CUDA_CROSSOVERS: &[RoutingCrossover] = &[];
-
-/// The GPU backend of the thread's default stream whose kernels this crate can launch.
-pub(crate) fn gpu_backend() -> Option<KernelBackend> {
-    if on_cuda_gpu() {
-        return Some(KernelBackend::Cuda);
-    }
-    let on_gpu = Stream::thread_default()
-        .and_then(|s| s.device())
-        .is_ok_and(|d| d.device_type() == DeviceType::Gpu);
-    (on_gpu && KernelBackend::Metal.is_available()).then_some(KernelBackend::Metal)
-}
 
 /// Whether `kernel` runs for `tokens` rows: supported, not training, and allowed by the policy.
 pub(crate) fn use_kernel(
