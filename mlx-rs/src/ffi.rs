@@ -191,8 +191,48 @@ pub(crate) fn check_output(op: &'static str, array: &Array, output: Output) -> R
                 ),
             ));
         }
+        if bytes >= FREE_MEMORY_CHECK_FROM
+            && let Some(free) = host_free_memory()
+            && bytes > free
+        {
+            return Err(Error::invalid(
+                op,
+                format!(
+                    "cannot allocate {bytes} bytes for the result of shape {shape:?}: more than \
+                     the {free} bytes of memory free on this machine (MemAvailable + SwapFree)"
+                ),
+            ));
+        }
     }
     Ok(())
+}
+
+/// Outputs from this many bytes are also checked against the machine's free memory.
+const FREE_MEMORY_CHECK_FROM: u64 = 1 << 30;
+
+/// The bytes a new allocation can take without the kernel's OOM killer, where MLX allocates in
+/// host memory that the memory limit does not bound by what is free: a CPU-only MLX on Linux
+/// (MLX's CPU limit is a share of the installed memory, however much other processes hold).
+/// `None` elsewhere (Metal and CUDA limits follow the device's memory) or when unreadable.
+fn host_free_memory() -> Option<u64> {
+    static CPU_ONLY: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let cpu_only = *CPU_ONLY.get_or_init(|| {
+        cfg!(target_os = "linux") && !crate::cuda::is_available() && !crate::metal::is_available()
+    });
+    if !cpu_only {
+        return None;
+    }
+    free_memory(&std::fs::read_to_string("/proc/meminfo").ok()?)
+}
+
+/// `MemAvailable + SwapFree` in bytes from the text of `/proc/meminfo`.
+fn free_memory(meminfo: &str) -> Option<u64> {
+    let field = |name: &str| -> Option<u64> {
+        let line = meminfo.lines().find(|l| l.starts_with(name))?;
+        let kib = line[name.len()..].trim().strip_suffix("kB")?.trim().parse::<u64>().ok()?;
+        kib.checked_mul(1024)
+    };
+    field("MemAvailable:")?.checked_add(field("SwapFree:").unwrap_or(0))
 }
 
 /// Runs an mlx-c op that writes two arrays, returning both or the error (outputs freed).
@@ -496,4 +536,21 @@ pub(crate) fn serialized<T>(call: impl FnOnce() -> T) -> T {
     };
     let _hold = Hold { _guard: if depth == 0 { Some(lock()) } else { None } };
     call()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::free_memory;
+
+    #[test]
+    fn free_memory_adds_available_and_free_swap() {
+        let text = "MemTotal:       24576000 kB\nMemFree:          512000 kB\n\
+                    MemAvailable:   20000000 kB\nSwapTotal:       2048000 kB\n\
+                    SwapFree:        1024000 kB\n";
+        assert_eq!(free_memory(text), Some((20_000_000 + 1_024_000) * 1024));
+        let no_swap = "MemAvailable:   100 kB\n";
+        assert_eq!(free_memory(no_swap), Some(100 * 1024));
+        assert_eq!(free_memory("MemTotal: 5 kB\n"), None);
+        assert_eq!(free_memory("MemAvailable: many kB\n"), None);
+    }
 }

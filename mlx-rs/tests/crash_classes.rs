@@ -39,6 +39,21 @@ fn err_of(f: impl FnOnce() -> Result<Array>) -> String {
     }))
 }
 
+/// Whether the loaded MLX has a GPU backend (the free-memory check is for CPU-only MLX).
+fn gpu_backend() -> bool {
+    mlx_rs::cuda::is_available() || mlx_rs::metal::is_available()
+}
+
+/// `MemAvailable + SwapFree` of this machine, in bytes.
+fn free_bytes() -> u64 {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap();
+    let kib = |name: &str| -> u64 {
+        let line = meminfo.lines().find(|l| l.starts_with(name)).unwrap_or("0 kB");
+        line.split_whitespace().nth(1).and_then(|n| n.parse().ok()).unwrap_or(0)
+    };
+    (kib("MemAvailable:") + kib("SwapFree:")) * 1024
+}
+
 /// Elements of f32 that take just over MLX's memory limit.
 fn over_limit_elements() -> i64 {
     (memory::get_memory_limit().unwrap() / 4 + 4096) as i64
@@ -173,6 +188,18 @@ fn run_case(name: &str) -> String {
             memory::set_memory_limit(previous).unwrap();
             let fine = ops::zeros(&[1 << 20], Dtype::Float32).unwrap();
             assert_eq!(fine.sum(.., false).unwrap().item::<f32>().unwrap(), 0.0);
+            out
+        }
+        "raised_limit_beyond_free_memory" => {
+            if gpu_backend() {
+                return "skipped: MLX's limit follows the GPU's memory".into();
+            }
+            // Within a raised limit, but more than the machine has free: the OOM killer's case.
+            let free = free_bytes();
+            let previous = memory::set_memory_limit(usize::MAX / 2).unwrap();
+            let elements = (free / 4 + (1 << 29)) as i64;
+            let out = err_of(|| ops::zeros(&shape_of(elements), Dtype::Float32));
+            memory::set_memory_limit(previous).unwrap();
             out
         }
         // 2. Shape arithmetic overflow: the element count wraps (here to 0 or 4).
@@ -560,6 +587,8 @@ cases! {
     outer_over_limit => "cannot allocate",
     broadcast_then_exp_over_limit => "cannot allocate",
     lowered_memory_limit => "memory limit of 1048576 bytes",
+    raised_limit_beyond_free_memory =>
+        if gpu_backend() { "skipped" } else { "memory free on this machine" },
     ones_wrapping => "more bytes than a 64-bit size can count",
     reshape_wrapping_to_4 => "more bytes than a 64-bit size can count",
     reshape_empty_wrapping => "more bytes than a 64-bit size can count",
