@@ -23,7 +23,8 @@ use crate::kernels::fused;
 use crate::nn::{self, GeluApprox};
 use crate::transforms::{self, Function};
 
-const CUDA_HEADER: [&str; 2] = [include_str!("elementwise.cu"), include_str!("activation.cu")];
+const CUDA_HEADER: [&str; 3] =
+    [super::CUDA_CONVERSIONS, include_str!("elementwise.cu"), include_str!("activation.cu")];
 const CUDA_BODY: &str = "mlx_rs_elementwise::gated<T, ACT>(gate, up, out, gate_shape[0]);";
 const METAL_HEADER: &str = include_str!("activation.metal");
 const METAL_BODY: &str = r"

@@ -26,7 +26,8 @@ use crate::kernels::fused;
 use crate::transforms::{self, Function};
 use crate::{Array, Dtype, ops, random};
 
-const CUDA_HEADER: [&str; 2] = [include_str!("elementwise.cu"), include_str!("dropout.cu")];
+const CUDA_HEADER: [&str; 3] =
+    [super::CUDA_CONVERSIONS, include_str!("elementwise.cu"), include_str!("dropout.cu")];
 const CUDA_BODY: &str =
     "mlx_rs_elementwise::dropout<T>(x, bits, threshold, scale, out, x_shape[0]);";
 const METAL_HEADER: &str = include_str!("dropout.metal");

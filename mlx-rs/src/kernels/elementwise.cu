@@ -17,25 +17,8 @@ struct alignas(16) Pack {
   E v[N];
 };
 
-template <typename T>
-__device__ inline T from_float(float v);
-template <>
-__device__ inline float from_float<float>(float v) {
-  return v;
-}
-template <>
-__device__ inline __nv_bfloat16 from_float<__nv_bfloat16>(float v) {
-  return __float2bfloat16(v);
-}
-template <>
-__device__ inline __half from_float<__half>(float v) {
-  return __float2half(v);
-}
-
-template <typename T>
-__device__ inline float to_float(T v) {
-  return static_cast<float>(v);
-}
+using mlx_rs_convert::from_float;
+using mlx_rs_convert::to_float;
 
 __device__ inline bool aligned16(const void* p) {
   return reinterpret_cast<unsigned long long>(p) % 16 == 0;

@@ -13,16 +13,7 @@
 
 namespace mlx_rs_kernels {
 
-template <typename T>
-__device__ inline T from_float(float v);
-template <>
-__device__ inline __nv_bfloat16 from_float<__nv_bfloat16>(float v) {
-  return __float2bfloat16(v);
-}
-template <>
-__device__ inline __half from_float<__half>(float v) {
-  return __float2half(v);
-}
+using mlx_rs_convert::from_float;
 
 // Eight `Bits`-bit codes read from `Bits` bytes at `p` (aligned to the load width used).
 template <int Bits>

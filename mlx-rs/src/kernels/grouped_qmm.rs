@@ -46,7 +46,7 @@ fn with_kernels<T>(f: impl FnOnce(&Kernel, &Kernel) -> Result<T>) -> Result<T> {
                 "mlx_rs_kernels::moe_tiles<BM, NUM_EXPERTS>(\
                  experts, experts_shape[0], tiles);",
             );
-            tiles.header = SOURCE.to_owned();
+            tiles.header = [super::CUDA_CONVERSIONS, SOURCE].concat();
             let mut matmul = KernelSource::new(
                 "mlx_rs_grouped_qmm",
                 &["x", "rows", "tiles", "w", "scales", "biases"],
@@ -54,7 +54,7 @@ fn with_kernels<T>(f: impl FnOnce(&Kernel, &Kernel) -> Result<T>) -> Result<T> {
                 "mlx_rs_kernels::grouped_qmm<T, BITS, GROUP_SIZE, N, K, BM, GATHER>(\
                  x, rows, tiles, w, scales, biases, out, x_shape[0], w_shape[0]);",
             );
-            matmul.header = SOURCE.to_owned();
+            matmul.header = [super::CUDA_CONVERSIONS, SOURCE].concat();
             *slot = Some((
                 Kernel::new(KernelBackend::Cuda, &tiles)?,
                 Kernel::new(KernelBackend::Cuda, &matmul)?,

@@ -104,6 +104,9 @@ pub(crate) fn gpu_backend() -> Option<crate::fast::kernel::KernelBackend> {
     (on_gpu && KernelBackend::Metal.is_available()).then_some(KernelBackend::Metal)
 }
 
+/// The float conversions every CUDA source of this module starts with (`convert.cu`).
+pub(crate) const CUDA_CONVERSIONS: &str = include_str!("convert.cu");
+
 static POLICY: AtomicU8 = AtomicU8::new(0);
 
 /// Sets the fused-kernel policy of the process (it applies to graphs built afterwards).

@@ -115,7 +115,10 @@ pub(crate) fn launch(
             Entry::Vacant(slot) => {
                 let body = if cuda { source.cuda_body } else { source.metal_body };
                 let mut ks = KernelSource::new(source.name, source.inputs, source.outputs, body);
-                ks.header = if cuda { CUDA_SOURCE } else { METAL_SOURCE }.to_owned();
+                ks.header = match cuda {
+                    true => [super::CUDA_CONVERSIONS, CUDA_SOURCE].concat(),
+                    false => METAL_SOURCE.to_owned(),
+                };
                 slot.insert(Kernel::new(backend, &ks)?)
             }
         };
