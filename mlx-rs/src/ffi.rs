@@ -207,6 +207,28 @@ pub(crate) fn check_output(op: &'static str, array: &Array, output: Output) -> R
     Ok(())
 }
 
+/// What MLX holds per array it creates (its descriptor and handle), for [`check_output_count`].
+const ARRAY_OVERHEAD_BYTES: u64 = 256;
+
+/// Checks that an op may create `count` arrays: an op whose number of outputs comes from an
+/// argument or an empty dimension (`split` of an empty axis into `i32::MAX` parts, `unstack` of
+/// `[1 << 30, 0]`) would have MLX allocate a descriptor per output first, tens of GB, so the
+/// descriptors' bytes are held to the memory limit as one output's bytes are.
+pub(crate) fn check_output_count(op: &'static str, count: u64) -> Result<()> {
+    let bytes = count.saturating_mul(ARRAY_OVERHEAD_BYTES);
+    let limit = output_limit();
+    if usize::try_from(bytes).map_or(true, |b| b > limit) {
+        return Err(Error::invalid(
+            op,
+            format!(
+                "{count} results: their arrays alone would take more than the memory limit of \
+                 {limit} bytes"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Outputs from this many bytes are also checked against the machine's free memory.
 const FREE_MEMORY_CHECK_FROM: u64 = 1 << 30;
 

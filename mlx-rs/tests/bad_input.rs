@@ -310,7 +310,7 @@ fn shape_family() {
     );
     assert_err("concatenate nothing", ops::concatenate::<Array>(&[], Some(0)), &["No arrays"]);
     assert_err("stack nothing", ops::stack::<Array>(&[], 0), &["No arrays"]);
-    assert_err("unstack axis", ops::unstack(&a, 3), &["Axis 3 is out of bounds"]);
+    assert_err("unstack axis", ops::unstack(&a, 3), &["axis 3 is out of bounds"]);
     assert_err("flip axis", ops::flip(&a, 4), &["Axis 4 is out of bounds"]);
     assert_err("diag of 3-D", ops::diag(&empty(&[2, 2, 2]), 0), &["1-D or 2-D"]);
     assert_err("diagonal same axes", ops::diagonal(&a, 0, 1, 1), &["same axis"]);

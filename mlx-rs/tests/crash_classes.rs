@@ -202,6 +202,15 @@ fn run_case(name: &str) -> String {
             memory::set_memory_limit(previous).unwrap();
             out
         }
+        "split_empty_axis_into_i32_max_parts" => {
+            // MLX would make i32::MAX empty arrays (the fuzzer's out-of-memory input).
+            let empty = ops::zeros(&[3, 0], Dtype::Float32).unwrap();
+            err(ops::split(&empty, i32::MAX, 1).map(|parts| parts.len()))
+        }
+        "unstack_of_a_long_empty_axis" => {
+            let empty = ops::zeros(&[1 << 30, 0], Dtype::Float32).unwrap();
+            err(ops::unstack(&empty, 0).map(|parts| parts.len()))
+        }
         // 2. Shape arithmetic overflow: the element count wraps (here to 0 or 4).
         "ones_wrapping" => err_of(|| ops::ones(&[1 << 30, 1 << 30, 16], Dtype::Float32)),
         "reshape_wrapping_to_4" => {
@@ -587,6 +596,8 @@ cases! {
     outer_over_limit => "cannot allocate",
     broadcast_then_exp_over_limit => "cannot allocate",
     lowered_memory_limit => "memory limit of 1048576 bytes",
+    split_empty_axis_into_i32_max_parts => "2147483647 results: their arrays alone",
+    unstack_of_a_long_empty_axis => "1073741824 results: their arrays alone",
     raised_limit_beyond_free_memory =>
         if gpu_backend() { "skipped" } else { "memory free on this machine" },
     ones_wrapping => "more bytes than a 64-bit size can count",

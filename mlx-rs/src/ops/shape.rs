@@ -303,6 +303,8 @@ pub fn stack_device<A: AsRef<Array>>(arrays: &[A], axis: i32, stream: &Stream) -
 /// ```
 #[default_device]
 pub fn unstack_device(a: &Array, axis: i32, stream: &Stream) -> Result<Vec<Array>> {
+    let parts = normalize_axis("unstack", axis, a.ndim()).map(|i| a.shape()[i])?;
+    ffi::check_output_count("unstack", parts.unsigned_abs().into())?;
     if axis == 0 {
         // SAFETY: live handles; the output vector is owned by `arrays_out`.
         ffi::arrays_out("unstack", |out| unsafe { sys::mlx_unstack(out, a.raw(), stream.raw()) })
@@ -334,6 +336,7 @@ pub fn split_device(a: &Array, num_splits: i32, axis: i32, stream: &Stream) -> R
             format!("num_splits must be positive, got {num_splits}"),
         ));
     }
+    ffi::check_output_count("split", num_splits.unsigned_abs().into())?;
     // SAFETY: live handles; the output vector is owned by `arrays_out`.
     ffi::arrays_out("split", |out| unsafe {
         sys::mlx_split(out, a.raw(), num_splits, axis, stream.raw())
