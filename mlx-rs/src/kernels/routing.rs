@@ -19,11 +19,13 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use std::rc::Rc;
 
 use crate::error::{Error, Result};
 use crate::fast::kernel::{Kernel, KernelBackend, KernelLaunch, KernelSource, TemplateArg};
 use crate::kernels::{Fused, fused, gpu_backend};
 use crate::ops::{self, BoundedIndices};
+use crate::transforms::{self, Function};
 use crate::{Array, Dtype, Ellipsis};
 
 const CUDA_SOURCE: &str = include_str!("routing.cu");
@@ -251,7 +253,7 @@ fn run_rows(
     }
     let w = out.pop().ok_or_else(|| Error::invalid(source.name, "missing output"))?;
     let i = out.pop().ok_or_else(|| Error::invalid(source.name, "missing output"))?;
-    let inds = BoundedIndices::from_kernel(i.reshape(&shape)?, i64::from(experts));
+    let inds = BoundedIndices::vouched(i.reshape(&shape)?, i64::from(experts));
     Ok((inds, w.reshape(&shape)?))
 }
 
@@ -354,6 +356,18 @@ pub struct GroupedTopk {
 }
 
 impl GroupedTopk {
+    /// The parameters as bits, a key for caches.
+    fn key(&self) -> [u32; 5] {
+        let as_bits = |v: i32| v.cast_unsigned();
+        [
+            as_bits(self.top_k),
+            as_bits(self.n_group),
+            as_bits(self.topk_group),
+            self.routed_scaling_factor.to_bits(),
+            u32::from(self.norm_topk_prob),
+        ]
+    }
+
     /// Whether some groups are dropped (else the choice is a plain top-k).
     fn drops_groups(&self) -> bool {
         self.n_group > 1 && self.topk_group < self.n_group
@@ -430,6 +444,55 @@ pub fn glm_topk(
         let extra = [&bias, &scale];
         return run_rows(&GLM_TOPK, logits, &extra, params.top_k, Dtype::Float32, args);
     }
+    glm_topk_compiled(logits, bias, params, experts)
+}
+
+thread_local! {
+    /// [`glm_topk_ops`] compiled, per parameter set (`GroupedTopk::key`).
+    static GLM_COMPILED: RefCell<HashMap<[u32; 5], Rc<Function>>> = RefCell::new(HashMap::new());
+}
+
+/// [`glm_topk_ops`] through `transforms::compile` (retraced per input shape), as mlx-lm compiles
+/// `group_expert_select`: the elementwise ops fuse into a few kernels, which matters in decode,
+/// where each node costs host time.
+fn glm_topk_compiled(
+    logits: &Array,
+    bias: &Array,
+    params: &GroupedTopk,
+    experts: i32,
+) -> Result<(BoundedIndices, Array)> {
+    let key = params.key();
+    let compiled = GLM_COMPILED.with(|cell| -> Result<Rc<Function>> {
+        let mut map = cell.borrow_mut();
+        if let Some(f) = map.get(&key) {
+            return Ok(f.clone());
+        }
+        let p = *params;
+        let f = Rc::new(transforms::compile(move |x: &[Array]| {
+            let [logits, bias] = x else {
+                return Err(Error::invalid("glm_topk", "the router takes [logits, bias]"));
+            };
+            let (inds, weights) = glm_topk_ops(logits, bias, &p)?;
+            Ok(vec![inds.array().clone(), weights])
+        })?);
+        map.insert(key, f.clone());
+        Ok(f)
+    })?;
+    let mut out = compiled.apply(&[logits, bias])?.into_iter();
+    match (out.next(), out.next()) {
+        (Some(inds), Some(weights)) => {
+            Ok((BoundedIndices::vouched(inds, i64::from(experts)), weights))
+        }
+        _ => Err(Error::invalid("glm_topk", "the compiled router returned no outputs")),
+    }
+}
+
+/// The plain ops of [`glm_topk`] (mlx-lm's `group_expert_select`).
+fn glm_topk_ops(
+    logits: &Array,
+    bias: &Array,
+    params: &GroupedTopk,
+) -> Result<(BoundedIndices, Array)> {
     let orig_scores = logits.astype(Dtype::Float32)?.sigmoid()?;
     let mut scores = (&orig_scores + bias)?;
     if params.drops_groups() {

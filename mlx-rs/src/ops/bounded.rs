@@ -92,9 +92,10 @@ impl BoundedIndices {
         BoundedIndices { array, bound }
     }
 
-    /// Indices written by one of the crate's own kernels, which clamps every value it writes
-    /// into `[0, bound)` (`kernels::routing`). Not public: only this crate can vouch for it.
-    pub(crate) fn from_kernel(array: Array, bound: i64) -> BoundedIndices {
+    /// Indices this crate computed in `[0, bound)` itself: written by one of its kernels, which
+    /// clamp every value they write (`kernels::routing`), or by [`BoundedIndices`]'s own ops
+    /// inside a compiled function. Not public: only this crate can vouch for them.
+    pub(crate) fn vouched(array: Array, bound: i64) -> BoundedIndices {
         Self::new(array, bound)
     }
 
