@@ -1,10 +1,11 @@
 //! The crate's own kernels (`mlx_rs::kernels`): the grouped quantized expert matmul against
 //! `gather_qmm` on CUDA (every bit width, group size and 16-bit dtype, odd pair counts, the
-//! model shapes), `SwitchGlu` with the kernels on against off, and the fallbacks and reasons
-//! everywhere else (this CPU).
+//! model shapes) and on Metal (a few formats), `SwitchGlu` with the kernels on against off, and
+//! the fallbacks and reasons everywhere else (this CPU).
 
 use std::sync::Mutex;
 
+use mlx_rs::fast::kernel::KernelBackend;
 use mlx_rs::kernels::expert_matmul::{self, ExpertMatmul};
 use mlx_rs::kernels::{self, Fused, grouped_qmm, grouped_qmm_support};
 use mlx_rs::nn::{self, Module, QuantizeDecision, SwitchGlu};
@@ -16,7 +17,11 @@ use mlx_rs::{Array, Dtype, random};
 static POLICY: Mutex<()> = Mutex::new(());
 
 fn cuda() -> bool {
-    mlx_rs::fast::kernel::KernelBackend::Cuda.is_available()
+    KernelBackend::Cuda.is_available()
+}
+
+fn metal() -> bool {
+    KernelBackend::Metal.is_available()
 }
 
 fn params(group_size: i32, bits: i32) -> QuantizationParams {
@@ -144,6 +149,23 @@ fn grouped_qmm_matches_gather_qmm_for_every_format() {
     }
 }
 
+/// The Metal twin at a few formats: word-aligned codes (4, 8 bits) and codes across bytes (3, 6
+/// bits), both dtypes, ragged tiles of 32 with gathered rows and full tiles of 64.
+#[test]
+fn grouped_qmm_on_metal_matches_gather_qmm() {
+    if !metal() {
+        return;
+    }
+    let (bf16, f16) = (Dtype::Bfloat16, Dtype::Float16);
+    for (bits, group, dtype) in [(4, 64, bf16), (8, 32, f16), (3, 64, bf16), (6, 128, f16)] {
+        for (pairs, gather) in [(77, true), (500, false)] {
+            check_case(8, 128, 256, pairs, dtype, params(group, bits), gather);
+        }
+    }
+    // Qwen3-30B-A3B's gate/up: 128 experts, K = 2048.
+    check_case(128, 768, 2048, 1024, bf16, params(64, 4), true);
+}
+
 #[test]
 fn grouped_qmm_matches_gather_qmm_at_model_shapes() {
     if !cuda() {
@@ -222,14 +244,19 @@ fn fallbacks_and_reasons() {
     assert!(reason(Dtype::Bfloat16, &odd, params(64, 4)).contains("multiples of 64"));
     let x = ops::zeros(&[3, 128], Dtype::Bfloat16).unwrap();
     let (sorted, _) = routing(6, 4, 3, 2);
-    if cuda() {
+    if cuda() || metal() {
         assert!(grouped_qmm_support(Dtype::Bfloat16, &q, params(64, 4)).is_ok());
         let wrong = ops::zeros(&[3, 64], Dtype::Bfloat16).unwrap();
         let err = grouped_qmm(&wrong, None, &sorted, &q, params(64, 4)).unwrap_err();
         assert!(err.to_string().contains("[rows, 128]"), "{err}");
+        if metal() {
+            let many = experts(2049, 64, 64, Dtype::Bfloat16, params(64, 4), 1);
+            let why = reason(Dtype::Bfloat16, &many, params(64, 4));
+            assert!(why.contains("at most 2048 on Metal"), "{why}");
+        }
     } else {
         let err = grouped_qmm(&x, None, &sorted, &q, params(64, 4)).unwrap_err().to_string();
-        assert!(err.contains("CUDA backend"), "{err}");
+        assert!(err.contains("CUDA or Metal backend"), "{err}");
         for policy in [Fused::On, Fused::Auto] {
             let path = expert_matmul::choose(policy, 4096, Dtype::Bfloat16, &q, params(64, 4));
             assert_eq!(path, ExpertMatmul::GatherQmm);
@@ -237,6 +264,27 @@ fn fallbacks_and_reasons() {
     }
     let path = expert_matmul::choose(Fused::Off, 4096, Dtype::Bfloat16, &q, params(64, 4));
     assert_eq!(path, ExpertMatmul::GatherQmm);
+}
+
+/// `Auto` follows the backend's measured table: CUDA's picks the kernel from its 4-bit
+/// crossover, Metal's has no entry for any bit width, so `Auto` never picks the kernel there.
+#[test]
+fn auto_never_picks_the_grouped_kernel_on_metal() {
+    let picks = |backend, bits| expert_matmul::crossovers(backend).iter().any(|c| c.bits == bits);
+    assert!(picks(KernelBackend::Cuda, 4));
+    for bits in [2, 3, 4, 5, 6, 8] {
+        assert!(!picks(KernelBackend::Metal, bits), "{bits} bits");
+    }
+    if metal() {
+        let q = experts(4, 64, 128, Dtype::Bfloat16, params(64, 4), 1);
+        for pairs in [1, 64, 4096, 1 << 20] {
+            let p = params(64, 4);
+            let path = expert_matmul::choose(Fused::Auto, pairs, Dtype::Bfloat16, &q, p);
+            assert_eq!(path, ExpertMatmul::GatherQmm, "{pairs} pairs");
+            let path = expert_matmul::choose(Fused::On, pairs, Dtype::Bfloat16, &q, p);
+            assert_eq!(path, ExpertMatmul::Grouped, "{pairs} pairs");
+        }
+    }
 }
 
 #[test]

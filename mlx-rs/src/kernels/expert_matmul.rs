@@ -2,14 +2,16 @@
 //! sorted by expert: MLX's `gather_qmm`, dequantizing every expert then `gather_mm`, or the
 //! crate's [`grouped_qmm`](super::grouped_qmm()) kernel.
 //!
-//! Under [`Fused::Auto`] the choice follows [`CUDA_CROSSOVERS`], measured by
-//! `cargo run --release -p mlx-benches --bin moe_paths` on the GPU (the run's table is in
-//! `benches/results/`); [`Fused::On`] takes the kernel wherever it supports the case and
+//! Under [`Fused::Auto`] the choice follows the [`crossovers`] of the GPU backend: on CUDA
+//! [`CUDA_CROSSOVERS`], measured by `cargo run --release -p mlx-benches --bin moe_paths` on the
+//! GPU (the run's table is in `benches/results/`); on Metal [`METAL_CROSSOVERS`], empty until
+//! that bench runs on a Mac, so `Auto` keeps `gather_qmm` there; [`Fused::On`] takes the kernel wherever it supports the case and
 //! [`Fused::Off`] always `gather_qmm`. The dequantized path is there to be measured and chosen
 //! explicitly ([`dequantized_gather_mm`]).
 
 use crate::error::Result;
-use crate::kernels::{Fused, grouped_qmm_support};
+use crate::fast::kernel::KernelBackend;
+use crate::kernels::{Fused, gpu_backend, grouped_qmm_support};
 use crate::ops::IndexArray;
 use crate::quantization::{self, GatherIndices, QuantizationParams, Quantized};
 use crate::{Array, Dtype};
@@ -36,7 +38,7 @@ impl ExpertMatmul {
     }
 }
 
-/// Measured crossovers on CUDA for one bit width, in (token, expert) pairs per expert (pairs /
+/// A measured crossover on one GPU backend for one bit width, in (token, expert) pairs per expert (pairs /
 /// experts): from how many a path beats `gather_qmm` at every model shape measured.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Crossover {
@@ -55,6 +57,18 @@ pub struct Crossover {
 /// `Auto` does not pick it.
 pub const CUDA_CROSSOVERS: &[Crossover] =
     &[Crossover { bits: 3, grouped_from: 0.5 }, Crossover { bits: 4, grouped_from: 8.0 }];
+
+/// The crossovers measured on Apple GPUs: none yet (the Metal kernel has not been timed), so
+/// [`Fused::Auto`] never picks [`ExpertMatmul::Grouped`] on Metal.
+pub const METAL_CROSSOVERS: &[Crossover] = &[];
+
+/// The crossovers [`Fused::Auto`] follows on `backend`.
+pub fn crossovers(backend: KernelBackend) -> &'static [Crossover] {
+    match backend {
+        KernelBackend::Cuda => CUDA_CROSSOVERS,
+        KernelBackend::Metal => METAL_CROSSOVERS,
+    }
+}
 
 /// The path for `pairs` sorted pairs of activations of `dtype` through experts `w` quantized
 /// with `params`, under `policy`.
@@ -75,7 +89,8 @@ pub fn choose(
     let bits = params.bits.unwrap_or(4);
     let experts = w.weights.shape().first().copied().unwrap_or(1).max(1);
     let per_expert = pairs as f64 / f64::from(experts);
-    match CUDA_CROSSOVERS.iter().find(|c| c.bits == bits) {
+    let measured = gpu_backend().map_or(&[][..], crossovers);
+    match measured.iter().find(|c| c.bits == bits) {
         Some(c) if grouped && per_expert >= c.grouped_from => ExpertMatmul::Grouped,
         _ => ExpertMatmul::GatherQmm,
     }

@@ -1,67 +1,111 @@
 //! The grouped quantized expert matmul: `x[rows[p]] @ dequantize(w[experts[p]])ᵀ` for many
-//! (token, expert) pairs sorted by expert, as one custom CUDA kernel (source in
-//! `grouped_qmm.cu`).
+//! (token, expert) pairs sorted by expert, as one custom GPU kernel (CUDA source in
+//! `grouped_qmm.cu`, its Metal twin in `grouped_qmm.metal`).
 //!
 //! MLX's `gather_qmm` treats every pair as its own one-row matrix product, so each pair reads its
 //! expert's weights again (about 5 µs per pair on an H200 at GLM-4.5-Air's shapes). Here the
 //! pairs are cut into tiles of up to 32 or 64 pairs of one expert (a first one-block kernel
 //! builds the tile map on the device, so there is no host synchronisation), and each tile reads
-//! its expert's weights once, dequantizes them in shared memory and multiplies on the tensor
-//! cores.
+//! its expert's weights once, dequantizes them in shared (threadgroup) memory and multiplies on
+//! the matrix units: `mma.sync` tensor-core tiles on CUDA, 8x8 `simdgroup_matrix<float>`
+//! products on Metal, float32 accumulation on both.
 //!
-//! Supported: CUDA, bfloat16 or float16 activations (scales and biases of the same dtype),
-//! affine quantization with 2, 3, 4, 5, 6 or 8 bits and group size 32, 64 or 128, output and
-//! input dimensions multiples of 64. [`grouped_qmm_support`] says why a case is not supported.
+//! Supported: CUDA or Metal with the default stream on the GPU, bfloat16 or float16 activations
+//! (scales and biases of the same dtype), affine quantization with 2, 3, 4, 5, 6 or 8 bits and
+//! group size 32, 64 or 128, output and input dimensions multiples of 64, up to 4096 experts on
+//! CUDA and 2048 on Metal. [`grouped_qmm_support`] says why a case is not supported.
+//!
+//! The Metal source was written without an Apple toolchain at hand: its header lists what was
+//! checked by reading and the test that verifies it on a Mac. No speed is measured on Metal, so
+//! [`expert_matmul::choose`](super::expert_matmul::choose) never picks it under
+//! [`Fused::Auto`](super::Fused::Auto).
 
 use std::cell::RefCell;
 
 use crate::error::{Error, Result};
 use crate::fast::kernel::{Kernel, KernelBackend, KernelLaunch, KernelSource, TemplateArg};
-use crate::kernels::on_cuda_gpu;
+use crate::kernels::gpu_backend;
 use crate::quantization::{QuantizationMode, QuantizationParams, Quantized};
 use crate::{Array, Dtype};
 
-const SOURCE: &str = include_str!("grouped_qmm.cu");
+const CUDA_SOURCE: &str = include_str!("grouped_qmm.cu");
+const METAL_SOURCE: &str = include_str!("grouped_qmm.metal");
 
-/// Output columns per block (`BN` in the source).
+/// Output columns per block (`BN` in the sources).
 const BLOCK_COLUMNS: i32 = 64;
-/// The reduction is streamed in steps of this many input columns (`BK` in the source).
+/// The reduction is streamed in steps of this many input columns on CUDA (`BK`; Metal: 32).
 const BLOCK_DEPTH: i32 = 64;
-/// The largest expert count the tile-map kernel is built for (its shared arrays).
-const MAX_EXPERTS: i32 = 4096;
 
-thread_local! {
-    /// The two kernels, built once per thread (MLX caches the compiled code by name).
-    static KERNELS: RefCell<Option<(Kernel, Kernel)>> = const { RefCell::new(None) };
+/// The largest expert count the tile-map kernel is built for on `backend` (its two shared arrays
+/// of `experts + 1` ints; Metal's 32 KiB of threadgroup memory holds 2048).
+fn max_experts(backend: KernelBackend) -> i32 {
+    match backend {
+        KernelBackend::Cuda => 4096,
+        KernelBackend::Metal => 2048,
+    }
 }
 
-fn with_kernels<T>(f: impl FnOnce(&Kernel, &Kernel) -> Result<T>) -> Result<T> {
+/// The tile-map and matmul kernels of one backend: names, inputs and outputs are shared, the
+/// bodies call the same functions of the backend's source.
+struct Bodies {
+    tiles: &'static str,
+    matmul: &'static str,
+}
+
+const CUDA_BODIES: Bodies = Bodies {
+    tiles: "mlx_rs_kernels::moe_tiles<BM, NUM_EXPERTS>(experts, experts_shape[0], tiles);",
+    matmul: "mlx_rs_kernels::grouped_qmm<T, BITS, GROUP_SIZE, N, K, BM, GATHER>(\
+             x, rows, tiles, w, scales, biases, out, x_shape[0], w_shape[0]);",
+};
+
+const METAL_BODIES: Bodies = Bodies {
+    tiles: "threadgroup int starts[NUM_EXPERTS + 1];\n\
+            threadgroup int offsets[NUM_EXPERTS + 1];\n\
+            mlx_rs_kernels::moe_tiles<BM, NUM_EXPERTS>(experts, experts_shape[0], tiles, starts, \
+            offsets, thread_index_in_threadgroup, threads_per_threadgroup.x);",
+    matmul: "threadgroup float xs[BM * mlx_rs_kernels::kStride];\n\
+             threadgroup float ws[mlx_rs_kernels::kColumns * mlx_rs_kernels::kStride];\n\
+             threadgroup float staged[BM * 8];\n\
+             threadgroup uint tile_rows[BM];\n\
+             mlx_rs_kernels::grouped_qmm<T, BITS, GROUP_SIZE, N, K, BM, GATHER>(x, rows, tiles, \
+             w, scales, biases, out, x_shape[0], w_shape[0], xs, ws, staged, tile_rows, \
+             threadgroup_position_in_grid, thread_index_in_threadgroup, \
+             simdgroup_index_in_threadgroup, thread_index_in_simdgroup);",
+};
+
+thread_local! {
+    /// The two kernels and their backend, built once per thread (MLX caches the compiled code
+    /// by name).
+    static KERNELS: RefCell<Option<(KernelBackend, Kernel, Kernel)>> = const { RefCell::new(None) };
+}
+
+fn with_kernels<T>(
+    backend: KernelBackend,
+    f: impl FnOnce(&Kernel, &Kernel) -> Result<T>,
+) -> Result<T> {
     KERNELS.with(|cell| {
         let mut slot = cell.borrow_mut();
-        if slot.is_none() {
-            let mut tiles = KernelSource::new(
-                "mlx_rs_moe_tiles",
-                &["experts"],
-                &["tiles"],
-                "mlx_rs_kernels::moe_tiles<BM, NUM_EXPERTS>(\
-                 experts, experts_shape[0], tiles);",
-            );
-            tiles.header = [super::CUDA_CONVERSIONS, SOURCE].concat();
+        if !matches!(slot.as_ref(), Some((built, ..)) if *built == backend) {
+            let (source, bodies) = match backend {
+                KernelBackend::Cuda => {
+                    ([super::CUDA_CONVERSIONS, CUDA_SOURCE].concat(), CUDA_BODIES)
+                }
+                KernelBackend::Metal => (METAL_SOURCE.to_owned(), METAL_BODIES),
+            };
+            let mut tiles =
+                KernelSource::new("mlx_rs_moe_tiles", &["experts"], &["tiles"], bodies.tiles);
+            tiles.header = source.clone();
             let mut matmul = KernelSource::new(
                 "mlx_rs_grouped_qmm",
                 &["x", "rows", "tiles", "w", "scales", "biases"],
                 &["out"],
-                "mlx_rs_kernels::grouped_qmm<T, BITS, GROUP_SIZE, N, K, BM, GATHER>(\
-                 x, rows, tiles, w, scales, biases, out, x_shape[0], w_shape[0]);",
+                bodies.matmul,
             );
-            matmul.header = [super::CUDA_CONVERSIONS, SOURCE].concat();
-            *slot = Some((
-                Kernel::new(KernelBackend::Cuda, &tiles)?,
-                Kernel::new(KernelBackend::Cuda, &matmul)?,
-            ));
+            matmul.header = source;
+            *slot = Some((backend, Kernel::new(backend, &tiles)?, Kernel::new(backend, &matmul)?));
         }
         match slot.as_ref() {
-            Some((tiles, matmul)) => f(tiles, matmul),
+            Some((_, tiles, matmul)) => f(tiles, matmul),
             None => Err(Error::invalid("grouped_qmm", "kernels unavailable")),
         }
     })
@@ -101,11 +145,10 @@ pub fn grouped_qmm_support(
     if n % BLOCK_COLUMNS != 0 || k % BLOCK_DEPTH != 0 || k % group_size != 0 {
         return Err(format!("N = {n} and K = {k} must be multiples of 64 (and K of the group)"));
     }
-    if experts > MAX_EXPERTS {
-        return Err(format!("{experts} experts (at most {MAX_EXPERTS})"));
-    }
-    if !on_cuda_gpu() {
-        return Err("needs MLX's CUDA backend and the default stream on the GPU".into());
+    let backend = gpu_backend()
+        .ok_or("needs MLX's CUDA or Metal backend and the default stream on the GPU")?;
+    if experts > max_experts(backend) {
+        return Err(format!("{experts} experts (at most {} on {backend:?})", max_experts(backend)));
     }
     Ok(())
 }
@@ -159,7 +202,8 @@ pub fn grouped_qmm(
     // As `moe_tiles` computes it.
     let max_tiles = ((pairs + block_rows - 1) / block_rows + num_experts).min(pairs);
     let biases = w.biases.as_ref().ok_or_else(|| Error::invalid(OP, "missing biases"))?;
-    with_kernels(|tiles_kernel, matmul| {
+    let backend = gpu_backend().ok_or_else(|| Error::invalid(OP, "no GPU backend"))?;
+    with_kernels(backend, |tiles_kernel, matmul| {
         let mut launch =
             KernelLaunch::new(vec![(vec![4 * max_tiles], Dtype::Uint32)], (256, 1, 1), (256, 1, 1));
         launch.template_args = vec![
