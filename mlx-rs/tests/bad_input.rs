@@ -895,7 +895,7 @@ fn io_family() {
     assert_err(
         "safetensors directory",
         io::load_safetensors(&dir).map(|l| l.0.into_values().collect::<Vec<_>>()),
-        &["Unable to read"],
+        &["[mlx_io_reader] unable to read 8 bytes (read 0 instead)"],
     );
     assert_err(
         "gguf directory",

@@ -109,12 +109,61 @@ fn counting(n: i32) -> Array {
     Array::from_slice(&data, &[n]).unwrap()
 }
 
-/// Cuts the file at `path` to `len` bytes. A cut before the data makes MLX 0.32.2's read fail; a
-/// cut inside the data does not: its reader repeats the bytes it got (it does not advance the
-/// offset after a short read), see the io module's docs.
+/// Cuts the file at `path` to `len` bytes.
 fn truncate(path: &PathBuf, len: u64) {
     std::fs::OpenOptions::new().write(true).open(path).unwrap().set_len(len).unwrap();
 }
+
+/// Where a case cuts a file after loading it: before its data (at byte 8), or inside it (1000
+/// bytes before the end, so that the read of the data comes up short).
+fn cut_length(path: &PathBuf, inside_data: bool) -> u64 {
+    if inside_data { std::fs::metadata(path).unwrap().len() - 1000 } else { 8 }
+}
+
+/// `text` with the file's path replaced by `FILE`: MLX's messages name it.
+fn without_path(text: &str, path: &std::path::Path) -> String {
+    text.replace(path.to_str().unwrap(), "FILE")
+}
+
+/// A `.npy` file of `counting(4096)` loaded, cut (see [`cut_length`]) and evaluated, then
+/// restored and loaded again.
+fn npy_cut_after_load(inside_data: bool) -> String {
+    let path = temp_file(&format!("trunc-{inside_data}.npy"), b"");
+    io::save(&path, &counting(4096)).unwrap();
+    let a = io::load(&path).unwrap();
+    truncate(&path, cut_length(&path, inside_data));
+    let built_before = ops::multiply(&a, &Array::scalar(2.0f32)).unwrap();
+    let first = fails_twice(&a);
+    let derived = derived_fail(&a, &built_before);
+    std::fs::write(&path, b"").unwrap();
+    io::save(&path, &counting(4096)).unwrap();
+    let restored = restored_file(&a, &io::load(&path).unwrap());
+    without_path(&format!("{first} / {derived} / {restored}"), &path)
+}
+
+/// [`npy_cut_after_load`] for a safetensors file, evaluated through `async_eval` first.
+fn safetensors_cut_after_load(inside_data: bool) -> String {
+    let path = temp_file(&format!("trunc-{inside_data}.safetensors"), b"");
+    let arrays = HashMap::from([("w", counting(4096))]);
+    io::save_safetensors(&path, &arrays, &HashMap::<&str, &str>::new()).unwrap();
+    let w = io::load_safetensors(&path).unwrap().0.remove("w").unwrap();
+    truncate(&path, cut_length(&path, inside_data));
+    let built_before = ops::multiply(&w, &Array::scalar(2.0f32)).unwrap();
+    // Scheduled by `async_eval`: the failure shows when the array is waited for, or in
+    // `async_eval` itself when the read fails while MLX is still scheduling.
+    if let Err(e) = transforms::async_eval(&[&w]) {
+        assert!(e.message().contains(READ_FAILED), "{e}");
+    }
+    let first = fails_twice(&w);
+    let derived = derived_fail(&w, &built_before);
+    io::save_safetensors(&path, &arrays, &HashMap::<&str, &str>::new()).unwrap();
+    let reloaded = io::load_safetensors(&path).unwrap().0.remove("w").unwrap();
+    let restored = restored_file(&w, &reloaded);
+    without_path(&format!("{first} / {derived} / {restored}"), &path)
+}
+
+/// What mlx-c's reader raises when a read of a loaded file comes up short.
+const READ_FAILED: &str = "[mlx_io_reader] unable to read";
 
 /// `Err: message` of `a`'s evaluation, which must fail twice with the same message.
 fn fails_twice(a: &Array) -> String {
@@ -157,7 +206,7 @@ fn restored_file(failed: &Array, reloaded: &Array) -> String {
     assert_eq!(sum, expected);
     match failed.sum(.., false).and_then(|s| s.item::<f32>()) {
         Ok(again) => assert_eq!(again, expected),
-        Err(e) => assert!(e.message().contains("Unable to read from file"), "{e}"),
+        Err(e) => assert!(e.message().contains(READ_FAILED), "{e}"),
     }
     format!("restored: reloaded sum {sum}")
 }
@@ -310,39 +359,12 @@ fn run_case(name: &str) -> String {
             err(io::load_safetensors(&path).map(|(a, _)| a.len()))
         }
         // A failed evaluation stays failed: MLX 0.32.2 marks an array evaluated when it schedules
-        // it, so a second `eval` returned `Ok` over bytes the failed work never wrote.
-        "npy_truncated_after_load" => {
-            let path = temp_file("trunc.npy", b"");
-            io::save(&path, &counting(4096)).unwrap();
-            let a = io::load(&path).unwrap();
-            truncate(&path, 8);
-            let built_before = ops::multiply(&a, &Array::scalar(2.0f32)).unwrap();
-            let first = fails_twice(&a);
-            let derived = derived_fail(&a, &built_before);
-            std::fs::write(&path, b"").unwrap();
-            io::save(&path, &counting(4096)).unwrap();
-            let restored = restored_file(&a, &io::load(&path).unwrap());
-            format!("{first} / {derived} / {restored}")
-        }
-        "safetensors_truncated_after_load" => {
-            let path = temp_file("trunc.safetensors", b"");
-            let arrays = HashMap::from([("w", counting(4096))]);
-            io::save_safetensors(&path, &arrays, &HashMap::<&str, &str>::new()).unwrap();
-            let w = io::load_safetensors(&path).unwrap().0.remove("w").unwrap();
-            truncate(&path, 8);
-            let built_before = ops::multiply(&w, &Array::scalar(2.0f32)).unwrap();
-            // Scheduled by `async_eval`: the failure shows when the array is waited for, or in
-            // `async_eval` itself when the read fails while MLX is still scheduling.
-            if let Err(e) = transforms::async_eval(&[&w]) {
-                assert!(e.message().contains("Unable to read from file"), "{e}");
-            }
-            let first = fails_twice(&w);
-            let derived = derived_fail(&w, &built_before);
-            io::save_safetensors(&path, &arrays, &HashMap::<&str, &str>::new()).unwrap();
-            let reloaded = io::load_safetensors(&path).unwrap().0.remove("w").unwrap();
-            let restored = restored_file(&w, &reloaded);
-            format!("{first} / {derived} / {restored}")
-        }
+        // it, so a second `eval` returned `Ok` over bytes the failed work never wrote. A file cut
+        // inside its data was read as `Ok` with repeated bytes by MLX's own file reader.
+        "npy_cut_before_data_after_load" => npy_cut_after_load(false),
+        "npy_cut_inside_data_after_load" => npy_cut_after_load(true),
+        "safetensors_cut_before_data_after_load" => safetensors_cut_after_load(false),
+        "safetensors_cut_inside_data_after_load" => safetensors_cut_after_load(true),
         "inv_singular_stays_failed" => {
             // MLX 0.32.2's CPU inverse reports LAPACK's failure from its scheduled work.
             let a = linalg::inv(&ops::zeros(&[2, 2], Dtype::Float32).unwrap()).unwrap();
@@ -635,8 +657,10 @@ cases! {
     conv_groups_0 => "groups must be at least 1, got 0",
     sort_empty_axis => "Ok: sort [3, 0], argsort [3, 0]",
     cumsum_empty => "Ok: 4 empty scans",
-    npy_truncated_after_load => "Err: eval: [read] Unable to read from file. / derived: 5 fail / restored: reloaded sum 8386560",
-    safetensors_truncated_after_load => "Err: eval: [read] Unable to read from file. / derived: 5 fail / restored: reloaded sum 8386560",
+    npy_cut_before_data_after_load => "Err: eval: [mlx_io_reader] unable to read 16384 bytes (read 0 instead) in FILE / derived: 5 fail / restored: reloaded sum 8386560",
+    npy_cut_inside_data_after_load => "Err: eval: [mlx_io_reader] unable to read 16384 bytes (read 15384 instead) in FILE / derived: 5 fail / restored: reloaded sum 8386560",
+    safetensors_cut_before_data_after_load => "Err: eval: [mlx_io_reader] unable to read 16384 bytes (read 0 instead) in FILE / derived: 5 fail / restored: reloaded sum 8386560",
+    safetensors_cut_inside_data_after_load => "Err: eval: [mlx_io_reader] unable to read 16384 bytes (read 15384 instead) in FILE / derived: 5 fail / restored: reloaded sum 8386560",
     inv_singular_stays_failed => "Err: eval: [Inverse::eval_cpu] LU factorization failed with error code 1 / derived: 5 fail",
 }
 

@@ -350,6 +350,26 @@ fn lazy_load_evaluates_later() {
     assert_same(&ops::multiply(&loaded, &Array::scalar(1.0f32)).unwrap(), &a);
 }
 
+/// A tensor large enough that the reader splits its read into parts read in parallel (64 MiB
+/// or more) loads every element; cut inside its last part after loading, it fails to evaluate.
+#[test]
+fn large_tensor_reads_in_parts() {
+    let dir = TempDir::new("large");
+    let values: Vec<u32> = (0..18 << 20).collect();
+    let arrays =
+        HashMap::from([("w", Array::from_slice(&values, &[values.len() as i32]).unwrap())]);
+    let path = dir.path("large.safetensors");
+    io::save_safetensors(&path, &arrays, &HashMap::<String, String>::new()).unwrap();
+    let (loaded, _) = io::load_safetensors(&path).unwrap();
+    assert!(loaded["w"].to_vec::<u32>().unwrap() == values, "the loaded elements differ");
+
+    let (loaded, _) = io::load_safetensors(&path).unwrap();
+    let len = std::fs::metadata(&path).unwrap().len();
+    std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(len - 1000).unwrap();
+    let err = common::assert_err(loaded["w"].eval(), &["unable to read 75497472 bytes"]);
+    assert!(err.message().contains("(read 75496472 instead)"), "{err}");
+}
+
 #[test]
 fn save_appends_extension_like_mlx() {
     let dir = TempDir::new("extension");

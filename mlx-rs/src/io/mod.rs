@@ -9,11 +9,9 @@
 //!
 //! Loading from a path is lazy: the header is read and checked (shapes, sizes, the file's
 //! length) when loading, the data when the arrays are evaluated, so the file must not change in
-//! between. A file cut before its data makes the evaluation fail, and the array stays failed
-//! (every later evaluation of it, or of an array built from it, gives the same error; see the
-//! README's "Guarantees"): load the file again. A file cut inside its data is not detected:
-//! MLX 0.32.2's reader does not advance its offset after a short read and repeats the bytes it
-//! got.
+//! between. A file cut after loading (before or inside its data) makes the evaluation fail, and
+//! the array stays failed (every later evaluation of it, or of an array built from it, gives
+//! the same error; see the README's "Guarantees"): load the file again.
 //!
 //! ```
 //! use std::collections::HashMap;
@@ -35,10 +33,14 @@
 //!
 //! # Lazy loading from paths
 //! As in MLX, [`load`] and [`load_safetensors`] read the header when called and return lazy
-//! arrays that read their data from the file when evaluated (MLX reads through its own file
-//! reader with `pread`, in parallel for large tensors; it does not memory-map). The file must
-//! therefore stay in place, unchanged, until the arrays are evaluated. [`load_gguf`] copies the
-//! tensors while loading (MLX's GGUF reader maps the file for the duration of the call).
+//! arrays that read their data from the file when evaluated; they do not memory-map. The file
+//! is opened once, when loading, and stays open until the last array loaded from it is dropped;
+//! its contents must stay unchanged until the arrays are evaluated. The reads go through the
+//! crate's own reader, with positioned reads (in parallel parts for large tensors, as MLX's
+//! reader does): MLX 0.32.2's file reader does not advance its offset after a short `pread`, so
+//! it read a file cut inside its data as `Ok` with repeated bytes; a short read here is an
+//! error. [`load_gguf`] copies the tensors while loading (MLX's GGUF reader maps the file for
+//! the duration of the call).
 //!
 //! Loading from a path also checks what MLX itself does not: that a `.npy` file holds all the
 //! bytes its header promises (MLX would leave the missing elements undefined), and, before MLX
@@ -58,6 +60,7 @@
 //! [`ErrorKind::InvalidArgument`] error.
 
 mod bridge;
+mod file_reader;
 mod gguf;
 mod npy;
 mod safetensors;

@@ -7,6 +7,7 @@ use std::path::Path;
 use mlx_sys as sys;
 
 use super::bridge::{Attached, Direction, ReaderTarget, WriterTarget, user_io};
+use super::file_reader::{FileReader, read_up_to};
 use super::{c_path, io_error, load_stream, std_io_error};
 use crate::array::Array;
 use crate::error::{Error, ErrorKind, Result};
@@ -39,13 +40,13 @@ pub fn load(path: impl AsRef<Path>) -> Result<Array> {
 pub fn load_device(path: impl AsRef<Path>, stream: &Stream) -> Result<Array> {
     const OP: &str = "load";
     let path = path.as_ref();
-    let c = c_path(OP, path)?;
-    check_header_fits_file(OP, path)?;
-    // SAFETY: `c` is NUL-terminated and outlives the call; the output is owned by `array_out`.
+    let reader = FileReader::open(OP, path, c_path(OP, path)?)?;
+    check_header_fits_file(OP, path, reader.file())?;
+    // SAFETY: live handles; the output is owned by `array_out`.
     let array = io_error(ffi::array_out_unchecked(OP, |out| unsafe {
-        sys::mlx_load(out, c.as_ptr(), stream.raw())
+        sys::mlx_load_reader(out, reader.raw(), stream.raw())
     }))?;
-    check_complete(OP, path, &array)?;
+    check_complete(OP, path, reader.file(), &array)?;
     Ok(array)
 }
 
@@ -142,13 +143,12 @@ fn check_header_fits(op: &'static str, head: &[u8], available: u64, what: &str) 
     Ok(())
 }
 
-/// [`check_header_fits`] for the file at `path`.
-fn check_header_fits_file(op: &'static str, path: &Path) -> Result<()> {
-    let Ok(mut file) = File::open(path) else { return Ok(()) }; // MLX reports it.
+/// [`check_header_fits`] for `file`, found at `path`.
+fn check_header_fits_file(op: &'static str, path: &Path, file: &File) -> Result<()> {
     let len = file.metadata().map_err(|e| std_io_error(op, path, e))?.len();
-    let mut head = Vec::with_capacity(12);
-    (&mut file).take(12).read_to_end(&mut head).map_err(|e| std_io_error(op, path, e))?;
-    check_header_fits(op, &head, len, &path.display().to_string())
+    let mut head = [0u8; 12];
+    let got = read_up_to(file, &mut head, 0).map_err(|e| std_io_error(op, path, e))?;
+    check_header_fits(op, &head[..got], len, &path.display().to_string())
 }
 
 /// [`check_header_fits`] for `reader` from its current position, which it is left at. The
@@ -166,13 +166,12 @@ fn check_header_fits_reader<R: Read + Seek>(op: &'static str, reader: &mut R) ->
     check_header_fits(op, &head, len, "the reader's data")
 }
 
-/// Checks that a `.npy` file holds every byte of `array` after its header: MLX reads a short
-/// file without complaint and leaves the missing elements undefined.
-fn check_complete(op: &'static str, path: &Path, array: &Array) -> Result<()> {
-    let mut file = File::open(path).map_err(|e| std_io_error(op, path, e))?;
+/// Checks that a `.npy` file (`file`, found at `path`) holds every byte of `array` after its
+/// header: MLX reads a short file without complaint and leaves the missing elements undefined.
+fn check_complete(op: &'static str, path: &Path, file: &File, array: &Array) -> Result<()> {
     let len = file.metadata().map_err(|e| std_io_error(op, path, e))?.len();
     let mut head = [0u8; 12];
-    file.read_exact(&mut head).map_err(|e| std_io_error(op, path, e))?;
+    read_up_to(file, &mut head, 0).map_err(|e| std_io_error(op, path, e))?;
     // MLX has parsed the header already: magic "\x93NUMPY", version, header length.
     let data_offset = match head[6] {
         1 => 10 + u64::from(u16::from_le_bytes([head[8], head[9]])),

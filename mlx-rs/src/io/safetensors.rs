@@ -7,6 +7,7 @@ use std::path::Path;
 use mlx_sys as sys;
 
 use super::bridge::{Attached, Direction, ReaderTarget, WriterTarget, user_io};
+use super::file_reader::FileReader;
 use super::{c_path, check_loaded, io_error, load_stream};
 use crate::array::Array;
 #[cfg(doc)]
@@ -34,15 +35,16 @@ pub fn load_safetensors(path: impl AsRef<Path>) -> Result<Loaded> {
 /// [`load_safetensors`] on the given stream.
 pub fn load_safetensors_device(path: impl AsRef<Path>, stream: &Stream) -> Result<Loaded> {
     const OP: &str = "load_safetensors";
-    let c = c_path(OP, path.as_ref())?;
+    let path = path.as_ref();
+    let reader = FileReader::open(OP, path, c_path(OP, path)?)?;
     let mut arrays = MapStringToArray::new();
     let mut metadata = MapStringToString::new();
-    // SAFETY: live handles; `c` is NUL-terminated and outlives the call; the maps are owned.
+    // SAFETY: live handles; the maps are owned.
     io_error(ffi::status(OP, || unsafe {
-        sys::mlx_load_safetensors(
+        sys::mlx_load_safetensors_reader(
             arrays.as_raw_mut(),
             metadata.as_raw_mut(),
-            c.as_ptr(),
+            reader.raw(),
             stream.raw(),
         )
     }))?;
