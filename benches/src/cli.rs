@@ -80,6 +80,79 @@ impl Flags {
     }
 }
 
+/// The options of the kernel sweeps (`moe_paths`, `fused_paths`):
+/// `[--quick] [--tokens 1,2,4,...] [--budget-ms MS] [--out DIR]` plus each binary's own switches.
+#[derive(Debug)]
+pub struct SweepArgs {
+    /// Small sizes in float32, for a CPU smoke run.
+    pub quick: bool,
+    /// Token counts (`--tokens`), if given.
+    pub tokens: Option<Vec<i32>>,
+    /// Milliseconds of timing per path and case (`--budget-ms`), if given.
+    pub budget_ms: Option<f64>,
+    /// Where the JSON and Markdown go (`--out`, default `benches/results`).
+    pub out: std::path::PathBuf,
+    /// The binary's own switches that were given.
+    pub switches: Vec<String>,
+}
+
+impl SweepArgs {
+    /// Parses `args`; `switches` are the binary's own flags without a value.
+    pub fn parse(args: &[String], switches: &[&str]) -> Result<SweepArgs, String> {
+        let all: Vec<&str> = ["--quick"].iter().chain(switches).copied().collect();
+        let mut f = Flags::new(args, &all)?;
+        let tokens = match f.value("--tokens") {
+            None => None,
+            Some(list) => Some(
+                list.split(',')
+                    .map(|t| match t.trim().parse::<i32>() {
+                        Ok(n) if n >= 1 => Ok(n),
+                        _ => Err(usage_error(&format!("--tokens: bad count `{t}` (want >= 1)"))),
+                    })
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
+        };
+        let budget_ms = match f.value("--budget-ms") {
+            None => None,
+            Some(v) => Some(
+                v.parse::<f64>()
+                    .ok()
+                    .filter(|ms| *ms > 0.0)
+                    .ok_or_else(|| usage_error("--budget-ms needs a positive number"))?,
+            ),
+        };
+        let out = f.value("--out").map_or_else(
+            || concat!(env!("CARGO_MANIFEST_DIR"), "/results").into(),
+            std::path::PathBuf::from,
+        );
+        let quick = f.switch("--quick");
+        let switches = switches.iter().filter(|s| f.switch(s)).map(|s| (*s).to_owned()).collect();
+        f.finish()?;
+        Ok(SweepArgs { quick, tokens, budget_ms, out, switches })
+    }
+}
+
+/// A bench binary's `main`: `-h`/`--help` prints `usage`; an error from `run` is printed with
+/// it and gives a failing exit status.
+pub fn main_with_usage(
+    name: &str,
+    usage: &str,
+    run: impl FnOnce(&[String]) -> Result<(), String>,
+) -> std::process::ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "-h" || a == "--help") {
+        println!("{usage}");
+        return std::process::ExitCode::SUCCESS;
+    }
+    match run(&args) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(msg) => {
+            eprintln!("{name}: {msg}\n{usage}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,5 +185,20 @@ mod tests {
         assert!(Flags::new(&args, &[]).unwrap_err().contains("--n is given twice"));
         let args = vec!["stray".to_owned()];
         assert!(Flags::new(&args, &[]).unwrap_err().contains("unexpected argument `stray`"));
+    }
+
+    #[test]
+    fn sweep_args_take_their_flags_and_the_binary_switches() {
+        let args: Vec<String> = ["--tokens", "1,8", "--bits-sweep", "--quick"]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
+        let a = SweepArgs::parse(&args, &["--bits-sweep"]).unwrap();
+        assert_eq!((a.quick, a.tokens, a.budget_ms), (true, Some(vec![1, 8]), None));
+        assert_eq!(a.switches, ["--bits-sweep"]);
+        let bad: Vec<String> = ["--tokens", "0"].iter().map(|s| (*s).to_owned()).collect();
+        assert!(SweepArgs::parse(&bad, &[]).unwrap_err().contains("bad count `0`"));
+        let unknown: Vec<String> = ["--bits-sweep"].iter().map(|s| (*s).to_owned()).collect();
+        assert!(SweepArgs::parse(&unknown, &[]).unwrap_err().contains("--bits-sweep"));
     }
 }

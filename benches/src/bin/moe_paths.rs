@@ -6,9 +6,9 @@
 //! at GLM-4.5-Air's gate shape. Writes `moe-paths-<device>.json` and `.md` under `--out`
 //! (default `benches/results`).
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
+use mlx_benches::cli::{SweepArgs, main_with_usage};
 use mlx_benches::env::{RunInfo, write_results};
 use mlx_benches::moe_paths::{self, MODEL_SHAPES, Shape};
 use mlx_rs::Dtype;
@@ -17,45 +17,15 @@ const USAGE: &str =
     "usage: moe_paths [--quick] [--tokens 1,2,4,...] [--bits-sweep] [--budget-ms MS] [--out DIR]";
 
 fn main() -> ExitCode {
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(msg) => {
-            eprintln!("moe_paths: {msg}\n{USAGE}");
-            ExitCode::FAILURE
-        }
-    }
+    main_with_usage("moe_paths", USAGE, run)
 }
 
-fn run() -> Result<(), String> {
-    let mut tokens: Vec<i32> = vec![1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048];
-    let (mut quick, mut sweep, mut budget_ms) = (false, false, 300.0);
-    let mut out = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/results"));
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let mut value = || args.next().ok_or_else(|| format!("{arg} needs a value"));
-        match arg.as_str() {
-            "--quick" => quick = true,
-            "--bits-sweep" => sweep = true,
-            "--tokens" => {
-                tokens = value()?
-                    .split(',')
-                    .map(|t| t.trim().parse().map_err(|_| format!("--tokens: bad count `{t}`")))
-                    .collect::<Result<_, _>>()?
-            }
-            "--budget-ms" => {
-                budget_ms = value()?.parse().map_err(|_| "--budget-ms needs a number".to_owned())?
-            }
-            "--out" => out = PathBuf::from(value()?),
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                return Ok(());
-            }
-            other => return Err(format!("unknown option `{other}`")),
-        }
-    }
-    if tokens.iter().any(|&t| t < 1) {
-        return Err("--tokens must be positive".into());
-    }
+fn run(args: &[String]) -> Result<(), String> {
+    let a = SweepArgs::parse(args, &["--bits-sweep"])?;
+    let (quick, out, budget_ms) = (a.quick, a.out, a.budget_ms.unwrap_or(300.0));
+    let sweep = a.switches.iter().any(|s| s == "--bits-sweep");
+    let tokens =
+        a.tokens.unwrap_or_else(|| vec![1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048]);
     let info = RunInfo::gather().map_err(|e| e.to_string())?;
     let (dtype, shapes): (Dtype, Vec<Shape>) = if quick {
         let small = |s: &Shape| Shape { experts: 8, n: 128, k: 256, ..*s };
