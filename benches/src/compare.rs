@@ -930,7 +930,7 @@ mod tests {
             ]
         );
         let generate = case_list(Profile::Gpu, Some("generate/"), Path::new("/e"));
-        assert_eq!(generate.len(), 8);
+        assert_eq!(generate.len(), 11);
         assert!(generate.iter().all(Case::per_token));
         assert!(!all.iter().any(|c| matches!(c, Case::Micro(_)) && c.per_token()));
         assert!(name_matches("generate/x/decode", Some("nothing,decode")));
