@@ -14,7 +14,8 @@
 //!   256, 3 layers with the first dense, 16 experts of which 4 per token plus a shared one,
 //!   vocab 2048, 4-bit, float32) that runs in seconds on a CPU. `--preset glm45-air`: GLM-4.5-Air's
 //!   real shapes and quantization (`mlx-community/GLM-4.5-Air-3bit`, 46 layers, 128 experts;
-//!   about 45 GB: a GPU). Any other name of `mlx_lm::presets::PRESETS` works too.
+//!   about 45 GB: a GPU). Any other name of `mlx_lm::presets::PRESETS` works too, and so does
+//!   a config file `FILE.json` (e.g. a preset's config with fewer layers).
 //! - The weights come from [`mlx_lm::presets::random_model`] with `--seed` (default 0):
 //!   `python_single_seqlen.py` draws the same ones (both print the weights' checksum).
 //! - `--save-output` writes the logits (float32 `.npy`; with several lengths `NAME-LEN.npy`),
@@ -53,7 +54,7 @@ struct Options {
     serve: bool,
 }
 
-const USAGE: &str = "usage: single_seqlen [SEQ_LEN ...] [--preset small|glm45-air|NAME] [--runs N] \
+const USAGE: &str = "usage: single_seqlen [SEQ_LEN ...] [--preset small|glm45-air|NAME|FILE.json] [--runs N] \
                      [--warmup N] [--seed S] [--save-output FILE] [--compare-output FILE] \
                      [--tolerance T] [--fused auto|on|off] [--serve]";
 
@@ -122,6 +123,9 @@ fn preset_config(name: &str) -> Result<(ModelConfig, String)> {
             ModelConfig::from_json_str(SMALL_CONFIG, "examples/glm45-moe-small.json")?,
             "small GLM-4.5-MoE (examples/glm45-moe-small.json)".to_owned(),
         )),
+        file if file.ends_with(".json") => {
+            Ok((mlx_examples::preset_or_file(file)?, format!("config {file}")))
+        }
         other => {
             let preset =
                 Preset::named(if other == "glm45-air" { "glm45-air-3bit" } else { other })?;

@@ -22,6 +22,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use mlx_rs::kernels::Fused;
 use serde_json::{Value, json};
 
 use crate::cli::{Flags, usage_error};
@@ -61,6 +62,8 @@ pub struct CompareArgs {
     pub examples: Option<PathBuf>,
     /// The source folder `examples/` (Python twins, configs, data); else this checkout's.
     pub py_examples: Option<PathBuf>,
+    /// The fused-kernel policy the Rust model examples get (`--fused`); else their default.
+    pub fused: Option<Fused>,
 }
 
 impl CompareArgs {
@@ -68,7 +71,7 @@ impl CompareArgs {
     pub const USAGE: &'static str = "\
 usage: compare [--quick] [--only PATTERNS] [--runs N] [--warmup W] [--target-ms T]
                [--python EXE] [--script PATH] [--out DIR] [--list] [--print-specs]
-               [--examples DIR] [--py-examples DIR]
+               [--examples DIR] [--py-examples DIR] [--fused auto|on|off]
   --quick           float32 sizes for a small CPU (the default on a CPU device); without it a
                     GPU device gets real model sizes in bfloat16
   --only PATTERNS   keep the cases whose names contain one of these comma-separated strings
@@ -88,7 +91,10 @@ usage: compare [--quick] [--only PATTERNS] [--runs N] [--warmup W] [--target-ms 
                     --example generate --example lora`
   --py-examples DIR the source folder examples/ (Python twins, configs, data; default: this
                     checkout's). The Python side needs mlx-lm 0.32.0 (pip install
-                    mlx-lm==0.32.0 --no-deps)";
+                    mlx-lm==0.32.0 --no-deps)
+  --fused MODE      the Rust side of single_seqlen and generate with `--fused MODE` (where the
+                    crate's own kernels replace MLX's ops, see mlx_rs::kernels; default: the
+                    examples' own, auto)";
 
     /// Parses the arguments; `script` and `out` are the defaults found on this machine.
     pub fn parse(args: &[String], script: PathBuf, out: PathBuf) -> Result<CompareArgs, String> {
@@ -117,6 +123,12 @@ usage: compare [--quick] [--only PATTERNS] [--runs N] [--warmup W] [--target-ms 
             print_specs: f.switch("--print-specs"),
             examples: f.value("--examples").map(PathBuf::from),
             py_examples: f.value("--py-examples").map(PathBuf::from),
+            fused: match f.value("--fused") {
+                None => None,
+                Some(m) => Some(m.parse::<Fused>().map_err(|_| {
+                    usage_error(&format!("--fused wants auto, on or off, got `{m}`"))
+                })?),
+            },
         };
         f.finish()?;
         Ok(parsed)
@@ -816,6 +828,8 @@ mod tests {
         let a = parse(&["--examples", "/bin/ex", "--py-examples", "/src/examples"]).unwrap();
         assert_eq!(a.examples.as_deref(), Some(Path::new("/bin/ex")));
         assert_eq!(a.py_examples.as_deref(), Some(Path::new("/src/examples")));
+        assert_eq!(a.fused, None);
+        assert_eq!(parse(&["--fused", "off"]).unwrap().fused, Some(Fused::Off));
     }
 
     #[test]
@@ -824,6 +838,8 @@ mod tests {
         assert!(parse(&["--target-ms", "-1"]).unwrap_err().contains("positive number, got `-1`"));
         assert!(parse(&["--fast"]).unwrap_err().contains("unknown argument `--fast`"));
         assert!(parse(&["--only"]).unwrap_err().contains("--only needs a value"));
+        let e = parse(&["--fused", "fast"]).unwrap_err();
+        assert!(e.contains("--fused wants auto, on or off, got `fast`"), "{e}");
     }
 
     #[test]

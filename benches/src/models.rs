@@ -21,6 +21,7 @@
 
 use std::path::{Path, PathBuf};
 
+use mlx_rs::kernels::Fused;
 use serde_json::{Value, json};
 
 use crate::compare::{CompareArgs, MAX_ITERS, Measure, Opened, Side, iterations_for};
@@ -67,6 +68,8 @@ pub struct ModelSpec {
     pub unit: &'static str,
     /// Whether the iteration is one token, so that 1e9 / ns is a throughput in tokens/s.
     pub per_token: bool,
+    /// Whether the Rust example takes `--fused` (compare's `--fused` is passed on).
+    pub takes_fused: bool,
 }
 
 impl ModelSpec {
@@ -135,6 +138,7 @@ pub fn model_cases(profile: Profile, examples: &Path) -> Vec<ModelSpec> {
             max_runs: quick_runs,
             unit: "one forward pass (logits evaluated)",
             per_token: false,
+            takes_fused: true,
         });
     }
     let presets: Vec<(String, String)> = if quick {
@@ -195,6 +199,7 @@ pub fn model_cases(profile: Profile, examples: &Path) -> Vec<ModelSpec> {
                 max_runs: quick_runs,
                 unit,
                 per_token: true,
+                takes_fused: true,
             });
         }
     }
@@ -223,6 +228,7 @@ pub fn model_cases(profile: Profile, examples: &Path) -> Vec<ModelSpec> {
         unit: "one LoRA training step (rank 8 on the last 16 layers or all; forward, backward, \
                AdamW update)",
         per_token: false,
+        takes_fused: false,
     });
     out
 }
@@ -306,6 +312,17 @@ struct Pair {
     python: PythonChild,
 }
 
+/// The Rust example's arguments for serving `spec`: its own, `--fused MODE` when given and the
+/// example takes it, then `--serve`.
+pub fn serve_args(spec: &ModelSpec, fused: Option<Fused>) -> Vec<String> {
+    let mut args = spec.rust_args.clone();
+    if let Some(mode) = fused.filter(|_| spec.takes_fused) {
+        args.extend(["--fused".to_owned(), mode.name().to_owned()]);
+    }
+    args.push("--serve".to_owned());
+    args
+}
+
 /// The serving processes of the current model (at most one pair alive).
 pub struct Servers {
     dirs: Vec<PathBuf>,
@@ -313,6 +330,7 @@ pub struct Servers {
     python: String,
     mlx_version: String,
     device: String,
+    fused: Option<Fused>,
     current: Option<Pair>,
 }
 
@@ -325,6 +343,7 @@ impl Servers {
             python: args.python.clone(),
             mlx_version: mlx_version.to_owned(),
             device: device.to_owned(),
+            fused: args.fused,
             current: None,
         }
     }
@@ -354,8 +373,7 @@ impl Servers {
             if !script.is_file() {
                 return Err(format!("the Python twin {} does not exist", script.display()));
             }
-            let mut rust_args = spec.rust_args.clone();
-            rust_args.push("--serve".to_owned());
+            let rust_args = serve_args(spec, self.fused);
             let program = binary.display().to_string();
             let not_found = format!("cannot run {program}");
             let rust = PythonChild::spawn_program(
@@ -605,6 +623,12 @@ mod tests {
         assert_eq!(lora.name, "lora-train/mistral-7b-4bit/batch=4");
         assert!(lora.rust_args.ends_with(&strings(&["--preset", "mistral-7b-4bit"])));
         assert_eq!(lora.setup, json!({"batch_size": 4, "max_seq_length": 512}));
+        assert_eq!(
+            serve_args(&gpu[0], Some(Fused::On))[4..],
+            strings(&["--fused", "on", "--serve"])
+        );
+        assert_eq!(serve_args(&gpu[0], None)[4..], strings(&["--serve"]));
+        assert!(!serve_args(lora, Some(Fused::Off)).contains(&"--fused".to_owned()));
     }
 
     /// The Python twin's `--serve` answers the protocol: the info line with the weights'

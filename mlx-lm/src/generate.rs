@@ -13,6 +13,7 @@
 //!
 //! Generation runs on its own stream on the default device, as mlx-lm's `generation_stream`.
 
+use std::cell::RefCell;
 use std::time::Instant;
 
 use mlx_rs::nn::cache::{
@@ -124,9 +125,26 @@ fn maybe_quantize_cache(cache: &mut PromptCache, options: &GenerateOptions) -> R
     Ok(())
 }
 
-/// The stream generation runs on: a new stream on the default device.
+thread_local! {
+    /// The generation stream of each device this thread has generated on.
+    static GENERATION_STREAMS: RefCell<Vec<(Device, Stream)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The stream generation runs on: one per device, made by this thread's first generation there
+/// and reused by every later one, as mlx-lm's module-level `generation_stream` (MLX streams
+/// belong to their thread, and MLX keeps every stream it made: one per generation would pile
+/// up).
 fn generation_stream() -> Result<Stream> {
-    Stream::new(&Device::default_device()?)
+    let device = Device::default_device()?;
+    GENERATION_STREAMS.with(|streams| {
+        let mut streams = streams.borrow_mut();
+        if let Some((_, stream)) = streams.iter().find(|(d, _)| *d == device) {
+            return stream.try_clone();
+        }
+        let stream = Stream::new(&device)?;
+        streams.push((device, stream.try_clone()?));
+        Ok(stream)
+    })
 }
 
 /// `tokens` followed by `more` (the logits processors' history).
@@ -771,5 +789,20 @@ impl Iterator for Generation<'_> {
                 Some(Err(e))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generations_share_one_stream_per_thread_and_device() {
+        let first = generation_stream().unwrap();
+        assert_eq!(generation_stream().unwrap(), first);
+        assert_ne!(first, Stream::thread_default().unwrap());
+        assert_eq!(first.device().unwrap(), Device::default_device().unwrap());
+        let other = std::thread::spawn(|| generation_stream().unwrap().index().unwrap());
+        assert_ne!(other.join().unwrap(), first.index().unwrap());
     }
 }

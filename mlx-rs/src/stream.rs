@@ -209,6 +209,23 @@ impl Stream {
         Device::from_filled("stream_device", raw, filled)
     }
 
+    /// Another handle to the same stream (owned by this thread like this one).
+    ///
+    /// ```
+    /// use mlx_rs::{Device, Stream};
+    /// let a = Stream::new(&Device::cpu())?;
+    /// let b = a.try_clone()?;
+    /// assert_eq!(a, b);
+    /// assert_eq!(a.index()?, b.index()?);
+    /// # Ok::<(), mlx_rs::Error>(())
+    /// ```
+    pub fn try_clone(&self) -> Result<Stream> {
+        let mut stream = Stream::empty();
+        // SAFETY: both handles are live; the call copies the stream value into `stream`.
+        ffi::status("stream_set", || unsafe { sys::mlx_stream_set(&mut stream.raw, self.raw) })?;
+        Ok(stream)
+    }
+
     /// The index of this stream: MLX numbers the streams of all devices and threads of the
     /// process in creation order, from 0 (the position in [`Stream::all`]).
     ///
@@ -579,10 +596,10 @@ impl ThreadUnsafeStream {
 
     /// A handle to the stream for the calling thread.
     pub fn stream(&self) -> Result<Stream> {
-        let mut stream = Stream::empty();
-        // SAFETY: both handles are live; the call copies the stream value into `stream`.
-        ffi::status("stream_set", || unsafe { sys::mlx_stream_set(&mut stream.raw, self.raw) })?;
-        Ok(stream)
+        // A borrowed view of the raw handle; `try_clone` makes the owned copy and the view is
+        // not dropped (this value keeps owning the raw handle).
+        let view = std::mem::ManuallyDrop::new(Stream::from_raw(self.raw));
+        view.try_clone()
     }
 }
 

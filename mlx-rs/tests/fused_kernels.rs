@@ -70,6 +70,10 @@ fn fallbacks_equal_the_plain_ops() {
             for dtype in DTYPES {
                 for shape in [&[1][..], &[3], &[4097], &[3, 5, 7], &[0], &[2, 0, 3]] {
                     let (g, u) = (normal(shape, dtype, 1), normal(shape, dtype, 2));
+                    // Where `On` runs the kernel (a GPU), the CUDA tests below compare it.
+                    if policy == Fused::On && kernels::gated_support(&g, &u).is_ok() {
+                        continue;
+                    }
                     for act in ACTIVATIONS {
                         let got = kernels::activation::gated(act, &g, &u).unwrap();
                         let want = act.plain(&g, &u).unwrap();
@@ -274,9 +278,10 @@ fn cuda_gated_kernels_match_the_plain_ops() {
                     let exact = act.plain(&g32, &u32).unwrap();
                     let err = scaled_error(&got, &exact);
                     assert!(err <= tolerance(dtype), "{act:?} {dtype} {shape:?}: {err}");
+                    // The ops round to the dtype after each of their (up to six) steps.
                     let plain = act.plain(&g, &u).unwrap();
                     let err = scaled_error(&got, &plain);
-                    assert!(err <= 4.0 * tolerance(dtype), "{act:?} {dtype} {shape:?}: {err}");
+                    assert!(err <= 8.0 * tolerance(dtype), "{act:?} {dtype} {shape:?}: {err}");
                 }
             }
         }
@@ -291,7 +296,7 @@ fn cuda_gated_kernels_take_unaligned_and_strided_inputs() {
     }
     with_policy(Fused::On, || {
         for dtype in DTYPES {
-            let (g, u) = (normal(&[4099], dtype, 1), normal(&[4099], dtype, 2));
+            let (g, u) = (normal(&[4099], dtype, 1), normal(&[4101], dtype, 2));
             let (gs, us) = (
                 ops::slice(&g, &[1], &[4098], None).unwrap(),
                 ops::slice(&u, &[3], &[4100], None).unwrap(),

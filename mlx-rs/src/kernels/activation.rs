@@ -40,9 +40,13 @@ const METAL_BODY: &str = r"
 
 /// From how many elements the CUDA kernel measured faster than MLX's ops, per dtype.
 ///
-/// Filled from GPU runs of `cargo run --release -p mlx-benches --bin fused_paths` (tables in
-/// `benches/results/`). Nothing is measured yet, so the table is empty and [`Fused::Auto`](super::Fused::Auto)
-/// keeps MLX's ops everywhere (as [`Fused::Off`](super::Fused::Off)); [`Fused::On`](super::Fused::On) uses the kernel.
+/// Empty: on an NVIDIA H200 (MLX 0.32.2 CUDA, bfloat16; `cargo run --release -p mlx-benches
+/// --bin fused_paths`, `benches/results/kernels-nvidia-h200-2026-12-02/fused-paths-gpu.md`)
+/// the kernel beat the plain ops (1.15–1.91× SwiGLU, 1.78–3.63× GeGLU, from 8 tokens at every
+/// preset width) but not `transforms::compile` of them below 2048 tokens (0.52–1.00×; 0.82–1.32×
+/// at 2048), and it was not measured end to end. So [`Fused::Auto`](super::Fused::Auto) keeps
+/// MLX's ops (as [`Fused::Off`](super::Fused::Off)); [`Fused::On`](super::Fused::On) uses the
+/// kernel.
 pub const CUDA_CROSSOVERS: &[SizeCrossover] = &[];
 
 /// The activation applied to the gate.

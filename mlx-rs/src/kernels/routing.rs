@@ -62,9 +62,16 @@ pub struct RoutingCrossover {
     pub tokens_from: usize,
 }
 
-/// The crossovers [`Fused::Auto`] follows, filled from GPU measurements of
-/// `cargo run --release -p mlx-benches --bin fused_paths`. Nothing is measured yet, so the
-/// table is empty and `Auto` keeps the plain ops for every routing kernel (as `Off` does).
+/// The crossovers [`Fused::Auto`] follows: none. On an NVIDIA H200 (MLX 0.32.2 CUDA,
+/// bfloat16) every routing kernel beat the plain ops and `transforms::compile` of them in
+/// isolation at every measured count, 1 to 2048 tokens (`fused_paths`: routers 1.37–3.04×,
+/// gather-add 1.03–2.2× against the compiled ops;
+/// `benches/results/kernels-nvidia-h200-2026-12-02/fused-paths-gpu.md`), but not end to end:
+/// with all four in `Auto`, one-token forwards of Qwen3-30B-A3B, Mixtral-8x7B and
+/// GLM-4.5-Air were not faster than `Off` beyond run-to-run noise (Qwen3 13.0–17.2 ms against
+/// 9.3–11.9), 512-token forwards at most 4% faster, and the logits moved off MLX's ops' (by up
+/// to 0.21 at one token; at 512 tokens 16–29% of the positions changed their argmax, as
+/// near-tied experts switch). So `Auto` keeps the plain ops; `On` uses the kernels.
 pub const CUDA_CROSSOVERS: &[RoutingCrossover] = &[];
 
 /// Whether `kernel` runs for `tokens` rows: supported, not training, and allowed by the policy.
