@@ -179,6 +179,51 @@ fn activations_match_python() {
     check("sigmoid", nn::Sigmoid.forward(&x).unwrap());
 }
 
+/// The compiled `silu` and `swiglu` equal the ops they fuse bit for bit, whatever shape or
+/// dtype comes first (one shapeless trace per thread serves them all); broadcasting inputs and
+/// integers take the ops; gradients flow through the compiled function.
+#[test]
+fn compiled_activations_equal_their_ops() {
+    let bits = |a: &Array| a.astype(Dtype::Float32).unwrap().to_vec::<f32>().unwrap();
+    for dtype in [Dtype::Bfloat16, Dtype::Float32, Dtype::Float16] {
+        for shape in [&[7][..], &[3, 5], &[2, 1, 9], &[1]] {
+            let g = (pattern(shape, 0.7, 3.0) * 1.5f32).unwrap().astype(dtype).unwrap();
+            let u = pattern(shape, 1.9, 2.0).astype(dtype).unwrap();
+            let silu_ops = (&g * g.sigmoid().unwrap()).unwrap();
+            let swiglu_ops = (&silu_ops * &u).unwrap();
+            let (silu, swiglu) = (nn::silu(&g).unwrap(), nn::swiglu(&g, &u).unwrap());
+            assert_eq!((silu.shape(), silu.dtype()), (shape, dtype));
+            assert_eq!(bits(&silu), bits(&silu_ops), "silu {dtype} {shape:?}");
+            assert_eq!(bits(&swiglu), bits(&swiglu_ops), "swiglu {dtype} {shape:?}");
+        }
+    }
+    let row = pattern(&[1, 4], 0.3, 2.0);
+    let up = pattern(&[3, 4], 1.1, 2.0);
+    let broadcast = nn::swiglu(&row, &up).unwrap();
+    assert_eq!(broadcast.shape(), [3, 4]);
+    let want = (&(&row * row.sigmoid().unwrap()).unwrap() * &up).unwrap();
+    assert_eq!(bits(&broadcast), bits(&want));
+    let ints = Array::from_slice(&[-2i32, 0, 3], &[3]).unwrap();
+    let y = nn::silu(&ints).unwrap();
+    assert_eq!(y.dtype(), Dtype::Float32);
+    let want = [-2.0 / (1.0 + 2f32.exp()), 0.0, 3.0 / (1.0 + (-3f32).exp())];
+    for (got, want) in y.to_vec::<f32>().unwrap().iter().zip(want) {
+        assert!((got - want).abs() < 1e-6, "{got} {want}");
+    }
+    // d/dg sum(silu(g) * u) = u * sigmoid(g) * (1 + g * (1 - sigmoid(g))).
+    let loss = |x: &[Array]| Ok(vec![nn::swiglu(&x[0], &x[1])?.sum(.., false)?]);
+    let grad = mlx_rs::transforms::grad(loss, &[0]).unwrap();
+    let (g, u) = (pattern(&[2, 3], 0.5, 2.0), pattern(&[2, 3], 1.7, 1.0));
+    let dg = grad.apply(&[&g, &u]).unwrap().remove(0);
+    let s = g.sigmoid().unwrap();
+    let one_minus = (&s * -1.0f32).unwrap() + 1.0f32;
+    let inner = ((&g * &one_minus.unwrap()).unwrap() + 1.0f32).unwrap();
+    let want = (&(&u * &s).unwrap() * &inner).unwrap();
+    for (got, want) in dg.to_vec::<f32>().unwrap().iter().zip(want.to_vec::<f32>().unwrap()) {
+        assert!((got - want).abs() < 1e-5, "{got} {want}");
+    }
+}
+
 #[test]
 fn quantized_linear_every_mode_matches_python() {
     let g = golden();
