@@ -54,9 +54,9 @@ struct Options {
     serve: bool,
 }
 
-const USAGE: &str = "usage: single_seqlen [SEQ_LEN ...] [--preset small|glm45-air|NAME|FILE.json] [--runs N] \
-                     [--warmup N] [--seed S] [--save-output FILE] [--compare-output FILE] \
-                     [--tolerance T] [--fused auto|on|off] [--serve]";
+const USAGE: &str = "usage: single_seqlen [SEQ_LEN ...] [--preset small|glm45-air|NAME|FILE.json] \
+                     [--runs N] [--warmup N] [--seed S] [--save-output FILE] \
+                     [--compare-output FILE] [--tolerance T] [--fused auto|on|off] [--serve]";
 
 fn bad(msg: String) -> Error {
     Error::invalid("single_seqlen", format!("{msg}\n{USAGE}"))
