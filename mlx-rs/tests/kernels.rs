@@ -136,17 +136,36 @@ fn grouped_qmm_matches_gather_qmm_for_every_format() {
     if !cuda() {
         return;
     }
-    // The checkpoints' common formats first: each new format costs seconds of CUDA compilation.
+    for (bits, group, dtype) in formats_to_check() {
+        // 77 pairs: tiles of 32 with ragged ends; 500 pairs over 8 experts: tiles of 64.
+        for (pairs, gather) in [(77, true), (500, false)] {
+            check_case(8, 128, 256, pairs, dtype, params(group, bits), gather);
+        }
+    }
+}
+
+/// Every format the grouped kernel takes, the checkpoints' common ones first (each new format
+/// costs tens of seconds of CUDA compilation), or only those that `MLX_RS_GROUPED_FORMATS`
+/// lists as `bits/group/dtype` entries, e.g. `6/64/bf16,5/32/f16` (so that several processes
+/// can share the formats out). An entry that is not a format is an error, not a skip.
+fn formats_to_check() -> Vec<(i32, i32, Dtype)> {
+    let name = |d: Dtype| if d == Dtype::Bfloat16 { "bf16" } else { "f16" };
+    let mut all = Vec::new();
     for bits in [4, 8, 6, 5, 3, 2] {
         for group in [64, 32, 128] {
             for dtype in [Dtype::Bfloat16, Dtype::Float16] {
-                // 77 pairs: tiles of 32 with ragged ends; 500 pairs over 8 experts: tiles of 64.
-                for (pairs, gather) in [(77, true), (500, false)] {
-                    check_case(8, 128, 256, pairs, dtype, params(group, bits), gather);
-                }
+                all.push((bits, group, dtype));
             }
         }
     }
+    let Ok(list) = std::env::var("MLX_RS_GROUPED_FORMATS") else { return all };
+    list.split(',')
+        .map(|entry| {
+            *all.iter()
+                .find(|(b, g, d)| format!("{b}/{g}/{}", name(*d)) == entry.trim())
+                .unwrap_or_else(|| panic!("MLX_RS_GROUPED_FORMATS: {entry:?} is not a format"))
+        })
+        .collect()
 }
 
 /// The Metal twin at a few formats: word-aligned codes (4, 8 bits) and codes across bytes (3, 6
