@@ -133,8 +133,8 @@ thread_local! {
 /// The stream generation runs on: one per device, made by this thread's first generation there
 /// and reused by every later one, as mlx-lm's module-level `generation_stream` (MLX streams
 /// belong to their thread, and MLX keeps every stream it made: one per generation would pile
-/// up).
-fn generation_stream() -> Result<Stream> {
+/// up). Public so that programs timing their own steps run them where generation does.
+pub fn generation_stream() -> Result<Stream> {
     let device = Device::default_device()?;
     GENERATION_STREAMS.with(|streams| {
         let mut streams = streams.borrow_mut();

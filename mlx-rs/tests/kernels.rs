@@ -1,13 +1,14 @@
 //! The crate's own kernels (`mlx_rs::kernels`): the grouped quantized expert matmul against
 //! `gather_qmm` on CUDA (every bit width, group size and 16-bit dtype, odd pair counts, the
-//! model shapes) and on Metal (a few formats), `SwitchGlu` with the kernels on against off, and
+//! model shapes) and on Metal (a few formats), the decode kernels (`gather_qmv` against
+//! `gather_qmm`, `quantized_matvec` against `quantized_matmul`) on CUDA, `SwitchGlu` with the kernels on against off (prefill and decode), and
 //! the fallbacks and reasons everywhere else (this CPU).
 
 use std::sync::Mutex;
 
 use mlx_rs::fast::kernel::KernelBackend;
 use mlx_rs::kernels::expert_matmul::{self, ExpertMatmul};
-use mlx_rs::kernels::{self, Fused, grouped_qmm, grouped_qmm_support};
+use mlx_rs::kernels::{self, Fused, gather_qmv_support, grouped_qmm, grouped_qmm_support};
 use mlx_rs::nn::{self, Module, QuantizeDecision, SwitchGlu};
 use mlx_rs::ops::{self, BoundedIndices};
 use mlx_rs::quantization::{self, GatherIndices, QuantizationMode, QuantizationParams, Quantized};
@@ -219,6 +220,166 @@ fn grouped_qmm_matches_gather_qmm_with_skewed_routing() {
     check_routing(128, 2048, 768, pairs, &experts, None, bf16, p);
 }
 
+/// The decode kernel against `gather_qmm` for `pairs` unsorted pairs of `e` experts
+/// `[n, k]`, `pairs_per_row` pairs per row of `x`; with `swiglu`, the fused gate/up/activation
+/// against `swiglu` of two `gather_qmm` products.
+#[allow(clippy::too_many_arguments)]
+fn check_decode(
+    e: i32,
+    n: i32,
+    k: i32,
+    pairs: i32,
+    pairs_per_row: i32,
+    dtype: Dtype,
+    p: QuantizationParams,
+    swiglu: bool,
+) {
+    let rows = (pairs + pairs_per_row - 1) / pairs_per_row;
+    let key = random::key(21).unwrap();
+    let routed = random::randint(
+        &Array::scalar(0i32),
+        &Array::scalar(e),
+        &[pairs],
+        Dtype::Int32,
+        Some(&key),
+    )
+    .unwrap()
+    .astype(Dtype::Uint32)
+    .unwrap();
+    let x = random::normal(&[rows, k], dtype, 0.0, 1.0, Some(&random::key(3).unwrap())).unwrap();
+    let ids: Vec<u32> = (0..pairs).map(|i| (i / pairs_per_row).unsigned_abs()).collect();
+    let row_of_pair = Array::from_slice(&ids, &[pairs]).unwrap();
+    let gate = experts(e, n, k, dtype, p, 7);
+    let (got, want) = if swiglu {
+        let up = experts(e, n, k, dtype, p, 8);
+        let got = kernels::gather_qmv_swiglu(&x, &routed, pairs_per_row, &gate, &up, p).unwrap();
+        let g = reference_unsorted(&x, &row_of_pair, &routed, &gate, p);
+        let u = reference_unsorted(&x, &row_of_pair, &routed, &up, p);
+        (got, nn::swiglu(&g, &u).unwrap())
+    } else {
+        let got = kernels::gather_qmv(&x, &routed, pairs_per_row, &gate, p).unwrap();
+        (got, reference_unsorted(&x, &row_of_pair, &routed, &gate, p))
+    };
+    assert_eq!(got.shape(), &[pairs, n]);
+    assert_eq!(got.dtype(), dtype);
+    let err = relative_error(&got, &want);
+    let tol = if dtype == Dtype::Bfloat16 { 2e-2 } else { 5e-3 };
+    let what = format!(
+        "{dtype} bits {:?} group {:?} {e}x{n}x{k} pairs {pairs}/{pairs_per_row} swiglu {swiglu}",
+        p.bits, p.group_size
+    );
+    assert!(err <= tol, "{what}: error {err}");
+    eprintln!("{what}: error {err:.1e}");
+}
+
+/// `gather_qmm` of rows `rows` of `x` through unsorted `experts`.
+fn reference_unsorted(
+    x: &Array,
+    rows: &Array,
+    experts: &Array,
+    q: &Quantized,
+    p: QuantizationParams,
+) -> Array {
+    let x = ops::take(x, rows, 0).unwrap().expand_dims(-2).unwrap();
+    let gather = GatherIndices { lhs: None, rhs: Some(experts), sorted: false };
+    quantization::gather_qmm(&x, q, gather, true, p).unwrap().squeeze(-2).unwrap()
+}
+
+#[test]
+fn gather_qmv_matches_gather_qmm_for_every_format() {
+    if !cuda() {
+        return;
+    }
+    for (bits, group, dtype) in formats_to_check() {
+        // N = 100: a partial last block; 6 pairs, 2 per row, 3 rows.
+        check_decode(8, 100, 384, 6, 2, dtype, params(group, bits), false);
+    }
+    let (bf16, f16) = (Dtype::Bfloat16, Dtype::Float16);
+    for (bits, group, dtype) in [(4, 64, bf16), (3, 64, bf16), (4, 64, f16), (8, 32, bf16)] {
+        check_decode(8, 100, 384, 6, 2, dtype, params(group, bits), true);
+    }
+}
+
+#[test]
+fn gather_qmv_matches_gather_qmm_at_model_shapes() {
+    if !cuda() {
+        return;
+    }
+    let bf16 = Dtype::Bfloat16;
+    // One decode token of GLM-4.5-Air (3-bit, top 8), Qwen3-30B-A3B (top 8) and Mixtral-8x7B
+    // (top 2): gate/up with the activation, then down (one pair per row).
+    check_decode(16, 1408, 4096, 8, 8, bf16, params(64, 3), true);
+    check_decode(16, 4096, 1408, 8, 1, bf16, params(64, 3), false);
+    check_decode(16, 768, 2048, 8, 8, bf16, params(64, 4), true);
+    check_decode(16, 2048, 768, 8, 1, bf16, params(64, 4), false);
+    check_decode(8, 14336, 4096, 2, 2, bf16, params(64, 4), true);
+    check_decode(8, 4096, 14336, 2, 1, bf16, params(64, 4), false);
+}
+
+/// The dense decode kernel against `quantized_matmul` for `x` `[1, rows, k]` through an
+/// `[n, k]` matrix.
+fn check_matvec(n: i32, k: i32, rows: i32, dtype: Dtype, p: QuantizationParams) {
+    let q = experts(1, n, k, dtype, p, 5);
+    let q = Quantized {
+        weights: q.weights.squeeze(0).unwrap(),
+        scales: q.scales.squeeze(0).unwrap(),
+        biases: q.biases.map(|b| b.squeeze(0).unwrap()),
+    };
+    let x = random::normal(&[1, rows, k], dtype, 0.0, 1.0, Some(&random::key(4).unwrap())).unwrap();
+    let got = kernels::quantized_matvec(&x, &q, p).unwrap();
+    let want = quantization::quantized_matmul(&x, &q, true, p).unwrap();
+    assert_eq!(got.shape(), &[1, rows, n]);
+    let err = relative_error(&got, &want);
+    let tol = if dtype == Dtype::Bfloat16 { 2e-2 } else { 5e-3 };
+    let what = format!("{dtype} bits {:?} group {:?} {n}x{k} rows {rows}", p.bits, p.group_size);
+    assert!(err <= tol, "{what}: error {err}");
+    eprintln!("{what}: error {err:.1e}");
+}
+
+#[test]
+fn quantized_matvec_matches_quantized_matmul() {
+    if !cuda() {
+        return;
+    }
+    let (bf16, f16) = (Dtype::Bfloat16, Dtype::Float16);
+    for (bits, group, dtype) in
+        [(4, 64, bf16), (3, 64, bf16), (4, 32, f16), (8, 64, bf16), (6, 128, f16)]
+    {
+        check_matvec(100, 384, 1, dtype, params(group, bits));
+        check_matvec(100, 384, 3, dtype, params(group, bits));
+    }
+    // Mistral-7B's attention and MLP matrices, GLM-4.5-Air's q projection (3-bit).
+    check_matvec(4096, 4096, 1, bf16, params(64, 4));
+    check_matvec(14336, 4096, 1, bf16, params(64, 4));
+    check_matvec(4096, 14336, 1, bf16, params(64, 4));
+    check_matvec(12288, 4096, 1, bf16, params(64, 3));
+}
+
+#[test]
+fn quantized_linear_decode_with_kernels_on_equals_off() {
+    let _guard = POLICY.lock().unwrap_or_else(|e| e.into_inner());
+    let dtype = if cuda() { Dtype::Bfloat16 } else { Dtype::Float32 };
+    let linear = nn::Linear::new(256, 192, true).unwrap();
+    let cast = linear.parameters().map(|a| a.astype(dtype)).unwrap();
+    let mut linear = linear;
+    linear.update(&cast).unwrap();
+    let mut q = nn::QuantizedLinear::from_linear(&linear, params(64, 4)).unwrap();
+    q.train(false);
+    let x = random::normal(&[1, 1, 256], dtype, 0.0, 1.0, Some(&random::key(2).unwrap())).unwrap();
+    let mut outputs = Vec::new();
+    for policy in [Fused::Off, Fused::On, Fused::Auto] {
+        kernels::set_fused(policy);
+        outputs.push(q.forward(&x).unwrap());
+    }
+    kernels::set_fused(Fused::Auto);
+    assert_eq!(outputs[0].shape(), &[1, 1, 192]);
+    for y in &outputs[1..] {
+        assert_eq!(y.shape(), outputs[0].shape());
+        let err = relative_error(y, &outputs[0]);
+        assert!(err <= 2e-2, "quantized linear with kernels differs from off by {err}");
+    }
+}
+
 #[test]
 fn switch_glu_with_kernels_on_equals_off() {
     let _guard = POLICY.lock().unwrap_or_else(|e| e.into_inner());
@@ -242,12 +403,28 @@ fn switch_glu_with_kernels_on_equals_off() {
         y.eval().unwrap();
         outputs.push(y);
     }
+    // One token, top 2: the decode branch.
+    let (x1, top1) = (x.index((.., ..1, ..)).unwrap(), top.index((.., ..1, ..)).unwrap());
+    let mut decoded = Vec::new();
+    for policy in [Fused::Off, Fused::On, Fused::Auto] {
+        kernels::set_fused(policy);
+        let y = glu.forward(&x1, &top1).unwrap();
+        y.eval().unwrap();
+        decoded.push(y);
+    }
     kernels::set_fused(Fused::Auto);
     assert_eq!(outputs[0].shape(), &[1, 40, 2, 128]);
-    for y in &outputs[1..] {
-        let err = relative_error(y, &outputs[0]);
-        assert!(err <= 2e-2, "kernels on/auto differ from off by {err}");
+    assert_eq!(decoded[0].shape(), &[1, 1, 2, 128]);
+    for (ys, what) in [(&outputs, "prefill"), (&decoded, "decode")] {
+        for y in &ys[1..] {
+            assert_eq!(y.shape(), ys[0].shape());
+            let err = relative_error(y, &ys[0]);
+            assert!(err <= 2e-2, "{what}: kernels on/auto differ from off by {err}");
+        }
     }
+    // The decode step equals the first token of the prefill pass.
+    let first = outputs[0].index((.., ..1, .., ..)).unwrap();
+    assert!(relative_error(&decoded[0], &first) <= 2e-2);
 }
 
 #[test]
@@ -263,6 +440,18 @@ fn fallbacks_and_reasons() {
     assert!(reason(Dtype::Bfloat16, &odd, params(64, 4)).contains("multiples of 64"));
     let x = ops::zeros(&[3, 128], Dtype::Bfloat16).unwrap();
     let (sorted, _) = routing(6, 4, 3, 2);
+    let qmv_reason = |dtype, q: &Quantized, p| gather_qmv_support(dtype, q, p).unwrap_err();
+    assert!(qmv_reason(Dtype::Float32, &q, params(64, 4)).contains("float32"));
+    assert!(qmv_reason(Dtype::Bfloat16, &q, params(32, 4)).contains("scales and biases"));
+    assert!(qmv_reason(Dtype::Bfloat16, &q, mx).contains("mxfp4"));
+    if cuda() {
+        assert!(gather_qmv_support(Dtype::Bfloat16, &q, params(64, 4)).is_ok());
+        let wrong = ops::zeros(&[3, 64], Dtype::Bfloat16).unwrap();
+        let err = kernels::gather_qmv(&wrong, &sorted, 2, &q, params(64, 4)).unwrap_err();
+        assert!(err.to_string().contains("[rows, 128]"), "{err}");
+        let err = kernels::gather_qmv(&x, &sorted, 0, &q, params(64, 4)).unwrap_err();
+        assert!(err.to_string().contains("pairs_per_row"), "{err}");
+    }
     if cuda() || metal() {
         assert!(grouped_qmm_support(Dtype::Bfloat16, &q, params(64, 4)).is_ok());
         let wrong = ops::zeros(&[3, 64], Dtype::Bfloat16).unwrap();
@@ -276,6 +465,15 @@ fn fallbacks_and_reasons() {
     } else {
         let err = grouped_qmm(&x, None, &sorted, &q, params(64, 4)).unwrap_err().to_string();
         assert!(err.contains("CUDA or Metal backend"), "{err}");
+        let err = kernels::gather_qmv(&x, &sorted, 2, &q, params(64, 4)).unwrap_err().to_string();
+        assert!(err.contains("CUDA backend"), "{err}");
+        let dense = Quantized {
+            weights: q.weights.index(0).unwrap(),
+            scales: q.scales.index(0).unwrap(),
+            biases: q.biases.as_ref().map(|b| b.index(0).unwrap()),
+        };
+        let err = kernels::quantized_matvec(&x, &dense, params(64, 4)).unwrap_err().to_string();
+        assert!(err.contains("CUDA backend"), "{err}");
         for policy in [Fused::On, Fused::Auto] {
             let path = expert_matmul::choose(policy, 4096, Dtype::Bfloat16, &q, params(64, 4));
             assert_eq!(path, ExpertMatmul::GatherQmm);

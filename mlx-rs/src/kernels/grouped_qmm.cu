@@ -8,33 +8,13 @@
 // header beyond MLX's own is needed). Weights are read once per tile instead of once per pair,
 // which is what makes many pairs (prefill) fast.
 //
-// Codes are a little-endian bit stream of `Bits` bits each (MLX's packing for every bit width),
-// so eight codes always fill exactly `Bits` bytes.
+// Needs quantized_codes.cu before it (the packing of the codes).
 
 namespace mlx_rs_kernels {
 
 using mlx_rs_convert::from_float;
-
-// Eight `Bits`-bit codes read from `Bits` bytes at `p` (aligned to the load width used).
-template <int Bits>
-__device__ inline unsigned long long load_codes(const unsigned char* p) {
-  if constexpr (Bits == 2) {
-    return *reinterpret_cast<const unsigned short*>(p);
-  } else if constexpr (Bits == 4) {
-    return *reinterpret_cast<const unsigned int*>(p);
-  } else if constexpr (Bits == 8) {
-    uint2 v = *reinterpret_cast<const uint2*>(p);
-    return static_cast<unsigned long long>(v.x) |
-        (static_cast<unsigned long long>(v.y) << 32);
-  } else {
-    unsigned long long v = 0;
-#pragma unroll
-    for (int i = 0; i < Bits; ++i) {
-      v |= static_cast<unsigned long long>(p[i]) << (8 * i);
-    }
-    return v;
-  }
-}
+using mlx_rs_codes::load_codes;
+using mlx_rs_codes::Pack8;
 
 // D += A * B for one m16n8k16 tile: `a` holds A's fragment (four registers of two elements),
 // `b0`, `b1` B's, `d` the four f32 accumulators (PTX ISA fragment layouts).
@@ -63,11 +43,6 @@ template <typename T>
 __device__ inline uint32_t pair_at(const T* p) {
   return *reinterpret_cast<const uint32_t*>(p);
 }
-
-template <typename T>
-struct alignas(16) Pack8 {
-  T v[8];
-};
 
 // The tile map: tile i covers pairs tiles[4i + 1] .. tiles[4i + 2] (at most BM), all routed to
 // expert tiles[4i]; tiles past the last one are empty. Pairs must be sorted by expert; pairs

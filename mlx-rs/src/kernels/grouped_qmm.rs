@@ -87,9 +87,10 @@ fn with_kernels<T>(
         let mut slot = cell.borrow_mut();
         if !matches!(slot.as_ref(), Some((built, ..)) if *built == backend) {
             let (source, bodies) = match backend {
-                KernelBackend::Cuda => {
-                    ([super::CUDA_CONVERSIONS, CUDA_SOURCE].concat(), CUDA_BODIES)
-                }
+                KernelBackend::Cuda => (
+                    [super::CUDA_CONVERSIONS, super::CUDA_CODES, CUDA_SOURCE].concat(),
+                    CUDA_BODIES,
+                ),
                 KernelBackend::Metal => (METAL_SOURCE.to_owned(), METAL_BODIES),
             };
             let mut tiles =

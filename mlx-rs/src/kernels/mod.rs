@@ -4,6 +4,9 @@
 //! - [`grouped_qmm()`]: the quantized expert matmul of mixture-of-experts layers for many
 //!   (token, expert) pairs (prefill), one kernel (CUDA and Metal) in place of `gather_qmm`'s
 //!   per-pair products.
+//! - [`gather_qmv()`], [`gather_qmv_swiglu()`]: the quantized expert products of a few (token,
+//!   expert) pairs (decode), and [`quantized_matvec()`] of one row through a quantized linear
+//!   layer, one warp per output element (CUDA).
 //! - [`swiglu()`], [`geglu()`] ([`activation`]) and [`dropout()`] ([`dropout`](mod@dropout)):
 //!   fused elementwise kernels (CUDA and Metal) for feed-forward blocks and training.
 //! - [`expert_matmul`]: which of `gather_qmm`, dequantize-then-`gather_mm` and [`grouped_qmm()`]
@@ -23,6 +26,7 @@ pub mod dropout;
 pub mod elementwise;
 pub mod expert_matmul;
 pub mod gather_add;
+pub mod gather_qmv;
 pub mod grouped_qmm;
 pub mod routing;
 
@@ -34,6 +38,9 @@ pub use activation::{GatedActivation, gated_support, geglu, swiglu};
 pub use dropout::{dropout, dropout_support};
 pub use expert_matmul::ExpertMatmul;
 pub use gather_add::{gather_add, gather_add_support};
+pub use gather_qmv::{
+    gather_qmv, gather_qmv_support, gather_qmv_swiglu, quantized_matvec, quantized_matvec_support,
+};
 pub use grouped_qmm::{grouped_qmm, grouped_qmm_support};
 pub use routing::{
     GroupedTopk, glm_topk, glm_topk_support, softmax_topk, softmax_topk_support, topk_softmax,
@@ -107,6 +114,10 @@ pub(crate) fn gpu_backend() -> Option<crate::fast::kernel::KernelBackend> {
 
 /// The float conversions every CUDA source of this module starts with (`convert.cu`).
 pub(crate) const CUDA_CONVERSIONS: &str = include_str!("convert.cu");
+
+/// The packing of quantized codes the quantized CUDA kernels read (`quantized_codes.cu`; after
+/// [`CUDA_CONVERSIONS`]).
+pub(crate) const CUDA_CODES: &str = include_str!("quantized_codes.cu");
 
 static POLICY: AtomicU8 = AtomicU8::new(0);
 

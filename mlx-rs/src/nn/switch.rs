@@ -3,7 +3,8 @@
 
 use crate::error::{Context, Error, Result};
 use crate::kernels::expert_matmul::{self, ExpertMatmul, dequantized_gather_mm};
-use crate::kernels::{self, grouped_qmm, swiglu};
+use crate::kernels::gather_qmv::use_gather_qmv;
+use crate::kernels::{self, gather_qmv, gather_qmv_swiglu, grouped_qmm, swiglu};
 use crate::nn::linear::uniform_init;
 use crate::nn::quantized::{check_biases, resolve};
 use crate::nn::{AdaptableSwitchLinear, MaybeQuantized, Module, Param, ToQuantized};
@@ -289,8 +290,13 @@ impl SwitchGlu {
     /// `x` `[..., input]` through the experts `indices` `[..., k]` (from the router's
     /// `argpartition`, or clamped once with [`BoundedIndices::clamped`]): `[..., k, input]`.
     pub fn forward(&self, x: &Array, indices: &BoundedIndices) -> Result<Array> {
-        let x = x.expand_dims([-2, -3])?;
         let indices = indices.stop_gradient()?;
+        if indices.array().size() < SORT_THRESHOLD
+            && let Some(layers) = self.decode_layers(x.dtype())
+        {
+            return decode_forward(x, &indices, layers);
+        }
+        let x = x.expand_dims([-2, -3])?;
         let apply = |x: &Array, idx: &dyn IndexArray, sorted: bool| -> Result<Array> {
             let up = self.up_proj.forward_gather(x, idx, sorted)?;
             let gate = self.gate_proj.forward_gather(x, idx, sorted)?;
@@ -323,6 +329,27 @@ impl SwitchGlu {
         ops::take(&y, &inv_order, 0)?.unflatten(0, &shape)?.squeeze(-2)
     }
 
+    /// The gate, up and down projections when a decode step (fewer pairs than
+    /// [`SORT_THRESHOLD`]) takes the crate's [`gather_qmv`] kernels: quantized alike without
+    /// adapters or expert biases, in evaluation mode, and chosen by
+    /// [`kernels::gather_qmv::use_gather_qmv`] under the process's policy.
+    fn decode_layers(&self, dtype: Dtype) -> Option<[&QuantizedSwitchLinear; 3]> {
+        if self.training() {
+            return None;
+        }
+        let layers = [
+            plain_quantized(&self.gate_proj)?,
+            plain_quantized(&self.up_proj)?,
+            plain_quantized(&self.down_proj)?,
+        ];
+        let policy = kernels::fused();
+        let params = layers[0].params();
+        let usable = |l: &QuantizedSwitchLinear| {
+            l.params() == params && use_gather_qmv(policy, dtype, &l.packed(), params)
+        };
+        layers.iter().all(|l| usable(l)).then_some(layers)
+    }
+
     /// The path of the sorted branch when it is not MLX's ops alone: the three projections must
     /// be quantized without adapters or expert biases, the layer in evaluation mode (the
     /// kernels have no VJP), and every projection must take the path
@@ -335,16 +362,11 @@ impl SwitchGlu {
         if self.training() {
             return None;
         }
-        fn quantized(l: &AdaptableSwitchLinear) -> Option<&QuantizedSwitchLinear> {
-            match l {
-                AdaptableSwitchLinear::Base(MaybeQuantized::Quantized(q)) if q.bias.is_none() => {
-                    Some(q)
-                }
-                _ => None,
-            }
-        }
-        let layers =
-            [quantized(&self.gate_proj)?, quantized(&self.up_proj)?, quantized(&self.down_proj)?];
+        let layers = [
+            plain_quantized(&self.gate_proj)?,
+            plain_quantized(&self.up_proj)?,
+            plain_quantized(&self.down_proj)?,
+        ];
         let policy = kernels::fused();
         let path = |l: &QuantizedSwitchLinear| {
             expert_matmul::choose(policy, pairs, dtype, &l.packed(), l.params())
@@ -353,4 +375,31 @@ impl SwitchGlu {
         (first != ExpertMatmul::GatherQmm && layers[1..].iter().all(|l| path(l) == first))
             .then_some((first, layers))
     }
+}
+
+/// The quantized layer inside `l` when it has no adapter and no expert bias.
+fn plain_quantized(l: &AdaptableSwitchLinear) -> Option<&QuantizedSwitchLinear> {
+    match l {
+        AdaptableSwitchLinear::Base(MaybeQuantized::Quantized(q)) if q.bias.is_none() => Some(q),
+        _ => None,
+    }
+}
+
+/// [`SwitchGlu::forward`] of a decode step on the [`gather_qmv`] kernels: `x` `[..., input]`,
+/// `indices` `[..., k]`, gives `[..., k, input]`.
+fn decode_forward(
+    x: &Array,
+    indices: &BoundedIndices,
+    [gate, up, down]: [&QuantizedSwitchLinear; 3],
+) -> Result<Array> {
+    let shape = indices.array().shape().to_vec();
+    let k = shape.last().copied().unwrap_or(1);
+    let input = x.shape().last().copied().unwrap_or(0);
+    let rows = x.reshape([-1, input])?;
+    let experts = indices.array().flatten(0, -1)?.astype(Dtype::Uint32)?;
+    let params = gate.params();
+    let h = gather_qmv_swiglu(&rows, &experts, k, &gate.packed(), &up.packed(), params)?;
+    let y = gather_qmv(&h, &experts, 1, &down.packed(), params)?;
+    let out_dims = y.shape()[1];
+    y.reshape([shape, vec![out_dims]].concat())
 }
