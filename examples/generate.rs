@@ -323,10 +323,10 @@ fn run() -> Result<(), String> {
 
 /// `--serve`: the model loaded once, then generations for the benches' `compare` runner
 /// (protocol: `mlx_examples::serve`). A setup (`{"prompt": [ids], "check_tokens": N,
-/// "max_tokens": M, "metric": "decode"|"prefill"}`) generates N tokens greedily and answers
-/// them (`tokens`); an iteration is one generation of M tokens, timed as the report times it,
+/// "max_tokens": M, "metric": "decode"|"prefill"}`) generates N tokens greedily with MLX's ops
+/// alone (`Fused::Off`, the ops mlx-lm runs) and answers them (`tokens`); an iteration is one generation of M tokens, timed as the report times it,
 /// in nanoseconds per generated token (decode: 1 / generation tok/s) or per prompt token
-/// (prefill: 1 / prompt tok/s). EOS ids do not stop these generations.
+/// (prefill: 1 / prompt tok/s), under `--fused`. EOS ids do not stop these generations.
 fn serve(args: &Args) -> Result<(), String> {
     let (loaded, _) = load(args, None, true)?;
     let checksum = weights_checksum(loaded.model.as_ref()).map_err(|e| e.to_string())?;
@@ -401,7 +401,12 @@ impl mlx_examples::serve::Workload for ServedGeneration<'_> {
             Some("decode") => false,
             other => return Err(format!("`metric` must be decode or prefill, got {other:?}")),
         };
-        let (tokens, prompt_tps, generation_tps) = self.generate(check)?;
+        // The check runs MLX's ops alone, as mlx-lm does, so that its tokens can equal the
+        // Python side's; the timed runs use `--fused` (whose kernels round differently).
+        set_fused(Fused::Off);
+        let checked = self.generate(check);
+        set_fused(self.args.fused);
+        let (tokens, prompt_tps, generation_tps) = checked?;
         let mut ready = serde_json::Map::new();
         let sum: u64 = tokens.iter().map(|&t| u64::from(t)).sum();
         ready.insert("checksum".into(), serde_json::json!(sum as f64));

@@ -189,26 +189,12 @@ pub fn gather_qmv_swiglu(
     launch("gather_qmv_swiglu", x, experts, pairs_per_row, gate, Some(up), params)
 }
 
-/// True when a quantized linear layer takes [`quantized_matvec`] for `x` under `policy`: one
-/// row (a decode step) of a supported case, never under [`Fused::Off`] (measured on CUDA:
-/// `benches/RESULTS.md`).
-pub fn use_quantized_matvec(
-    policy: Fused,
-    x: &Array,
-    w: &Quantized,
-    params: QuantizationParams,
-) -> bool {
-    let k = x.shape().last().copied().unwrap_or(0);
-    policy != Fused::Off
-        && k > 0
-        && x.size() == k as usize
-        && quantized_matvec_support(x.dtype(), w, params).is_ok()
-}
-
 /// `x · dequantize(w)ᵀ` for a few rows `x` `[..., K]` through one matrix `w` `[N, K * bits /
 /// 32]`: `[..., N]`, as `quantized_matmul` (transposed) computes it, one warp per output element.
 /// Only the cases [`quantized_matvec_support`] accepts run, up to 65 535 rows. Not
-/// differentiable.
+/// differentiable. No layer takes it on its own: in Mistral-7B's decode on an H200 the GPU
+/// time fell but the host's cost of 225 custom-kernel launches per token outweighed it (5.3 ms
+/// per token with `quantized_matmul`, 7.0 ms with this kernel; `benches/RESULTS.md`).
 pub fn quantized_matvec(x: &Array, w: &Quantized, params: QuantizationParams) -> Result<Array> {
     const OP: &str = "quantized_matvec";
     quantized_matvec_support(x.dtype(), w, params).map_err(|why| Error::invalid(OP, why))?;

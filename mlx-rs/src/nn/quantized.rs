@@ -2,7 +2,6 @@
 //! swaps a model's layers for their quantized forms in place.
 
 use crate::error::{Context, Error, Result};
-use crate::kernels::{self, gather_qmv::use_quantized_matvec};
 use crate::nn::{Embedding, Forward, Linear, Module, Param};
 use crate::quantization::{self, QuantizationMode, QuantizationParams, Quantized};
 use crate::{Array, ops};
@@ -135,15 +134,10 @@ impl QuantizedLinear {
         }
     }
 
-    /// `x Wᵀ + b` with the quantized weight (`quantized_matmul`, transposed; one row in
-    /// evaluation mode may take [`kernels::quantized_matvec`] under the process's policy).
+    /// `x Wᵀ + b` with the quantized weight (`quantized_matmul`, transposed).
     pub fn forward(&self, x: &Array) -> Result<Array> {
         let q = parts(&self.weight, &self.scales, &self.biases);
-        let y = if !self.training && use_quantized_matvec(kernels::fused(), x, &q, self.params()) {
-            kernels::quantized_matvec(x, &q, self.params())?
-        } else {
-            quantization::quantized_matmul(x, &q, true, self.params())?
-        };
+        let y = quantization::quantized_matmul(x, &q, true, self.params())?;
         match &self.bias {
             Some(b) => &y + &**b,
             None => Ok(y),
