@@ -17,7 +17,7 @@ use std::cell::RefCell;
 use crate::error::{Error, Result};
 use crate::fast::kernel::{Kernel, KernelBackend, KernelLaunch, KernelSource, TemplateArg};
 use crate::kernels::{Fused, gpu_backend};
-use crate::quantization::{QuantizationMode, QuantizationParams, Quantized};
+use crate::quantization::{QuantizationParams, Quantized};
 use crate::{Array, Dtype};
 
 const CUDA_SOURCE: &str = include_str!("gather_qmv.cu");
@@ -113,22 +113,8 @@ fn support(
     params: QuantizationParams,
     ndim: usize,
 ) -> std::result::Result<(), String> {
-    if params.mode != QuantizationMode::Affine {
-        return Err(format!("{} quantization (only affine is supported)", params.mode.name()));
-    }
-    let (group_size, bits) = params.checked("gather_qmv").map_err(|e| e.to_string())?;
-    if !matches!(dtype, Dtype::Bfloat16 | Dtype::Float16) {
-        return Err(format!("{dtype} activations (bfloat16 or float16 only)"));
-    }
-    let biases = w.biases.as_ref().ok_or("affine weights without biases")?;
-    if w.scales.dtype() != dtype || biases.dtype() != dtype {
-        return Err("scales and biases must have the activations' dtype".into());
-    }
+    let (group_size, bits, biases) = super::affine_operands("gather_qmv", dtype, w, params, ndim)?;
     let ws = w.weights.shape();
-    if w.weights.ndim() != ndim || w.weights.dtype() != Dtype::Uint32 {
-        let want = if ndim == 3 { "[experts, N, K * bits / 32]" } else { "[N, K * bits / 32]" };
-        return Err(format!("weights {ws:?} of {} (want uint32 {want})", w.weights.dtype()));
-    }
     let k = packed_inputs(ws, bits);
     let mut groups = ws.to_vec();
     groups[ndim - 1] = k / group_size;
@@ -215,21 +201,34 @@ pub fn quantized_matvec(x: &Array, w: &Quantized, params: QuantizationParams) ->
     let biases = w.biases.as_ref().ok_or_else(|| Error::invalid(OP, "missing biases"))?;
     let mut shape = x.shape().to_vec();
     *shape.last_mut().unwrap_or(&mut 0) = n;
+    let launch = qmv_launch(shape, x.dtype(), (n, k, rows), (group_size, bits), ("ROWS", rows));
+    let inputs = [x, &w.weights, &w.scales, biases];
+    with_kernel(Variant::Dense, |kernel| Ok(kernel.apply(&inputs, &launch)?.remove(0)))
+}
+
+/// The launch of `(n, k, blocks_y)`: output `shape` of `dtype`, `(n / 8)` blocks of eight warps
+/// by `blocks_y` (rows or pairs), the template arguments of the format and `last`.
+fn qmv_launch(
+    shape: Vec<i32>,
+    dtype: Dtype,
+    (n, k, blocks_y): (i32, i32, i32),
+    (group_size, bits): (i32, i32),
+    last: (&str, i32),
+) -> KernelLaunch {
     let mut launch = KernelLaunch::new(
-        vec![(shape, x.dtype())],
-        ((n + COLUMNS_PER_BLOCK - 1) / COLUMNS_PER_BLOCK * THREADS, rows, 1),
+        vec![(shape, dtype)],
+        ((n + COLUMNS_PER_BLOCK - 1) / COLUMNS_PER_BLOCK * THREADS, blocks_y, 1),
         (THREADS, 1, 1),
     );
     launch.template_args = vec![
-        ("T".into(), TemplateArg::Dtype(x.dtype())),
+        ("T".into(), TemplateArg::Dtype(dtype)),
         ("BITS".into(), TemplateArg::Int(bits)),
         ("GROUP_SIZE".into(), TemplateArg::Int(group_size)),
         ("N".into(), TemplateArg::Int(n)),
         ("K".into(), TemplateArg::Int(k)),
-        ("ROWS".into(), TemplateArg::Int(rows)),
+        (last.0.into(), TemplateArg::Int(last.1)),
     ];
-    let inputs = [x, &w.weights, &w.scales, biases];
-    with_kernel(Variant::Dense, |kernel| Ok(kernel.apply(&inputs, &launch)?.remove(0)))
+    launch
 }
 
 fn launch(
@@ -277,19 +276,13 @@ fn launch(
     let n = w.weights.shape()[1];
     let missing = || Error::invalid(op, "missing biases");
     let biases = w.biases.as_ref().ok_or_else(missing)?;
-    let mut launch = KernelLaunch::new(
-        vec![(vec![pairs, n], x.dtype())],
-        ((n + COLUMNS_PER_BLOCK - 1) / COLUMNS_PER_BLOCK * THREADS, pairs, 1),
-        (THREADS, 1, 1),
+    let launch = qmv_launch(
+        vec![pairs, n],
+        x.dtype(),
+        (n, k, pairs),
+        (group_size, bits),
+        ("PAIRS_PER_ROW", pairs_per_row),
     );
-    launch.template_args = vec![
-        ("T".into(), TemplateArg::Dtype(x.dtype())),
-        ("BITS".into(), TemplateArg::Int(bits)),
-        ("GROUP_SIZE".into(), TemplateArg::Int(group_size)),
-        ("N".into(), TemplateArg::Int(n)),
-        ("K".into(), TemplateArg::Int(k)),
-        ("PAIRS_PER_ROW".into(), TemplateArg::Int(pairs_per_row)),
-    ];
     let mut inputs = vec![x, experts, &w.weights, &w.scales, biases];
     if let Some(u) = up {
         inputs.extend([&u.weights, &u.scales, u.biases.as_ref().ok_or_else(missing)?]);

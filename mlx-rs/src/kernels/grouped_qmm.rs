@@ -25,7 +25,7 @@ use std::cell::RefCell;
 use crate::error::{Error, Result};
 use crate::fast::kernel::{Kernel, KernelBackend, KernelLaunch, KernelSource, TemplateArg};
 use crate::kernels::gpu_backend;
-use crate::quantization::{QuantizationMode, QuantizationParams, Quantized};
+use crate::quantization::{QuantizationParams, Quantized};
 use crate::{Array, Dtype};
 
 const CUDA_SOURCE: &str = include_str!("grouped_qmm.cu");
@@ -120,24 +120,8 @@ pub fn grouped_qmm_support(
     w: &Quantized,
     params: QuantizationParams,
 ) -> std::result::Result<(), String> {
-    if params.mode != QuantizationMode::Affine {
-        return Err(format!("{} quantization (only affine is supported)", params.mode.name()));
-    }
-    let (group_size, bits) = params.checked("grouped_qmm").map_err(|e| e.to_string())?;
-    if !matches!(dtype, Dtype::Bfloat16 | Dtype::Float16) {
-        return Err(format!("{dtype} activations (bfloat16 or float16 only)"));
-    }
-    let biases = w.biases.as_ref().ok_or("affine weights without biases")?;
-    if w.scales.dtype() != dtype || biases.dtype() != dtype {
-        return Err("scales and biases must have the activations' dtype".into());
-    }
+    let (group_size, bits, biases) = super::affine_operands("grouped_qmm", dtype, w, params, 3)?;
     let ws = w.weights.shape();
-    if w.weights.ndim() != 3 || w.weights.dtype() != Dtype::Uint32 {
-        return Err(format!(
-            "weights {ws:?} of {} (want uint32 [experts, N, K * bits / 32])",
-            w.weights.dtype()
-        ));
-    }
     let (experts, n, k) = (ws[0], ws[1], expert_inputs(ws, bits));
     let groups = [experts, n, k / group_size];
     if w.scales.shape() != groups || biases.shape() != groups {

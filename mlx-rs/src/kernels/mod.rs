@@ -119,6 +119,37 @@ pub(crate) const CUDA_CONVERSIONS: &str = include_str!("convert.cu");
 /// [`CUDA_CONVERSIONS`]).
 pub(crate) const CUDA_CODES: &str = include_str!("quantized_codes.cu");
 
+/// The checks every quantized kernel makes of its operands: affine quantization with a valid
+/// group size and bit width, bfloat16 or float16 activations with scales and biases of the same
+/// dtype, and packed uint32 weights of `ndim` dimensions (`[experts, N, K * bits / 32]` or
+/// `[N, K * bits / 32]`). The group size, the bits and the biases, or why not.
+pub(crate) fn affine_operands<'w>(
+    op: &'static str,
+    dtype: crate::Dtype,
+    w: &'w crate::quantization::Quantized,
+    params: crate::quantization::QuantizationParams,
+    ndim: usize,
+) -> std::result::Result<(i32, i32, &'w crate::Array), String> {
+    use crate::Dtype;
+    if params.mode != crate::quantization::QuantizationMode::Affine {
+        return Err(format!("{} quantization (only affine is supported)", params.mode.name()));
+    }
+    let (group_size, bits) = params.checked(op).map_err(|e| e.to_string())?;
+    if !matches!(dtype, Dtype::Bfloat16 | Dtype::Float16) {
+        return Err(format!("{dtype} activations (bfloat16 or float16 only)"));
+    }
+    let biases = w.biases.as_ref().ok_or("affine weights without biases")?;
+    if w.scales.dtype() != dtype || biases.dtype() != dtype {
+        return Err("scales and biases must have the activations' dtype".into());
+    }
+    if w.weights.ndim() != ndim || w.weights.dtype() != Dtype::Uint32 {
+        let want = if ndim == 3 { "[experts, N, K * bits / 32]" } else { "[N, K * bits / 32]" };
+        let (ws, wd) = (w.weights.shape(), w.weights.dtype());
+        return Err(format!("weights {ws:?} of {wd} (want uint32 {want})"));
+    }
+    Ok((group_size, bits, biases))
+}
+
 static POLICY: AtomicU8 = AtomicU8::new(0);
 
 /// Sets the fused-kernel policy of the process (it applies to graphs built afterwards).

@@ -329,19 +329,25 @@ impl SwitchGlu {
         ops::take(&y, &inv_order, 0)?.unflatten(0, &shape)?.squeeze(-2)
     }
 
+    /// The gate, up and down projections when the layer is in evaluation mode (the kernels have
+    /// no VJP) and each is quantized without an adapter or an expert bias.
+    fn kernel_layers(&self) -> Option<[&QuantizedSwitchLinear; 3]> {
+        if self.training() {
+            return None;
+        }
+        Some([
+            plain_quantized(&self.gate_proj)?,
+            plain_quantized(&self.up_proj)?,
+            plain_quantized(&self.down_proj)?,
+        ])
+    }
+
     /// The gate, up and down projections when a decode step (fewer pairs than
     /// [`SORT_THRESHOLD`]) takes the crate's [`gather_qmv`] kernels: quantized alike without
     /// adapters or expert biases, in evaluation mode, and chosen by
     /// [`kernels::gather_qmv::use_gather_qmv`] under the process's policy.
     fn decode_layers(&self, dtype: Dtype) -> Option<[&QuantizedSwitchLinear; 3]> {
-        if self.training() {
-            return None;
-        }
-        let layers = [
-            plain_quantized(&self.gate_proj)?,
-            plain_quantized(&self.up_proj)?,
-            plain_quantized(&self.down_proj)?,
-        ];
+        let layers = self.kernel_layers()?;
         let policy = kernels::fused();
         let params = layers[0].params();
         let usable = |l: &QuantizedSwitchLinear| {
@@ -359,14 +365,7 @@ impl SwitchGlu {
         pairs: usize,
         dtype: Dtype,
     ) -> Option<(ExpertMatmul, [&QuantizedSwitchLinear; 3])> {
-        if self.training() {
-            return None;
-        }
-        let layers = [
-            plain_quantized(&self.gate_proj)?,
-            plain_quantized(&self.up_proj)?,
-            plain_quantized(&self.down_proj)?,
-        ];
+        let layers = self.kernel_layers()?;
         let policy = kernels::fused();
         let path = |l: &QuantizedSwitchLinear| {
             expert_matmul::choose(policy, pairs, dtype, &l.packed(), l.params())
