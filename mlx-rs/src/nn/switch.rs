@@ -291,7 +291,9 @@ impl SwitchGlu {
     /// `argpartition`, or clamped once with [`BoundedIndices::clamped`]): `[..., k, input]`.
     pub fn forward(&self, x: &Array, indices: &BoundedIndices) -> Result<Array> {
         let indices = indices.stop_gradient()?;
-        if indices.array().size() < SORT_THRESHOLD
+        let pairs = indices.array().size();
+        if (1..SORT_THRESHOLD).contains(&pairs)
+            && x.size() > 0
             && let Some(layers) = self.decode_layers(x.dtype())
         {
             return decode_forward(x, &indices, layers);
