@@ -292,8 +292,13 @@ impl SwitchGlu {
     pub fn forward(&self, x: &Array, indices: &BoundedIndices) -> Result<Array> {
         let indices = indices.stop_gradient()?;
         let pairs = indices.array().size();
+        let (xs, is) = (x.shape(), indices.array().shape());
+        // The kernels take one row of `x` per token of `indices` (no broadcasting).
+        let one_row_per_token =
+            !xs.is_empty() && !is.is_empty() && xs[..xs.len() - 1] == is[..is.len() - 1];
         if (1..SORT_THRESHOLD).contains(&pairs)
             && x.size() > 0
+            && one_row_per_token
             && let Some(layers) = self.decode_layers(x.dtype())
         {
             return decode_forward(x, &indices, layers);
