@@ -115,7 +115,7 @@ fn support(
 ) -> std::result::Result<(), String> {
     let (group_size, bits, biases) = super::affine_operands("gather_qmv", dtype, w, params, ndim)?;
     let ws = w.weights.shape();
-    let k = packed_inputs(ws, bits);
+    let k = super::packed_inputs(ws, bits);
     let mut groups = ws.to_vec();
     groups[ndim - 1] = k / group_size;
     if k % group_size != 0 || w.scales.shape() != groups || biases.shape() != groups {
@@ -138,12 +138,6 @@ pub fn use_gather_qmv(
     params: QuantizationParams,
 ) -> bool {
     policy != Fused::Off && gather_qmv_support(dtype, w, params).is_ok()
-}
-
-/// The input dimension K of packed weights `[..., N, K * bits / 32]`.
-fn packed_inputs(shape: &[i32], bits: i32) -> i32 {
-    let packed = shape.last().copied().unwrap_or(0);
-    (i64::from(packed) * 32 / i64::from(bits)).try_into().unwrap_or(i32::MAX)
 }
 
 /// `out[p] = x[p / pairs_per_row] · dequantize(w[experts[p]])ᵀ`, `[pairs, N]`.
@@ -185,7 +179,7 @@ pub fn quantized_matvec(x: &Array, w: &Quantized, params: QuantizationParams) ->
     const OP: &str = "quantized_matvec";
     quantized_matvec_support(x.dtype(), w, params).map_err(|why| Error::invalid(OP, why))?;
     let (group_size, bits) = params.checked(OP)?;
-    let k = packed_inputs(w.weights.shape(), bits);
+    let k = super::packed_inputs(w.weights.shape(), bits);
     if x.ndim() == 0 || x.shape().last() != Some(&k) {
         return Err(Error::invalid(
             OP,
@@ -200,7 +194,9 @@ pub fn quantized_matvec(x: &Array, w: &Quantized, params: QuantizationParams) ->
     let n = w.weights.shape()[0];
     let biases = w.biases.as_ref().ok_or_else(|| Error::invalid(OP, "missing biases"))?;
     let mut shape = x.shape().to_vec();
-    *shape.last_mut().unwrap_or(&mut 0) = n;
+    if let Some(last) = shape.last_mut() {
+        *last = n;
+    }
     let launch = qmv_launch(shape, x.dtype(), (n, k, rows), (group_size, bits), ("ROWS", rows));
     let inputs = [x, &w.weights, &w.scales, biases];
     with_kernel(Variant::Dense, |kernel| Ok(kernel.apply(&inputs, &launch)?.remove(0)))
@@ -255,7 +251,7 @@ fn launch(
         }
     }
     let (group_size, bits) = params.checked(op)?;
-    let k = packed_inputs(w.weights.shape(), bits);
+    let k = super::packed_inputs(w.weights.shape(), bits);
     if x.ndim() != 2 || x.shape()[1] != k {
         return Err(Error::invalid(
             op,

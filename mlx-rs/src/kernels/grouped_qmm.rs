@@ -122,7 +122,7 @@ pub fn grouped_qmm_support(
 ) -> std::result::Result<(), String> {
     let (group_size, bits, biases) = super::affine_operands("grouped_qmm", dtype, w, params, 3)?;
     let ws = w.weights.shape();
-    let (experts, n, k) = (ws[0], ws[1], expert_inputs(ws, bits));
+    let (experts, n, k) = (ws[0], ws[1], super::packed_inputs(ws, bits));
     let groups = [experts, n, k / group_size];
     if w.scales.shape() != groups || biases.shape() != groups {
         return Err(format!("scales and biases must have shape {groups:?}"));
@@ -136,11 +136,6 @@ pub fn grouped_qmm_support(
         return Err(format!("{experts} experts (at most {} on {backend:?})", max_experts(backend)));
     }
     Ok(())
-}
-
-/// The input dimension K of packed weights `[experts, N, K * bits / 32]`.
-fn expert_inputs(shape: &[i32], bits: i32) -> i32 {
-    (i64::from(shape[2]) * 32 / i64::from(bits)).try_into().unwrap_or(i32::MAX)
 }
 
 /// `out[p] = x[rows[p]] @ dequantize(w[experts[p]])ᵀ`, `[pairs, N]`.
@@ -161,7 +156,7 @@ pub fn grouped_qmm(
     const OP: &str = "grouped_qmm";
     grouped_qmm_support(x.dtype(), w, params).map_err(|why| Error::invalid(OP, why))?;
     let (group_size, bits) = params.checked(OP)?;
-    let k = expert_inputs(w.weights.shape(), bits);
+    let k = super::packed_inputs(w.weights.shape(), bits);
     if x.ndim() != 2 || x.shape()[1] != k {
         return Err(Error::invalid(
             OP,

@@ -150,6 +150,12 @@ pub(crate) fn affine_operands<'w>(
     Ok((group_size, bits, biases))
 }
 
+/// The input dimension K of packed weights `[..., N, K * bits / 32]`.
+pub(crate) fn packed_inputs(shape: &[i32], bits: i32) -> i32 {
+    let packed = shape.last().copied().unwrap_or(0);
+    (i64::from(packed) * 32 / i64::from(bits)).try_into().unwrap_or(i32::MAX)
+}
+
 static POLICY: AtomicU8 = AtomicU8::new(0);
 
 /// Sets the fused-kernel policy of the process (it applies to graphs built afterwards).
